@@ -1,0 +1,533 @@
+//! The log record: Python's `LogRecord.__dict__`, keys in the order Python emits them.
+//!
+//! A [`Record`] is an ordered list of `(key, value)` pairs rather than a struct, so that
+//! a record decoded from any sender (CPython 3.12's `taskName`, user `extra=` fields,
+//! a `lineno` that someone sent as a string) is kept exactly and re-encoded unchanged.
+//! Typed accessors read the well-known keys.
+
+use crate::value::Value;
+use std::borrow::Cow;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A record key: the well-known ones are static strings, so building a record from a
+/// `log` call allocates no key.
+pub type Key = Cow<'static, str>;
+
+/// The keys every Python distlog record has, in the order Python 3.11 emits them.
+/// `context`, extra keys, then `message`, `asctime` and `hostname` follow `process`.
+pub const STANDARD_KEYS: [&str; 25] = [
+    "name",
+    "msg",
+    "args",
+    "levelname",
+    "levelno",
+    "pathname",
+    "filename",
+    "module",
+    "exc_info",
+    "exc_text",
+    "stack_info",
+    "lineno",
+    "funcName",
+    "created",
+    "msecs",
+    "relativeCreated",
+    "thread",
+    "threadName",
+    "processName",
+    "process",
+    "context",
+    "message",
+    "asctime",
+    "hostname",
+    "taskName",
+];
+
+/// One log record.
+///
+/// ```
+/// use distlog::{Record, Value};
+/// let mut r = Record::new();
+/// r.insert("name", "shop.orders");
+/// r.insert("levelno", 20);
+/// assert_eq!(r.name(), Some("shop.orders"));
+/// assert_eq!(r.levelno(), Some(20));
+/// r.insert("levelno", 30); // replaces in place, as a Python dict does
+/// assert_eq!(r.len(), 2);
+/// assert_eq!(r.get("levelno"), Some(&Value::Int(30)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Record {
+    fields: Vec<(Key, Value)>,
+}
+
+impl Record {
+    /// An empty record.
+    pub fn new() -> Self {
+        Record::default()
+    }
+
+    /// An empty record with room for `n` fields.
+    pub fn with_capacity(n: usize) -> Self {
+        Record {
+            fields: Vec::with_capacity(n),
+        }
+    }
+
+    /// A record from pairs, kept in the given order. A repeated key keeps its first
+    /// position and its last value, as a Python dict would.
+    pub fn from_pairs<K: Into<Key>>(pairs: impl IntoIterator<Item = (K, Value)>) -> Self {
+        let mut r = Record::new();
+        for (k, v) in pairs {
+            r.insert(k, v);
+        }
+        r
+    }
+
+    /// Builds from pairs known to have no repeated key (the decoders check that).
+    pub(crate) fn from_unique_pairs(fields: Vec<(Key, Value)>) -> Self {
+        Record { fields }
+    }
+
+    /// Sets a key: replaces the value in place if the key is there, else appends.
+    pub fn insert(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
+        let key = key.into();
+        let value = value.into();
+        match self.fields.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.fields.push((key, value)),
+        }
+    }
+
+    /// Appends a key known not to be present yet; the record builder uses it.
+    pub(crate) fn push(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
+        self.fields.push((key.into(), value.into()));
+    }
+
+    /// The value under `key`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Removes a key and returns its value.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        let i = self.fields.iter().position(|(k, _)| k == key)?;
+        Some(self.fields.remove(i).1)
+    }
+
+    /// The fields in order.
+    pub fn fields(&self) -> impl ExactSizeIterator<Item = (&str, &Value)> {
+        self.fields.iter().map(|(k, v)| (k.as_ref(), v))
+    }
+
+    /// The fields, to take apart.
+    pub fn into_fields(self) -> Vec<(Key, Value)> {
+        self.fields
+    }
+
+    /// How many keys the record has.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Whether the record has no key.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// The fields that are not among Python's standard keys: `extra=` data, `log`
+    /// key-values, anything a newer Python adds.
+    pub fn extras(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.fields().filter(|(k, _)| !STANDARD_KEYS.contains(k))
+    }
+
+    fn str_of(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(Value::as_str)
+    }
+
+    /// `name`: the logger name (the `log` target).
+    pub fn name(&self) -> Option<&str> {
+        self.str_of("name")
+    }
+    /// `message`: the interpolated message, newlines escaped as `\n`.
+    pub fn message(&self) -> Option<&str> {
+        self.str_of("message")
+    }
+    /// `levelname`, such as `INFO`.
+    pub fn levelname(&self) -> Option<&str> {
+        self.str_of("levelname")
+    }
+    /// `levelno`: 10 DEBUG … 50 CRITICAL, 5 TRACE.
+    pub fn levelno(&self) -> Option<i64> {
+        self.get("levelno").and_then(Value::as_i64)
+    }
+    /// `created`: seconds since the Unix epoch.
+    pub fn created(&self) -> Option<f64> {
+        self.get("created").and_then(Value::as_f64)
+    }
+    /// `hostname` of the sender.
+    pub fn hostname(&self) -> Option<&str> {
+        self.str_of("hostname")
+    }
+    /// `asctime`: local time as `YYYY-MM-DD HH:MM:SS,mmm`.
+    pub fn asctime(&self) -> Option<&str> {
+        self.str_of("asctime")
+    }
+    /// `exc_text`: the formatted error, if any.
+    pub fn exc_text(&self) -> Option<&str> {
+        self.str_of("exc_text")
+    }
+    /// `context`: the task context dict, `None` outside a task.
+    pub fn context(&self) -> Option<&Value> {
+        self.get("context").filter(|v| !v.is_none())
+    }
+    /// The task key of `context`, `<counter>@<task id>`.
+    pub fn context_key(&self) -> Option<&str> {
+        self.context()
+            .and_then(|c| c.get("key"))
+            .and_then(Value::as_str)
+    }
+    /// The task id: the context key without its counter.
+    pub fn task_id(&self) -> Option<&str> {
+        self.context_key()
+            .map(|k| k.split_once('@').map_or(k, |(_, id)| id))
+    }
+}
+
+impl serde::Serialize for Record {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.fields.len()))?;
+        for (k, v) in &self.fields {
+            map.serialize_entry(k.as_ref(), v)?;
+        }
+        map.end()
+    }
+}
+
+/// Python's level numbers and names, with TRACE at 5 for Rust's extra level.
+///
+/// ```
+/// use distlog::record::level_of;
+/// assert_eq!(level_of(log::Level::Warn), (30, "WARNING"));
+/// assert_eq!(level_of(log::Level::Trace), (5, "TRACE"));
+/// ```
+pub fn level_of(level: log::Level) -> (i64, &'static str) {
+    match level {
+        log::Level::Error => (40, "ERROR"),
+        log::Level::Warn => (30, "WARNING"),
+        log::Level::Info => (20, "INFO"),
+        log::Level::Debug => (10, "DEBUG"),
+        log::Level::Trace => (5, "TRACE"),
+    }
+}
+
+/// Escapes newlines as Python distlog does (`\n` becomes the two characters `\` `n`);
+/// borrows when there is nothing to escape.
+///
+/// ```
+/// assert_eq!(distlog::record::escape_newlines("a\nb\tc"), "a\\nb\tc");
+/// ```
+pub fn escape_newlines(s: &str) -> Cow<'_, str> {
+    if s.contains('\n') {
+        Cow::Owned(s.replace('\n', "\\n"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// Facts about the sending process that every record repeats.
+#[derive(Debug, Clone)]
+pub struct ProcessInfo {
+    /// `process`: the process id.
+    pub pid: u32,
+    /// `processName`: the executable's file name (Python says `MainProcess`).
+    pub name: String,
+    /// `hostname`: the node name, as `os.uname().nodename`.
+    pub hostname: String,
+    /// Seconds since the epoch when distlog was installed, for `relativeCreated`.
+    pub start: f64,
+}
+
+impl ProcessInfo {
+    /// Reads the facts of this process now.
+    ///
+    /// ```
+    /// let p = distlog::record::ProcessInfo::current();
+    /// assert_eq!(p.pid, std::process::id());
+    /// assert!(!p.hostname.is_empty());
+    /// ```
+    pub fn current() -> Self {
+        let name = std::env::args_os()
+            .next()
+            .and_then(|a| {
+                std::path::Path::new(&a)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| "MainProcess".to_string());
+        ProcessInfo {
+            pid: std::process::id(),
+            name,
+            hostname: hostname(),
+            start: epoch_seconds(SystemTime::now()),
+        }
+    }
+}
+
+/// The host's node name, as Python's `os.uname().nodename`.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its whole length, which is what we pass.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".to_string();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// Seconds since the Unix epoch as a float, Python's `time.time()`.
+pub fn epoch_seconds(t: SystemTime) -> f64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    }
+}
+
+/// The caller's thread: what `thread` and `threadName` hold.
+#[derive(Debug, Clone)]
+pub struct ThreadInfo {
+    /// `thread`: `pthread_self()`, as Python's `threading.get_ident()`.
+    pub id: u64,
+    /// `threadName`: the Rust thread name; `MainThread` for `main`, as Python says.
+    pub name: std::sync::Arc<str>,
+}
+
+impl ThreadInfo {
+    /// The current thread, cached per thread so a log call pays no allocation for it.
+    pub fn current() -> ThreadInfo {
+        thread_local! {
+            static CURRENT: ThreadInfo = {
+                let t = std::thread::current();
+                let name: std::sync::Arc<str> = match t.name() {
+                    Some("main") => "MainThread".into(),
+                    Some(n) => n.into(),
+                    None => format!("Thread-{:?}", t.id()).into(),
+                };
+                // SAFETY: pthread_self has no preconditions.
+                let id = unsafe { libc::pthread_self() } as u64;
+                ThreadInfo { id, name }
+            };
+        }
+        CURRENT.with(|t| t.clone())
+    }
+}
+
+/// Everything a log call hands over, captured cheaply on the caller's thread; the
+/// background thread turns it into a [`Record`] with [`Event::into_record`].
+///
+/// ```
+/// use distlog::record::{Event, ProcessInfo};
+/// let event = Event::new(log::Level::Info, "shop.orders", "paid\n42".to_string());
+/// let record = event.into_record(&ProcessInfo::current());
+/// assert_eq!(record.message(), Some("paid\\n42"));
+/// assert_eq!(record.levelname(), Some("INFO"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// `levelno`.
+    pub levelno: i64,
+    /// `levelname`.
+    pub levelname: &'static str,
+    /// `name`.
+    pub target: Key,
+    /// The message, already formatted (Rust formats at the call site).
+    pub message: String,
+    /// Source file, for `pathname`, `filename` and `module`.
+    pub file: Option<Key>,
+    /// `lineno`.
+    pub line: Option<u32>,
+    /// The module path, for `funcName` (Rust has no function name at run time).
+    pub module_path: Option<Key>,
+    /// When the call happened.
+    pub time: SystemTime,
+    /// The calling thread.
+    pub thread: ThreadInfo,
+    /// `context`: the task context, `None` outside a task.
+    pub context: Value,
+    /// `exc_text`, newlines not yet escaped.
+    pub exc_text: Option<String>,
+    /// Extra keys, placed between `context` and `message`.
+    pub extra: Vec<(Key, Value)>,
+}
+
+impl Event {
+    /// An event at a `log` level, now, on this thread, with no source location.
+    pub fn new(level: log::Level, target: impl Into<Key>, message: String) -> Event {
+        let (levelno, levelname) = level_of(level);
+        Event::with_level(levelno, levelname, target, message)
+    }
+
+    /// An event at any Python level number and name.
+    pub fn with_level(
+        levelno: i64,
+        levelname: &'static str,
+        target: impl Into<Key>,
+        message: String,
+    ) -> Event {
+        Event {
+            levelno,
+            levelname,
+            target: target.into(),
+            message,
+            file: None,
+            line: None,
+            module_path: None,
+            time: SystemTime::now(),
+            thread: ThreadInfo::current(),
+            context: Value::None,
+            exc_text: None,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Builds the record, keys in Python's order.
+    pub fn into_record(self, process: &ProcessInfo) -> Record {
+        let mut r = Record::with_capacity(24 + self.extra.len());
+        let created = epoch_seconds(self.time);
+        let pathname: Key = self.file.unwrap_or(Cow::Borrowed(""));
+        let filename = pathname
+            .rsplit(['/', '\\'])
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let module = filename
+            .rsplit_once('.')
+            .map_or(filename.as_str(), |(stem, _)| stem)
+            .to_string();
+        let message = match escape_newlines(&self.message) {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(escaped) => Some(escaped),
+        };
+        let message = message.unwrap_or_else(|| self.message.clone());
+        r.push("name", Value::Str(self.target.into_owned()));
+        r.push("msg", Value::Str(self.message));
+        r.push("args", Value::None);
+        r.push("levelname", self.levelname);
+        r.push("levelno", self.levelno);
+        r.push("pathname", Value::Str(pathname.into_owned()));
+        r.push("filename", filename);
+        r.push("module", module);
+        r.push("exc_info", Value::None);
+        r.push(
+            "exc_text",
+            self.exc_text.map(|t| escape_newlines(&t).into_owned()),
+        );
+        r.push("stack_info", Value::None);
+        r.push("lineno", self.line.map_or(0, i64::from));
+        r.push(
+            "funcName",
+            Value::Str(self.module_path.map(Cow::into_owned).unwrap_or_default()),
+        );
+        r.push("created", created);
+        r.push("msecs", ((created.fract() * 1000.0).floor()).max(0.0));
+        r.push("relativeCreated", (created - process.start) * 1000.0);
+        r.push("thread", self.thread.id);
+        r.push("threadName", Value::Str(self.thread.name.to_string()));
+        r.push("processName", process.name.as_str());
+        r.push("process", process.pid);
+        r.push("context", self.context);
+        for (k, v) in self.extra {
+            if STANDARD_KEYS.contains(&k.as_ref()) {
+                // A key-value named like a standard key must not shadow it; Python
+                // refuses such `extra=` keys outright, we keep the data under a prefix.
+                r.insert(format!("extra_{k}"), v);
+            } else {
+                r.insert(k, v);
+            }
+        }
+        r.push("message", message);
+        r.push("asctime", asctime(self.time));
+        r.push("hostname", process.hostname.as_str());
+        r
+    }
+}
+
+/// Formats a time as Python's default `asctime`: `YYYY-MM-DD HH:MM:SS,mmm`, local time.
+///
+/// ```
+/// let s = distlog::record::asctime(std::time::SystemTime::now());
+/// assert_eq!(s.len(), 23);
+/// assert_eq!(&s[19..20], ",");
+/// ```
+pub fn asctime(t: SystemTime) -> String {
+    let (secs, millis) = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => (d.as_secs() as i64, d.subsec_millis()),
+        Err(_) => (0, 0),
+    };
+    let time = secs as libc::time_t;
+    // SAFETY: a zeroed tm is a valid value, and localtime_r only writes into it.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the duration of the call.
+    let ok = unsafe { !libc::localtime_r(&time, &mut tm).is_null() };
+    if !ok {
+        return format!("{secs},{millis:03}");
+    }
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02},{:03}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        millis
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_builds_keys_in_python_order() {
+        let mut e = Event::new(log::Level::Warn, "shop.orders", "a\nb".into());
+        e.file = Some("src/shop/orders.rs".into());
+        e.line = Some(42);
+        e.module_path = Some("shop::orders".into());
+        e.extra.push(("order_id".into(), Value::Int(7)));
+        e.extra.push(("message".into(), Value::Int(1)));
+        let r = e.into_record(&ProcessInfo::current());
+        let keys: Vec<&str> = r.fields().map(|(k, _)| k).collect();
+        let mut want: Vec<&str> = STANDARD_KEYS[..21].to_vec();
+        want.extend([
+            "order_id",
+            "extra_message",
+            "message",
+            "asctime",
+            "hostname",
+        ]);
+        assert_eq!(keys, want);
+        assert_eq!(r.get("filename").and_then(Value::as_str), Some("orders.rs"));
+        assert_eq!(r.get("module").and_then(Value::as_str), Some("orders"));
+        assert_eq!(r.get("msg").and_then(Value::as_str), Some("a\nb"));
+        assert_eq!(r.message(), Some("a\\nb"));
+        assert_eq!(r.levelno(), Some(30));
+        assert_eq!(
+            r.get("msecs").and_then(Value::as_f64).map(|m| m.fract()),
+            Some(0.0)
+        );
+    }
+
+    #[test]
+    fn task_id_from_context() {
+        let mut r = Record::new();
+        r.insert(
+            "context",
+            Value::Dict(vec![(Value::from("key"), Value::from("3@abc/1"))]),
+        );
+        assert_eq!(r.context_key(), Some("3@abc/1"));
+        assert_eq!(r.task_id(), Some("abc/1"));
+    }
+}

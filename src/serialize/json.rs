@@ -1,0 +1,633 @@
+//! JSON bodies, byte for byte as Python's `json.dumps` writes them: `", "` and `": "`
+//! separators, every non-ASCII character escaped as `\uXXXX` (surrogate pairs beyond
+//! the BMP), `NaN`/`Infinity`, floats as `repr(float)`, integers of any size.
+//!
+//! The decoder reads what `json.loads` reads, with the same strictness (no control
+//! characters inside strings), and bounds nesting depth and integer length.
+//!
+//! Two choices where Python would raise instead: `bytes` are written as a string with
+//! one character per byte (Latin-1), and dict keys that are not strings, numbers, bools
+//! or `None` are written as their `repr`.
+//!
+//! ```
+//! use distlog::serialize::json;
+//! use distlog::Value;
+//! let v = Value::Dict(vec![("ü".into(), Value::Float(f64::NAN))]);
+//! let mut out = Vec::new();
+//! json::encode_value(&v, &mut out);
+//! assert_eq!(out, br#"{"\u00fc": NaN}"#);
+//! ```
+
+use super::{DecodeError, ErrorKind, Limits};
+use crate::record::Record;
+use crate::topic::Encoding;
+use crate::value::{write_python_float, Value};
+use num_bigint::BigInt;
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends a record as a JSON object.
+pub fn encode_record(record: &Record, out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (i, (k, v)) in record.fields().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        write_str(k, out);
+        out.extend_from_slice(b": ");
+        encode_value(v, out);
+    }
+    out.push(b'}');
+}
+
+/// Appends one value.
+pub fn encode_value(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::None => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Int(i) => write_int(*i, out),
+        Value::BigInt(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Value::Float(f) => write_float(*f, out),
+        Value::Str(s) => write_str(s, out),
+        Value::Bytes(b) => {
+            let latin1: String = b.iter().map(|&c| c as char).collect();
+            write_str(&latin1, out);
+        }
+        Value::List(items) | Value::Tuple(items) | Value::Set(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(b", ");
+                }
+                encode_value(item, out);
+            }
+            out.push(b']');
+        }
+        Value::Dict(items) => {
+            out.push(b'{');
+            for (i, (k, val)) in items.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(b", ");
+                }
+                write_key(k, out);
+                out.extend_from_slice(b": ");
+                encode_value(val, out);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+/// Dict keys as `json.dumps` coerces them: numbers, bools and `None` become strings.
+fn write_key(k: &Value, out: &mut Vec<u8>) {
+    match k {
+        Value::Str(s) => write_str(s, out),
+        Value::None | Value::Bool(_) | Value::Int(_) | Value::BigInt(_) | Value::Float(_) => {
+            let mut tmp = Vec::new();
+            encode_value(k, &mut tmp);
+            out.push(b'"');
+            out.extend_from_slice(&tmp);
+            out.push(b'"');
+        }
+        other => write_str(&other.to_string(), out),
+    }
+}
+
+fn write_int(i: i64, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 20];
+    let mut n = i.unsigned_abs();
+    let mut pos = buf.len();
+    loop {
+        pos -= 1;
+        buf[pos] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&buf[pos..]);
+}
+
+fn write_float(f: f64, out: &mut Vec<u8>) {
+    let mut s = String::with_capacity(24);
+    write_python_float(&mut s, f, "NaN", "Infinity");
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A string with `ensure_ascii=True` escaping.
+pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
+            continue;
+        }
+        if b >= 0x80 && (b & 0xC0) == 0x80 {
+            continue; // continuation byte: the lead byte escaped the whole character
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ if b < 0x80 => write_u16_escape(b as u16, out),
+            _ => {
+                let ch = s[i..].chars().next().unwrap_or('\u{fffd}');
+                let mut units = [0u16; 2];
+                for unit in ch.encode_utf16(&mut units) {
+                    write_u16_escape(*unit, out);
+                }
+                start = i + ch.len_utf8();
+                continue;
+            }
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+fn write_u16_escape(u: u16, out: &mut Vec<u8>) {
+    out.extend_from_slice(&[
+        b'\\',
+        b'u',
+        HEX[(u >> 12) as usize & 0xf],
+        HEX[(u >> 8) as usize & 0xf],
+        HEX[(u >> 4) as usize & 0xf],
+        HEX[u as usize & 0xf],
+    ]);
+}
+
+/// Decodes one JSON value, as `json.loads` would.
+///
+/// ```
+/// use distlog::serialize::{json, Limits};
+/// use distlog::Value;
+/// let v = json::decode_value(b"[NaN, 123456789012345678901234567890]", &Limits::default()).unwrap();
+/// assert!(matches!(&v, Value::List(items) if matches!(items[1], Value::BigInt(_))));
+///
+/// let err = json::decode_value(b"{\"a\": 1,}", &Limits::default()).unwrap_err();
+/// assert_eq!(err.to_string(), "invalid JSON body at byte 8: found '}', expected a string key");
+/// ```
+pub fn decode_value(input: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
+    let text = match std::str::from_utf8(input) {
+        Ok(t) => t,
+        Err(e) => {
+            return Err(DecodeError::new(
+                Encoding::Json,
+                e.valid_up_to(),
+                ErrorKind::InvalidUtf8,
+            ))
+        }
+    };
+    let mut p = Parser {
+        s: text.as_bytes(),
+        text,
+        pos: 0,
+        depth: 0,
+        limits,
+    };
+    p.skip_ws();
+    let v = p.value()?;
+    p.skip_ws();
+    if p.pos != p.s.len() {
+        return Err(p.err(ErrorKind::TrailingData));
+    }
+    Ok(v)
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    text: &'a str,
+    pos: usize,
+    depth: usize,
+    limits: &'a Limits,
+}
+
+impl<'a> Parser<'a> {
+    fn err(&self, kind: ErrorKind) -> DecodeError {
+        DecodeError::new(Encoding::Json, self.pos, kind)
+    }
+
+    fn unexpected(&self, expected: &'static str) -> DecodeError {
+        match self.text[self.pos.min(self.text.len())..].chars().next() {
+            None => self.err(ErrorKind::Eof),
+            Some(c) => self.err(ErrorKind::Unexpected {
+                found: format!("{c:?}"),
+                expected,
+            }),
+        }
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn eat_literal(&mut self, lit: &str, v: Value) -> Result<Value, DecodeError> {
+        if self.s[self.pos..].starts_with(lit.as_bytes()) {
+            self.pos += lit.len();
+            Ok(v)
+        } else {
+            Err(self.unexpected("a JSON value"))
+        }
+    }
+
+    fn value(&mut self) -> Result<Value, DecodeError> {
+        match self.s.get(self.pos) {
+            None => Err(self.err(ErrorKind::Eof)),
+            Some(b'{') => self.object(),
+            Some(b'[') => self.array(),
+            Some(b'"') => Ok(Value::Str(self.string()?)),
+            Some(b't') => self.eat_literal("true", Value::Bool(true)),
+            Some(b'f') => self.eat_literal("false", Value::Bool(false)),
+            Some(b'n') => self.eat_literal("null", Value::None),
+            Some(b'N') => self.eat_literal("NaN", Value::Float(f64::NAN)),
+            Some(b'I') => self.eat_literal("Infinity", Value::Float(f64::INFINITY)),
+            Some(b'-') if self.s[self.pos..].starts_with(b"-Infinity") => {
+                self.pos += 9;
+                Ok(Value::Float(f64::NEG_INFINITY))
+            }
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.unexpected("a JSON value")),
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), DecodeError> {
+        self.depth += 1;
+        if self.depth > self.limits.max_depth {
+            return Err(self.err(ErrorKind::TooDeep(self.limits.max_depth)));
+        }
+        Ok(())
+    }
+
+    fn array(&mut self) -> Result<Value, DecodeError> {
+        self.enter()?;
+        self.pos += 1;
+        let mut items = Vec::new();
+        self.skip_ws();
+        if self.s.get(self.pos) == Some(&b']') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(Value::List(items));
+        }
+        loop {
+            self.skip_ws();
+            items.push(self.value()?);
+            self.skip_ws();
+            match self.s.get(self.pos) {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(Value::List(items));
+                }
+                _ => return Err(self.unexpected("',' or ']'")),
+            }
+        }
+    }
+
+    fn object(&mut self) -> Result<Value, DecodeError> {
+        self.enter()?;
+        self.pos += 1;
+        let mut items: Vec<(Value, Value)> = Vec::new();
+        self.skip_ws();
+        if self.s.get(self.pos) == Some(&b'}') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(Value::Dict(items));
+        }
+        loop {
+            self.skip_ws();
+            if self.s.get(self.pos) != Some(&b'"') {
+                return Err(self.unexpected("a string key"));
+            }
+            let key = self.string()?;
+            self.skip_ws();
+            if self.s.get(self.pos) != Some(&b':') {
+                return Err(self.unexpected("':'"));
+            }
+            self.pos += 1;
+            self.skip_ws();
+            let v = self.value()?;
+            items.push((Value::Str(key), v));
+            self.skip_ws();
+            match self.s.get(self.pos) {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(Value::Dict(dedup_keys(items)));
+                }
+                _ => return Err(self.unexpected("',' or '}'")),
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u16, DecodeError> {
+        let digits = self
+            .s
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| self.err(ErrorKind::Eof))?;
+        let text = std::str::from_utf8(digits).unwrap_or("");
+        let v = u16::from_str_radix(text, 16)
+            .ok()
+            .filter(|_| digits.iter().all(u8::is_ascii_hexdigit))
+            .ok_or_else(|| {
+                self.err(ErrorKind::BadEscape(format!(
+                    "\\u{}",
+                    String::from_utf8_lossy(digits)
+                )))
+            })?;
+        self.pos += 4;
+        Ok(v)
+    }
+
+    fn string(&mut self) -> Result<String, DecodeError> {
+        self.pos += 1; // opening quote
+        let mut out = String::new();
+        let mut start = self.pos;
+        loop {
+            let Some(&b) = self.s.get(self.pos) else {
+                return Err(self.err(ErrorKind::Eof));
+            };
+            match b {
+                b'"' => {
+                    out.push_str(&self.text[start..self.pos]);
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                b'\\' => {
+                    out.push_str(&self.text[start..self.pos]);
+                    self.pos += 1;
+                    let Some(&e) = self.s.get(self.pos) else {
+                        return Err(self.err(ErrorKind::Eof));
+                    };
+                    self.pos += 1;
+                    match e {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let c = if (0xD800..0xDC00).contains(&hi)
+                                && self.s[self.pos..].starts_with(b"\\u")
+                            {
+                                let save = self.pos;
+                                self.pos += 2;
+                                let lo = self.hex4()?;
+                                if (0xDC00..0xE000).contains(&lo) {
+                                    let cp = 0x10000
+                                        + (((hi as u32) - 0xD800) << 10)
+                                        + ((lo as u32) - 0xDC00);
+                                    char::from_u32(cp)
+                                } else {
+                                    self.pos = save;
+                                    None
+                                }
+                            } else {
+                                char::from_u32(hi as u32)
+                            };
+                            // Python keeps a lone surrogate in its str; Rust strings
+                            // cannot hold one, so it becomes U+FFFD.
+                            out.push(c.unwrap_or('\u{fffd}'));
+                        }
+                        other => {
+                            self.pos -= 1;
+                            return Err(
+                                self.err(ErrorKind::BadEscape(format!("\\{}", other as char)))
+                            );
+                        }
+                    }
+                    start = self.pos;
+                }
+                0..=0x1f => {
+                    return Err(
+                        self.unexpected("a string character (control characters must be escaped)")
+                    );
+                }
+                _ => self.pos += 1,
+            }
+        }
+    }
+
+    fn number(&mut self) -> Result<Value, DecodeError> {
+        let start = self.pos;
+        let s = self.s;
+        let mut i = self.pos;
+        if s.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        let int_start = i;
+        match s.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                while let Some(b'0'..=b'9') = s.get(i) {
+                    i += 1;
+                }
+            }
+            _ => {
+                self.pos = i;
+                return Err(self.unexpected("a digit"));
+            }
+        }
+        let int_digits = i - int_start;
+        let mut is_float = false;
+        if s.get(i) == Some(&b'.') && matches!(s.get(i + 1), Some(b'0'..=b'9')) {
+            is_float = true;
+            i += 2;
+            while let Some(b'0'..=b'9') = s.get(i) {
+                i += 1;
+            }
+        }
+        if let Some(b'e' | b'E') = s.get(i) {
+            let mut j = i + 1;
+            if let Some(b'+' | b'-') = s.get(j) {
+                j += 1;
+            }
+            if matches!(s.get(j), Some(b'0'..=b'9')) {
+                is_float = true;
+                i = j;
+                while let Some(b'0'..=b'9') = s.get(i) {
+                    i += 1;
+                }
+            }
+        }
+        let text = &self.text[start..i];
+        self.pos = i;
+        if is_float {
+            return text.parse::<f64>().map(Value::Float).map_err(|_| {
+                DecodeError::new(
+                    Encoding::Json,
+                    start,
+                    ErrorKind::BadNumber(text.to_string()),
+                )
+            });
+        }
+        if int_digits > self.limits.max_int_digits {
+            return Err(DecodeError::new(
+                Encoding::Json,
+                start,
+                ErrorKind::IntTooLong(int_digits),
+            ));
+        }
+        if let Ok(i) = text.parse::<i64>() {
+            return Ok(Value::Int(i));
+        }
+        text.parse::<BigInt>().map(Value::BigInt).map_err(|_| {
+            DecodeError::new(
+                Encoding::Json,
+                start,
+                ErrorKind::BadNumber(text.to_string()),
+            )
+        })
+    }
+}
+
+/// A repeated key keeps its first position and its last value, as `json.loads` does.
+/// Records have a couple of dozen keys, so the quadratic check is cheap there; large
+/// objects go through a hash map so hostile input cannot make it quadratic.
+pub(crate) fn dedup_keys(items: Vec<(Value, Value)>) -> Vec<(Value, Value)> {
+    use std::collections::HashMap;
+    if items.len() <= 32 {
+        let mut out: Vec<(Value, Value)> = Vec::with_capacity(items.len());
+        for (k, v) in items {
+            match out.iter_mut().find(|(ok, _)| *ok == k) {
+                Some(slot) => slot.1 = v,
+                None => out.push((k, v)),
+            }
+        }
+        return out;
+    }
+    let mut index: HashMap<String, usize> = HashMap::with_capacity(items.len());
+    let mut out: Vec<(Value, Value)> = Vec::with_capacity(items.len());
+    for (k, v) in items {
+        let key_text = format!("{k:?}");
+        match index.get(&key_text) {
+            Some(&i) => out[i].1 = v,
+            None => {
+                index.insert(key_text, out.len());
+                out.push((k, v));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(v: &Value) -> String {
+        let mut out = Vec::new();
+        encode_value(v, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn dec(s: &str) -> Result<Value, DecodeError> {
+        decode_value(s.as_bytes(), &Limits::default())
+    }
+
+    #[test]
+    fn ascii_escapes_like_python() {
+        assert_eq!(
+            enc(&"ünï ✓ 😀 \u{7f}\"\\\n\t\u{1}".into()),
+            r#""\u00fcn\u00ef \u2713 \ud83d\ude00 \u007f\"\\\n\t\u0001""#
+        );
+    }
+
+    #[test]
+    fn numbers_round_trip() {
+        for s in [
+            "0",
+            "-1",
+            "9223372036854775807",
+            "-9223372036854775809",
+            "123456789012345678901234567890",
+            "1.5",
+            "1e+16",
+            "NaN",
+            "-Infinity",
+            "Infinity",
+        ] {
+            let v = dec(s).unwrap();
+            assert_eq!(enc(&v), s, "{s}");
+        }
+        assert_eq!(dec("1E5").unwrap(), Value::Float(100000.0));
+        assert_eq!(dec("1e999").unwrap(), Value::Float(f64::INFINITY));
+    }
+
+    #[test]
+    fn strings_with_surrogates() {
+        assert_eq!(dec(r#""\ud83d\ude00""#).unwrap(), Value::from("😀"));
+        assert_eq!(dec(r#""\ud83d""#).unwrap(), Value::from("\u{fffd}"));
+        assert_eq!(dec("\"😀\"").unwrap(), Value::from("😀"));
+    }
+
+    #[test]
+    fn errors_say_where() {
+        let e = dec("[1, 2").unwrap_err();
+        assert_eq!((e.offset, &e.kind), (5, &ErrorKind::Eof));
+        let e = dec("{\"a\" 1}").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid JSON body at byte 5: found '1', expected ':'"
+        );
+        assert!(matches!(
+            dec("\"a\u{1}\"").unwrap_err().kind,
+            ErrorKind::Unexpected { .. }
+        ));
+        assert!(matches!(
+            dec("\"\\x\"").unwrap_err().kind,
+            ErrorKind::BadEscape(_)
+        ));
+        assert!(matches!(
+            dec("1 2").unwrap_err().kind,
+            ErrorKind::TrailingData
+        ));
+        assert!(matches!(dec("-").unwrap_err().kind, ErrorKind::Eof));
+        assert!(matches!(
+            dec("01").unwrap_err().kind,
+            ErrorKind::TrailingData
+        ));
+        let deep = "[".repeat(100_000);
+        assert!(matches!(
+            dec(&deep).unwrap_err().kind,
+            ErrorKind::TooDeep(128)
+        ));
+        let long = "1".repeat(5000);
+        assert!(matches!(
+            dec(&long).unwrap_err().kind,
+            ErrorKind::IntTooLong(5000)
+        ));
+        let e = decode_value(b"\"\xff\"", &Limits::default()).unwrap_err();
+        assert_eq!((e.offset, e.kind), (1, ErrorKind::InvalidUtf8));
+    }
+
+    #[test]
+    fn duplicate_keys_keep_first_place_last_value() {
+        let v = dec(r#"{"a": 1, "b": 2, "a": 3}"#).unwrap();
+        assert_eq!(enc(&v), r#"{"a": 3, "b": 2}"#);
+        let many: Vec<String> = (0..100).map(|i| format!("\"k{}\": {i}", i % 50)).collect();
+        let v = dec(&format!("{{{}}}", many.join(", "))).unwrap();
+        assert!(
+            matches!(&v, Value::Dict(items) if items.len() == 50 && items[0].1 == Value::Int(50))
+        );
+    }
+}

@@ -1,0 +1,378 @@
+//! Python values as they travel in a record: what `json.loads` and `pickle.loads` give.
+//!
+//! Both decoders produce [`Value`] and both encoders consume it, so whatever a Python
+//! sender put in a record (integers beyond 64 bits, `NaN`, tuples, bytes, nested dicts
+//! in their original key order) survives a trip through a Rust collector.
+
+use num_bigint::BigInt;
+use std::fmt;
+
+/// One Python value.
+///
+/// ```
+/// use distlog::Value;
+/// let v = Value::from(vec![Value::from(1), Value::from("two"), Value::None]);
+/// assert_eq!(v.to_string(), "[1, 'two', None]");
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Value {
+    /// `None` / JSON `null`.
+    #[default]
+    None,
+    /// `bool`.
+    Bool(bool),
+    /// An `int` that fits in 64 bits.
+    Int(i64),
+    /// An `int` that does not fit in 64 bits.
+    BigInt(BigInt),
+    /// A `float`, `NaN` and the infinities included.
+    Float(f64),
+    /// A `str`.
+    Str(String),
+    /// `bytes` (pickle only; JSON has no such type).
+    Bytes(Vec<u8>),
+    /// A `list`.
+    List(Vec<Value>),
+    /// A `tuple` (JSON has none: Python's `json.dumps` writes tuples as lists).
+    Tuple(Vec<Value>),
+    /// A `set` or `frozenset` (pickle only), in the order it was written.
+    Set(Vec<Value>),
+    /// A `dict`, in insertion order, as Python keeps it. Keys are usually strings.
+    Dict(Vec<(Value, Value)>),
+}
+
+impl Value {
+    /// The string inside a `Str`, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The integer inside an `Int`, if this is one.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The number as a float, for `Float` and `Int`.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Float(f) => Some(*f),
+            Value::Int(i) => Some(*i as f64),
+            _ => None,
+        }
+    }
+
+    /// The value stored under a string key, if this is a dict.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Dict(items) => items
+                .iter()
+                .rev()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Whether this is `None`.
+    pub fn is_none(&self) -> bool {
+        matches!(self, Value::None)
+    }
+
+    /// An integer value, narrowed to `Int` when it fits in 64 bits.
+    pub fn from_bigint(i: BigInt) -> Value {
+        match i64::try_from(&i) {
+            Ok(small) => Value::Int(small),
+            Err(_) => Value::BigInt(i),
+        }
+    }
+}
+
+/// Python's `repr(float)`: the shortest digits that read back to the same float, in
+/// fixed notation for exponents from -4 to 15 and `1e+16` style outside that.
+///
+/// ```
+/// use distlog::value::python_float_repr;
+/// assert_eq!(python_float_repr(700.0), "700.0");
+/// assert_eq!(python_float_repr(1e16), "1e+16");
+/// assert_eq!(python_float_repr(0.00001), "1e-05");
+/// assert_eq!(python_float_repr(f64::NAN), "nan");
+/// ```
+pub fn python_float_repr(f: f64) -> String {
+    let mut out = String::with_capacity(24);
+    write_python_float(&mut out, f, "nan", "inf");
+    out
+}
+
+/// Appends a float as Python writes it, with the given spellings of NaN and infinity
+/// (`repr` says `nan`/`inf`, `json.dumps` says `NaN`/`Infinity`).
+pub(crate) fn write_python_float(out: &mut String, f: f64, nan: &str, inf: &str) {
+    use std::fmt::Write;
+    if f.is_nan() {
+        out.push_str(nan);
+        return;
+    }
+    if f.is_infinite() {
+        if f < 0.0 {
+            out.push('-');
+        }
+        out.push_str(inf);
+        return;
+    }
+    if f == 0.0 {
+        out.push_str(if f.is_sign_negative() { "-0.0" } else { "0.0" });
+        return;
+    }
+    // `{:e}` gives the shortest round-trip digits; only the layout differs from Python.
+    let mut sci = String::with_capacity(32);
+    let _ = write!(sci, "{:e}", f);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (negative, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if negative {
+        out.push('-');
+    }
+    if (-4..16).contains(&exp) {
+        if exp < 0 {
+            out.push_str("0.");
+            for _ in 0..(-exp - 1) {
+                out.push('0');
+            }
+            out.push_str(&digits);
+        } else {
+            let int_len = exp as usize + 1;
+            if digits.len() <= int_len {
+                out.push_str(&digits);
+                for _ in digits.len()..int_len {
+                    out.push('0');
+                }
+                out.push_str(".0");
+            } else {
+                out.push_str(&digits[..int_len]);
+                out.push('.');
+                out.push_str(&digits[int_len..]);
+            }
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    }
+}
+
+/// Shows the value as Python's `repr` would.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn seq(
+            f: &mut fmt::Formatter<'_>,
+            items: &[Value],
+            open: &str,
+            close: &str,
+        ) -> fmt::Result {
+            f.write_str(open)?;
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{v}")?;
+            }
+            if open == "(" && items.len() == 1 {
+                f.write_str(",")?;
+            }
+            f.write_str(close)
+        }
+        match self {
+            Value::None => f.write_str("None"),
+            Value::Bool(true) => f.write_str("True"),
+            Value::Bool(false) => f.write_str("False"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::BigInt(i) => write!(f, "{i}"),
+            Value::Float(x) => f.write_str(&python_float_repr(*x)),
+            Value::Str(s) => write!(
+                f,
+                "'{}'",
+                s.replace('\\', "\\\\")
+                    .replace('\'', "\\'")
+                    .replace('\n', "\\n")
+            ),
+            Value::Bytes(b) => write!(f, "b'{}'", b.escape_ascii()),
+            Value::List(items) => seq(f, items, "[", "]"),
+            Value::Tuple(items) => seq(f, items, "(", ")"),
+            Value::Set(items) if items.is_empty() => f.write_str("set()"),
+            Value::Set(items) => seq(f, items, "{", "}"),
+            Value::Dict(items) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k}: {v}")?;
+                }
+                f.write_str("}")
+            }
+        }
+    }
+}
+
+macro_rules! from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(i: $t) -> Value { Value::Int(i as i64) }
+        }
+    )*};
+}
+from_int!(i8, i16, i32, i64, u8, u16, u32);
+
+impl From<u64> for Value {
+    fn from(i: u64) -> Value {
+        match i64::try_from(i) {
+            Ok(small) => Value::Int(small),
+            Err(_) => Value::BigInt(BigInt::from(i)),
+        }
+    }
+}
+
+impl From<i128> for Value {
+    fn from(i: i128) -> Value {
+        Value::from_bigint(BigInt::from(i))
+    }
+}
+
+impl From<u128> for Value {
+    fn from(i: u128) -> Value {
+        Value::from_bigint(BigInt::from(i))
+    }
+}
+
+impl From<f64> for Value {
+    fn from(f: f64) -> Value {
+        Value::Float(f)
+    }
+}
+
+impl From<f32> for Value {
+    fn from(f: f32) -> Value {
+        Value::Float(f as f64)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::Str(s.to_string())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::Str(s)
+    }
+}
+
+impl From<Vec<Value>> for Value {
+    fn from(items: Vec<Value>) -> Value {
+        Value::List(items)
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(o: Option<T>) -> Value {
+        o.map_or(Value::None, Into::into)
+    }
+}
+
+/// Lets any serde format carry a value: a record can go to `serde_json::Value`, YAML,
+/// or anything else. JSON-like formats see tuples and sets as sequences and bytes as
+/// byte arrays; integers beyond 128 bits become their decimal string.
+///
+/// ```
+/// use distlog::Value;
+/// let v = Value::Dict(vec![(Value::from("n"), Value::from(7))]);
+/// assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"n":7}"#);
+/// ```
+impl serde::Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            Value::None => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::BigInt(i) => match i128::try_from(i) {
+                Ok(small) => s.serialize_i128(small),
+                Err(_) => s.serialize_str(&i.to_string()),
+            },
+            Value::Float(f) => s.serialize_f64(*f),
+            Value::Str(v) => s.serialize_str(v),
+            Value::Bytes(b) => s.serialize_bytes(b),
+            Value::List(items) | Value::Tuple(items) | Value::Set(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for v in items {
+                    seq.serialize_element(v)?;
+                }
+                seq.end()
+            }
+            Value::Dict(items) => {
+                let mut map = s.serialize_map(Some(items.len()))?;
+                for (k, v) in items {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_repr_matches_python() {
+        for (f, want) in [
+            (1795605957.7003968, "1795605957.7003968"),
+            (20.94578742980957, "20.94578742980957"),
+            (0.1, "0.1"),
+            (-2.5, "-2.5"),
+            (1e15, "1000000000000000.0"),
+            (1.5e16, "1.5e+16"),
+            (0.0001, "0.0001"),
+            (1.5e-5, "1.5e-05"),
+            (1e300, "1e+300"),
+            (f64::INFINITY, "inf"),
+            (-0.0, "-0.0"),
+            (123456789.0, "123456789.0"),
+        ] {
+            assert_eq!(python_float_repr(f), want, "for {f:e}");
+        }
+    }
+
+    #[test]
+    fn repr_of_nested() {
+        let v = Value::Dict(vec![
+            (Value::from("t"), Value::Tuple(vec![Value::from(1)])),
+            (Value::from("b"), Value::Bytes(b"a\x00".to_vec())),
+            (Value::from("big"), Value::from(u64::MAX)),
+        ]);
+        assert_eq!(
+            v.to_string(),
+            r"{'t': (1,), 'b': b'a\x00', 'big': 18446744073709551615}"
+        );
+    }
+}
