@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod record;
+mod runtime;
 pub mod serialize;
 pub mod topic;
 pub mod value;

@@ -1,0 +1,56 @@
+//! The async runtime under zeromq, chosen by cargo feature and never exposed: distlog
+//! runs its sockets on threads of its own, so callers need no runtime.
+//!
+//! `async-std` (the default) and `tokio` are alternatives; zeromq allows exactly one.
+
+use std::future::Future;
+use std::time::Duration;
+
+#[cfg(all(feature = "async-std", feature = "tokio"))]
+compile_error!(
+    "distlog: enable exactly one runtime feature, `async-std` (default) or `tokio`; \
+     with tokio use `default-features = false, features = [\"tokio\", ...]`"
+);
+
+#[cfg(not(any(feature = "async-std", feature = "tokio")))]
+compile_error!("distlog: enable one runtime feature, `async-std` (default) or `tokio`");
+
+/// Runs a future to completion on the current thread.
+#[cfg(feature = "async-std")]
+pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
+    async_std::task::block_on(f)
+}
+
+/// Runs a future to completion on the current thread.
+#[cfg(all(feature = "tokio", not(feature = "async-std")))]
+pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
+    // A runtime per distlog thread: zeromq's tasks are spawned onto whichever runtime
+    // drives the socket, and this one is driven for the thread's whole life.
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => panic!("distlog: cannot start a tokio runtime: {e}"),
+    }
+}
+
+/// Waits for a duration.
+#[cfg(feature = "async-std")]
+pub(crate) async fn sleep(d: Duration) {
+    async_std::task::sleep(d).await
+}
+
+/// Waits for a duration.
+#[cfg(all(feature = "tokio", not(feature = "async-std")))]
+pub(crate) async fn sleep(d: Duration) {
+    tokio::time::sleep(d).await
+}
+
+/// Runs `f` for at most `d`; `None` if the time ran out first.
+pub(crate) async fn timeout<F: Future>(d: Duration, f: F) -> Option<F::Output> {
+    use futures::future::{select, Either};
+    let f = std::pin::pin!(f);
+    let t = std::pin::pin!(sleep(d));
+    match select(f, t).await {
+        Either::Left((out, _)) => Some(out),
+        Either::Right(_) => None,
+    }
+}
