@@ -468,7 +468,7 @@ impl<'a> Machine<'a> {
         pairs: &[usize],
         op: &'static str,
     ) -> Result<(), DecodeError> {
-        if pairs.len() % 2 != 0 {
+        if !pairs.len().is_multiple_of(2) {
             return Err(self.err(ErrorKind::StackUnderflow(op)));
         }
         for kv in pairs.chunks(2) {

@@ -1,0 +1,526 @@
+//! The handler: a bounded queue in front of a background thread that owns the
+//! ZeroMQ PUSH socket(s).
+//!
+//! Logging never waits on the network. A log call puts an [`Event`] on a bounded queue
+//! and returns; when the queue is full the [`Overflow`] policy decides, and every
+//! record it drops is counted and later reported in-band. The background thread
+//! encodes records, round-robins them over the endpoints, reconnects when a
+//! collector restarts (sending again what it never acknowledged), and on
+//! [`Handler::flush`] or shutdown waits until records have really left the process.
+//!
+//! ```no_run
+//! use distlog::handler::{Handler, Overflow};
+//! use distlog::record::Event;
+//! use std::time::Duration;
+//!
+//! let guard = Handler::builder()
+//!     .endpoint("tcp://127.0.0.1:5010")
+//!     .queue_capacity(10_000)
+//!     .overflow(Overflow::DropNewest)
+//!     .spawn()
+//!     .expect("valid configuration");
+//! guard.handler().enqueue(Event::new(log::Level::Info, "app", "hello".into()));
+//! let report = guard.shutdown();
+//! eprintln!("sent {}, dropped {}", report.sent, report.dropped);
+//! ```
+
+mod delivery;
+mod link;
+mod worker;
+
+use crate::record::{Event, ProcessInfo};
+use crate::topic::{Encoding, Kind, System, Topic};
+use crossbeam_channel::{Sender, TrySendError};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use worker::{Control, Worker};
+
+/// What a log call does when the queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    /// Drop the new record and count it. Never waits. The default.
+    DropNewest,
+    /// Wait up to the given time for room, then drop and count. After one such
+    /// timeout, calls drop at once until the queue drains, so a long outage costs
+    /// the application one timeout, not one per record.
+    Block(Duration),
+}
+
+/// Counters of one handler, read at any time with [`Handler::stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Records delivered: acknowledged by the collector's host on tracked TCP links,
+    /// handed to zeromq elsewhere.
+    pub sent: u64,
+    /// Records dropped: queue full, or still undelivered when shutdown timed out.
+    pub dropped: u64,
+    /// Records sent again because a collector went away before acknowledging them.
+    pub resent: u64,
+    /// Successful connections (the first one included).
+    pub connects: u64,
+    /// Records waiting in the queue now.
+    pub queued: u64,
+}
+
+/// The outcome of [`Handler::flush`] or shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FlushReport {
+    /// Records delivered since the handler started.
+    pub sent: u64,
+    /// Records dropped since the handler started.
+    pub dropped: u64,
+    /// Records still not delivered when the flush ended (0 after a shutdown: what was
+    /// left is counted in `dropped`).
+    pub unsent: u64,
+}
+
+/// A configuration the builder refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildError {
+    /// No endpoint was given.
+    NoEndpoint,
+    /// An endpoint that is not `tcp://host:port` or `ipc://path`.
+    BadEndpoint {
+        /// The endpoint as given.
+        endpoint: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A queue of capacity 0.
+    ZeroCapacity,
+    /// The background thread could not be started.
+    Thread(String),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::NoEndpoint => write!(f, "no collector endpoint configured"),
+            BuildError::BadEndpoint { endpoint, reason } => {
+                write!(f, "bad endpoint {endpoint:?}: {reason}")
+            }
+            BuildError::ZeroCapacity => write!(f, "queue capacity must be at least 1"),
+            BuildError::Thread(e) => write!(f, "cannot start the distlog sender thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) endpoints: Vec<String>,
+    pub(crate) system: System,
+    pub(crate) encoding: Encoding,
+    pub(crate) capacity: usize,
+    pub(crate) overflow: Overflow,
+    pub(crate) flush_timeout: Duration,
+    pub(crate) send_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+}
+
+impl Config {
+    pub(crate) fn topic(&self) -> Topic {
+        Topic::new(self.system, Kind::Log, self.encoding)
+    }
+}
+
+/// State shared by the application side and the worker.
+pub(crate) struct Shared {
+    pub(crate) process: ProcessInfo,
+    pub(crate) sent: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) resent: AtomicU64,
+    pub(crate) connects: AtomicU64,
+    pub(crate) unconfirmed_at_shutdown: AtomicU64,
+    /// Nanoseconds since the epoch of the first drop not yet reported; 0 if none.
+    first_drop: AtomicU64,
+    /// Set when a blocking caller timed out; callers then drop until the worker
+    /// takes from the queue again.
+    pub(crate) stalled: AtomicBool,
+}
+
+impl Shared {
+    fn count_drop(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        if self.first_drop.load(Ordering::Relaxed) == 0 {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64);
+            let _ = self
+                .first_drop
+                .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn take_first_drop(&self) -> SystemTime {
+        let ns = self.first_drop.swap(0, Ordering::Relaxed);
+        UNIX_EPOCH + Duration::from_nanos(ns)
+    }
+}
+
+/// Configures and starts a [`Handler`].
+///
+/// ```
+/// use distlog::handler::{Handler, Overflow};
+/// use distlog::topic::{Encoding, System};
+/// use std::time::Duration;
+///
+/// let err = Handler::builder().endpoint("udp://x:1").spawn().unwrap_err();
+/// assert!(err.to_string().contains("udp://x:1"));
+///
+/// let guard = Handler::builder()
+///     .endpoint("tcp://127.0.0.1:5999")
+///     .system(System::Test)
+///     .encoding(Encoding::Pickle)
+///     .queue_capacity(1000)
+///     .overflow(Overflow::Block(Duration::from_millis(10)))
+///     .flush_timeout(Duration::from_millis(100))
+///     .spawn()
+///     .unwrap();
+/// let report = guard.shutdown(); // nobody listens: returns after the flush timeout
+/// assert_eq!(report.sent, 0);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    config: Config,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            config: Config {
+                endpoints: Vec::new(),
+                system: System::Production,
+                encoding: Encoding::Json,
+                capacity: 65_536,
+                overflow: Overflow::DropNewest,
+                flush_timeout: Duration::from_secs(3),
+                send_timeout: Duration::from_secs(2),
+                connect_timeout: Duration::from_millis(250),
+            },
+        }
+    }
+}
+
+impl Builder {
+    /// Adds a collector endpoint, `tcp://host:port` or `ipc://path`. With several,
+    /// records are spread round-robin over those that are up.
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.config.endpoints.push(endpoint.into());
+        self
+    }
+
+    /// The SYSTEM letter of the topic (default production, as in Python).
+    pub fn system(mut self, system: System) -> Self {
+        self.config.system = system;
+        self
+    }
+
+    /// JSON (default) or pickle bodies.
+    pub fn encoding(mut self, encoding: Encoding) -> Self {
+        self.config.encoding = encoding;
+        self
+    }
+
+    /// How many records may wait for the network (default 65,536).
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.config.capacity = capacity;
+        self
+    }
+
+    /// What a log call does when the queue is full (default [`Overflow::DropNewest`]).
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.config.overflow = overflow;
+        self
+    }
+
+    /// How long a flush or shutdown may take to deliver what is queued (default 3 s).
+    pub fn flush_timeout(mut self, timeout: Duration) -> Self {
+        self.config.flush_timeout = timeout;
+        self
+    }
+
+    /// How long the sender waits on a stuck collector before it reconnects (default 2 s).
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.config.send_timeout = timeout;
+        self
+    }
+
+    /// How long one connection attempt may take (default 250 ms); attempts repeat
+    /// with backoff up to once a second.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    fn validate(&self) -> Result<(), BuildError> {
+        if self.config.endpoints.is_empty() {
+            return Err(BuildError::NoEndpoint);
+        }
+        if self.config.capacity == 0 {
+            return Err(BuildError::ZeroCapacity);
+        }
+        for e in &self.config.endpoints {
+            validate_endpoint(e)?;
+        }
+        Ok(())
+    }
+
+    /// Starts the sender thread. Connecting happens there, so this returns at once
+    /// even when no collector is up yet.
+    pub fn spawn(self) -> Result<Guard, BuildError> {
+        self.validate()?;
+        let config = self.config;
+        let (tx, rx) = crossbeam_channel::bounded(config.capacity);
+        let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
+        let shared = Arc::new(Shared {
+            process: ProcessInfo::current(),
+            sent: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            resent: AtomicU64::new(0),
+            connects: AtomicU64::new(0),
+            unconfirmed_at_shutdown: AtomicU64::new(0),
+            first_drop: AtomicU64::new(0),
+            stalled: AtomicBool::new(false),
+        });
+        let worker = Worker::new(rx, ctl_rx, shared.clone(), config.clone());
+        let thread = std::thread::Builder::new()
+            .name("distlog-sender".into())
+            .spawn(move || worker.run())
+            .map_err(|e| BuildError::Thread(e.to_string()))?;
+        let handler = Handler {
+            inner: Arc::new(Inner {
+                tx,
+                control: ctl_tx,
+                shared,
+                overflow: config.overflow,
+                flush_timeout: config.flush_timeout,
+            }),
+        };
+        Ok(Guard {
+            handler,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+}
+
+/// Checks an endpoint's form, naming what is wrong.
+fn validate_endpoint(e: &str) -> Result<(), BuildError> {
+    let bad = |reason: &str| BuildError::BadEndpoint {
+        endpoint: e.to_string(),
+        reason: reason.to_string(),
+    };
+    if let Some(rest) = e.strip_prefix("tcp://") {
+        let (host, port) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| bad("expected tcp://host:port"))?;
+        if host.is_empty() {
+            return Err(bad("the host is empty"));
+        }
+        port.parse::<u16>()
+            .map_err(|_| bad("the port is not a number from 0 to 65535"))?;
+        Ok(())
+    } else if let Some(path) = e.strip_prefix("ipc://") {
+        if path.is_empty() {
+            return Err(bad("the path is empty"));
+        }
+        Ok(())
+    } else {
+        Err(bad("the transport must be tcp:// or ipc://"))
+    }
+}
+
+struct Inner {
+    tx: Sender<Event>,
+    control: Sender<Control>,
+    shared: Arc<Shared>,
+    overflow: Overflow,
+    flush_timeout: Duration,
+}
+
+/// The application's side of the queue: cheap to clone, safe to share.
+#[derive(Clone)]
+pub struct Handler {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Handler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handler")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Handler {
+    /// A builder with the defaults.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Queues one event; never blocks longer than the [`Overflow`] policy allows.
+    /// Returns whether the event was queued (a dropped one is counted).
+    pub fn enqueue(&self, event: Event) -> bool {
+        let inner = &*self.inner;
+        match inner.tx.try_send(event) {
+            Ok(()) => true,
+            Err(TrySendError::Full(event)) => match inner.overflow {
+                Overflow::Block(timeout) if !inner.shared.stalled.load(Ordering::Relaxed) => {
+                    match inner.tx.send_timeout(event, timeout) {
+                        Ok(()) => true,
+                        Err(_) => {
+                            inner.shared.stalled.store(true, Ordering::Relaxed);
+                            inner.shared.count_drop();
+                            false
+                        }
+                    }
+                }
+                _ => {
+                    inner.shared.count_drop();
+                    false
+                }
+            },
+            Err(TrySendError::Disconnected(_)) => {
+                inner.shared.count_drop();
+                false
+            }
+        }
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> Stats {
+        let s = &self.inner.shared;
+        Stats {
+            sent: s.sent.load(Ordering::Relaxed),
+            dropped: s.dropped.load(Ordering::Relaxed),
+            resent: s.resent.load(Ordering::Relaxed),
+            connects: s.connects.load(Ordering::Relaxed),
+            queued: self.inner.tx.len() as u64,
+        }
+    }
+
+    /// Delivers everything queued so far, waiting at most the flush timeout.
+    pub fn flush(&self) -> FlushReport {
+        self.flush_within(self.inner.flush_timeout)
+    }
+
+    /// Delivers everything queued so far, waiting at most `timeout`.
+    pub fn flush_within(&self, timeout: Duration) -> FlushReport {
+        self.ask(timeout, |deadline, reply| Control::Flush {
+            deadline,
+            reply,
+        })
+    }
+
+    fn ask(
+        &self,
+        timeout: Duration,
+        make: impl FnOnce(Instant, Sender<FlushReport>) -> Control,
+    ) -> FlushReport {
+        let deadline = Instant::now() + timeout;
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        if self.inner.control.send(make(deadline, reply)).is_err() {
+            return self.report_now();
+        }
+        // The worker may be in a connection attempt when the deadline passes.
+        match answer.recv_timeout(timeout + Duration::from_secs(2)) {
+            Ok(report) => report,
+            Err(_) => self.report_now(),
+        }
+    }
+
+    fn report_now(&self) -> FlushReport {
+        let s = self.stats();
+        FlushReport {
+            sent: s.sent,
+            dropped: s.dropped,
+            unsent: s.queued,
+        }
+    }
+}
+
+/// Owns the sender thread: dropping it (or calling [`Guard::shutdown`]) delivers
+/// what is queued, within the flush timeout, and stops the thread.
+pub struct Guard {
+    handler: Handler,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guard")
+            .field("handler", &self.handler)
+            .finish()
+    }
+}
+
+impl Guard {
+    /// The handler, to enqueue events or read stats.
+    pub fn handler(&self) -> &Handler {
+        &self.handler
+    }
+
+    /// Delivers what is queued (within the flush timeout), stops the sender thread,
+    /// and reports. Records still undelivered at the deadline count as dropped.
+    pub fn shutdown(self) -> FlushReport {
+        self.stop()
+    }
+
+    fn stop(&self) -> FlushReport {
+        let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) else {
+            return self.handler.report_now();
+        };
+        let timeout = self.handler.inner.flush_timeout;
+        let report = self
+            .handler
+            .ask(timeout, |deadline, reply| Control::Shutdown {
+                deadline,
+                reply,
+            });
+        let _ = thread.join();
+        report
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_checked() {
+        for (e, why) in [
+            ("tcp://host", "tcp://host:port"),
+            ("tcp://:5", "host is empty"),
+            ("tcp://h:99999", "port"),
+            ("ipc://", "path is empty"),
+            ("inproc://x", "tcp:// or ipc://"),
+        ] {
+            let err = validate_endpoint(e).unwrap_err().to_string();
+            assert!(err.contains(e) && err.contains(why), "{err}");
+        }
+        assert!(validate_endpoint("tcp://127.0.0.1:5010").is_ok());
+        assert!(validate_endpoint("ipc:///tmp/x.sock").is_ok());
+        assert_eq!(
+            Handler::builder().spawn().unwrap_err(),
+            BuildError::NoEndpoint
+        );
+        assert_eq!(
+            Handler::builder()
+                .endpoint("tcp://a:1")
+                .queue_capacity(0)
+                .spawn()
+                .unwrap_err(),
+            BuildError::ZeroCapacity
+        );
+    }
+}

@@ -1,0 +1,345 @@
+//! The background sender: takes events off the queue, encodes them, and pushes them
+//! to the collector(s), reconnecting as needed.
+//!
+//! Shaped like tracing-appender's worker: block for the first event of a batch, take
+//! the rest that are already queued without blocking, then look after the links once.
+
+use super::link::{Link, SendFailure};
+use super::{Config, FlushReport, Shared};
+use crate::record::Event;
+use crate::runtime;
+use crate::serialize;
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use zeromq::ZmqMessage;
+
+/// Most events taken off the queue before the links are looked after again.
+const BATCH: usize = 512;
+/// How long an idle worker sleeps before checking its links again.
+const TICK: Duration = Duration::from_millis(50);
+/// How long an untracked link must be idle before its queue counts as written.
+const UNTRACKED_GRACE: Duration = Duration::from_millis(200);
+
+/// What the application asks of the worker besides sending.
+pub(crate) enum Control {
+    /// Deliver everything queued before `deadline`, then reply.
+    Flush {
+        deadline: Instant,
+        reply: crossbeam_channel::Sender<FlushReport>,
+    },
+    /// Like flush, then stop.
+    Shutdown {
+        deadline: Instant,
+        reply: crossbeam_channel::Sender<FlushReport>,
+    },
+}
+
+/// What one turn of the loop found.
+enum State {
+    /// Nothing was queued.
+    Empty,
+    /// Events were sent; keep going.
+    Continue,
+    /// No link is up; events stay queued until one is.
+    Disconnected,
+    /// The application asked to stop, or dropped every handle.
+    Shutdown,
+}
+
+pub(crate) struct Worker {
+    events: Receiver<Event>,
+    control: Receiver<Control>,
+    links: Vec<Link>,
+    next_link: usize,
+    /// Encoded messages waiting for a link: resends first, then the drop report.
+    pending: VecDeque<ZmqMessage>,
+    shared: Arc<Shared>,
+    config: Config,
+    topic: Bytes,
+    reported_drops: u64,
+}
+
+impl Worker {
+    pub(crate) fn new(
+        events: Receiver<Event>,
+        control: Receiver<Control>,
+        shared: Arc<Shared>,
+        config: Config,
+    ) -> Self {
+        let links = config.endpoints.iter().cloned().map(Link::new).collect();
+        let topic = Bytes::from_static(config.topic().as_bytes());
+        Worker {
+            events,
+            control,
+            links,
+            next_link: 0,
+            pending: VecDeque::new(),
+            shared,
+            config,
+            topic,
+            reported_drops: 0,
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        crate::logger::mark_internal_thread();
+        runtime::block_on(async move {
+            loop {
+                let state = self.turn().await;
+                if let State::Shutdown = state {
+                    break;
+                }
+            }
+        });
+    }
+
+    async fn turn(&mut self) -> State {
+        self.look_after_links().await;
+        if let Ok(c) = self.control.try_recv() {
+            return self.handle(c).await;
+        }
+        if !self.links.iter().any(Link::is_up) {
+            let wait = self.until_next_retry();
+            return match self.control.recv_timeout(wait) {
+                Ok(c) => self.handle(c).await,
+                Err(RecvTimeoutError::Timeout) => State::Disconnected,
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.shutdown(Instant::now() + self.config.flush_timeout)
+                        .await
+                }
+            };
+        }
+        if !self.send_pending().await {
+            return State::Disconnected;
+        }
+        let first = crossbeam_channel::select! {
+            recv(self.events) -> e => match e {
+                Ok(e) => e,
+                Err(_) => return self.shutdown(Instant::now() + self.config.flush_timeout).await,
+            },
+            recv(self.control) -> c => match c {
+                Ok(c) => return self.handle(c).await,
+                Err(_) => return self.shutdown(Instant::now() + self.config.flush_timeout).await,
+            },
+            default(TICK) => return State::Empty,
+        };
+        self.shared.stalled.store(false, Ordering::Relaxed);
+        self.send_event(first).await;
+        for _ in 1..BATCH {
+            match self.events.try_recv() {
+                Ok(e) => self.send_event(e).await,
+                Err(_) => break,
+            }
+        }
+        State::Continue
+    }
+
+    fn until_next_retry(&self) -> Duration {
+        let next = self
+            .links
+            .iter()
+            .map(Link::retry_at)
+            .min()
+            .unwrap_or_else(Instant::now);
+        next.saturating_duration_since(Instant::now())
+            .clamp(Duration::from_millis(1), TICK)
+    }
+
+    /// Reconnects links whose retry time has come, counts deliveries, takes back
+    /// unacknowledged messages from links that went down, and queues the drop report.
+    async fn look_after_links(&mut self) {
+        let now = Instant::now();
+        for link in &mut self.links {
+            if !link.is_up()
+                && link.retry_at() <= now
+                && link.connect(self.config.connect_timeout).await
+            {
+                self.shared.connects.fetch_add(1, Ordering::Relaxed);
+            }
+            let confirmed = link.poll();
+            self.shared
+                .sent
+                .fetch_add(confirmed as u64, Ordering::Relaxed);
+            let back = link.take_unconfirmed();
+            if !back.is_empty() {
+                self.shared
+                    .resent
+                    .fetch_add(back.len() as u64, Ordering::Relaxed);
+                for m in back.into_iter().rev() {
+                    self.pending.push_front(m);
+                }
+            }
+        }
+        self.queue_drop_report();
+    }
+
+    /// Once delivery works again, says in-band how many records were dropped, when.
+    fn queue_drop_report(&mut self) {
+        let dropped = self.shared.dropped.load(Ordering::Relaxed);
+        if dropped == self.reported_drops || !self.links.iter().any(Link::is_up) {
+            return;
+        }
+        let n = dropped - self.reported_drops;
+        self.reported_drops = dropped;
+        let first = self.shared.take_first_drop();
+        let mut event = Event::new(
+            log::Level::Warn,
+            "distlog",
+            format!(
+                "distlog dropped {n} records since {}: queue full or collector unreachable",
+                crate::record::asctime(first)
+            ),
+        );
+        event.extra.push(("dropped".into(), n.into()));
+        event.extra.push((
+            "dropped_since".into(),
+            crate::record::epoch_seconds(first).into(),
+        ));
+        let msg = self.encode(event);
+        self.pending.push_back(msg);
+    }
+
+    fn encode(&self, event: Event) -> ZmqMessage {
+        let record = event.into_record(&self.shared.process);
+        let mut body = Vec::with_capacity(768);
+        serialize::encode(&record, self.config.encoding, &mut body);
+        let mut msg = ZmqMessage::from(self.topic.clone());
+        msg.push_back(Bytes::from(body));
+        msg
+    }
+
+    async fn send_event(&mut self, event: Event) {
+        let msg = self.encode(event);
+        if !self.pending.is_empty() {
+            self.pending.push_back(msg);
+            return;
+        }
+        if let Err(SendFailure::Down(msg)) = self.send(msg).await {
+            self.pending.push_back(msg);
+        }
+    }
+
+    /// Sends what waits in `pending`; false if no link would take it.
+    async fn send_pending(&mut self) -> bool {
+        while let Some(msg) = self.pending.pop_front() {
+            if let Err(SendFailure::Down(msg)) = self.send(msg).await {
+                self.pending.push_front(msg);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Round-robin over the links that are up, like libzmq PUSH.
+    async fn send(&mut self, mut msg: ZmqMessage) -> Result<(), SendFailure> {
+        let n = self.links.len();
+        for _ in 0..n {
+            let i = self.next_link % n;
+            self.next_link = self.next_link.wrapping_add(1);
+            let link = &mut self.links[i];
+            if !link.is_up() {
+                continue;
+            }
+            match link.send(msg, self.config.send_timeout).await {
+                Ok(tracked) => {
+                    if !tracked {
+                        self.shared.sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Ok(());
+                }
+                Err(SendFailure::Down(back)) => {
+                    msg = back;
+                    let returned = link.take_unconfirmed();
+                    self.shared
+                        .resent
+                        .fetch_add(returned.len() as u64, Ordering::Relaxed);
+                    for m in returned.into_iter().rev() {
+                        self.pending.push_front(m);
+                    }
+                }
+            }
+        }
+        Err(SendFailure::Down(msg))
+    }
+
+    async fn handle(&mut self, c: Control) -> State {
+        match c {
+            Control::Flush { deadline, reply } => {
+                let report = self.drain(deadline).await;
+                let _ = reply.send(report);
+                State::Continue
+            }
+            Control::Shutdown { deadline, reply } => {
+                let state = self.shutdown(deadline).await;
+                let _ = reply.send(self.report());
+                state
+            }
+        }
+    }
+
+    async fn shutdown(&mut self, deadline: Instant) -> State {
+        self.drain(deadline).await;
+        // What could not be delivered in time is lost: count it, never hide it.
+        let mut lost = self.pending.len() as u64;
+        self.pending.clear();
+        while self.events.try_recv().is_ok() {
+            lost += 1;
+        }
+        for link in &mut self.links {
+            lost += link.outstanding() as u64;
+        }
+        self.shared.dropped.fetch_add(lost, Ordering::Relaxed);
+        self.shared
+            .unconfirmed_at_shutdown
+            .store(lost, Ordering::Relaxed);
+        self.links.clear();
+        State::Shutdown
+    }
+
+    /// Sends everything queued and waits for it to be delivered, until `deadline`.
+    async fn drain(&mut self, deadline: Instant) -> FlushReport {
+        loop {
+            self.look_after_links().await;
+            let any_up = self.links.iter().any(Link::is_up);
+            if any_up && self.send_pending().await {
+                let mut n = 0;
+                while n < BATCH {
+                    match self.events.try_recv() {
+                        Ok(e) => self.send_event(e).await,
+                        Err(_) => break,
+                    }
+                    n += 1;
+                }
+            }
+            let queued = self.pending.len() + self.events.len();
+            let outstanding: usize = self.links.iter().map(Link::outstanding).sum();
+            let untracked_busy = self
+                .links
+                .iter()
+                .any(|l| l.is_up() && !l.is_tracked() && !l.idle_for(UNTRACKED_GRACE));
+            if queued == 0 && outstanding == 0 && !untracked_busy {
+                break;
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            if queued == 0 || !any_up {
+                runtime::sleep(Duration::from_millis(if any_up { 1 } else { 10 })).await;
+            }
+        }
+        self.report()
+    }
+
+    fn report(&self) -> FlushReport {
+        let outstanding: usize = self.links.iter().map(Link::outstanding).sum();
+        FlushReport {
+            sent: self.shared.sent.load(Ordering::Relaxed),
+            dropped: self.shared.dropped.load(Ordering::Relaxed),
+            unsent: (self.pending.len() + self.events.len() + outstanding) as u64,
+        }
+    }
+}

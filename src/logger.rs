@@ -1,0 +1,280 @@
+//! distlog as the `log` crate's global logger.
+
+use crate::filter::{Filter, FilterError};
+use crate::handler::{self, BuildError, Guard, Handler, Overflow};
+use crate::record::Event;
+use crate::topic::{Encoding, System};
+use crate::value::Value;
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::fmt;
+use std::time::Duration;
+
+thread_local! {
+    /// Set on distlog's own threads, whose log calls (and zeromq's) must not loop back.
+    static INSIDE_DISTLOG: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the current thread as one of distlog's own.
+pub(crate) fn mark_internal_thread() {
+    INSIDE_DISTLOG.with(|c| c.set(true));
+}
+
+/// Crates whose records would feed back into distlog's own sending.
+const INTERNAL_TARGETS: [&str; 7] = [
+    "zeromq",
+    "async_io",
+    "async_std",
+    "async_global_executor",
+    "polling",
+    "tokio",
+    "mio",
+];
+
+/// Configures distlog as the global `log` logger. See [`crate::init`] for the one-call
+/// form.
+///
+/// ```no_run
+/// use distlog::topic::{Encoding, System};
+/// let _guard = distlog::builder()
+///     .endpoint("tcp://127.0.0.1:5010")
+///     .system(System::Staging)
+///     .encoding(Encoding::Pickle)
+///     .filter("info,shop::db=debug")
+///     .install()
+///     .expect("distlog configured");
+/// log::info!(target: "shop", order_id = 42; "order paid");
+/// // dropping the guard delivers what is queued, within the flush timeout
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct LogBuilder {
+    handler: handler::Builder,
+    filter: Option<String>,
+}
+
+/// Why distlog could not be installed.
+#[derive(Debug)]
+pub enum InitError {
+    /// The handler configuration was refused.
+    Build(BuildError),
+    /// The level filter (given, or from `DISTLOG_LOG`/`RUST_LOG`) did not parse.
+    Filter(FilterError),
+    /// Another logger is already installed.
+    AlreadyInstalled,
+}
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InitError::Build(e) => write!(f, "{e}"),
+            InitError::Filter(e) => write!(f, "{e}"),
+            InitError::AlreadyInstalled => write!(f, "a global logger is already installed"),
+        }
+    }
+}
+
+impl std::error::Error for InitError {}
+
+impl LogBuilder {
+    /// Adds a collector endpoint (`tcp://host:port` or `ipc://path`).
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.handler = self.handler.endpoint(endpoint);
+        self
+    }
+    /// The SYSTEM letter of the topic.
+    pub fn system(mut self, system: System) -> Self {
+        self.handler = self.handler.system(system);
+        self
+    }
+    /// JSON or pickle bodies.
+    pub fn encoding(mut self, encoding: Encoding) -> Self {
+        self.handler = self.handler.encoding(encoding);
+        self
+    }
+    /// Queue capacity, in records.
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.handler = self.handler.queue_capacity(capacity);
+        self
+    }
+    /// What a log call does when the queue is full.
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.handler = self.handler.overflow(overflow);
+        self
+    }
+    /// How long flush and shutdown may take.
+    pub fn flush_timeout(mut self, timeout: Duration) -> Self {
+        self.handler = self.handler.flush_timeout(timeout);
+        self
+    }
+    /// How long the sender waits on a stuck collector.
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.handler = self.handler.send_timeout(timeout);
+        self
+    }
+    /// Level filters in `RUST_LOG` syntax. Without this, `DISTLOG_LOG` is read, then
+    /// `RUST_LOG`, then INFO and up is the default.
+    pub fn filter(mut self, spec: impl Into<String>) -> Self {
+        self.filter = Some(spec.into());
+        self
+    }
+
+    /// Builds the logger without installing it, for use inside another logger.
+    pub fn build(self) -> Result<(Logger, Guard), InitError> {
+        let filter = match &self.filter {
+            Some(spec) => spec.parse().map_err(InitError::Filter)?,
+            None => Filter::from_env().map_err(InitError::Filter)?,
+        };
+        let guard = self.handler.spawn().map_err(InitError::Build)?;
+        let logger = Logger {
+            handler: guard.handler().clone(),
+            filter,
+        };
+        Ok((logger, guard))
+    }
+
+    /// Installs distlog as the global logger and returns the guard that flushes on
+    /// drop. Keep the guard alive as long as the program logs.
+    pub fn install(self) -> Result<Guard, InitError> {
+        let (logger, guard) = self.build()?;
+        let max = logger.filter.max_level();
+        log::set_boxed_logger(Box::new(logger)).map_err(|_| InitError::AlreadyInstalled)?;
+        log::set_max_level(max);
+        Ok(guard)
+    }
+}
+
+/// A `log::Log` that queues every enabled record on a distlog [`Handler`].
+#[derive(Debug)]
+pub struct Logger {
+    handler: Handler,
+    filter: Filter,
+}
+
+impl Logger {
+    /// The handler behind this logger.
+    pub fn handler(&self) -> &Handler {
+        &self.handler
+    }
+}
+
+impl log::Log for Logger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        self.filter.enabled(metadata.level(), metadata.target())
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) || INSIDE_DISTLOG.with(Cell::get) {
+            return;
+        }
+        let target = record.target();
+        if INTERNAL_TARGETS.iter().any(|t| target.starts_with(t)) {
+            return;
+        }
+        self.handler.enqueue(event_from(record));
+    }
+
+    fn flush(&self) {
+        self.handler.flush();
+    }
+}
+
+/// Captures a `log` record: the message is formatted here (Rust has no lazy args to
+/// send), everything else is borrowed statics or cheap copies.
+pub fn event_from(record: &log::Record<'_>) -> Event {
+    let message = match record.args().as_str() {
+        Some(s) => s.to_string(),
+        None => record.args().to_string(),
+    };
+    let mut event = Event::new(record.level(), record.target().to_string(), message);
+    event.file = record
+        .file_static()
+        .map(Cow::Borrowed)
+        .or_else(|| record.file().map(|f| Cow::Owned(f.to_string())));
+    event.line = record.line();
+    event.module_path = record
+        .module_path_static()
+        .map(Cow::Borrowed)
+        .or_else(|| record.module_path().map(|m| Cow::Owned(m.to_string())));
+    let kvs = record.key_values();
+    if kvs.count() > 0 {
+        let mut collect = Collect(&mut event.extra);
+        let _ = kvs.visit(&mut collect);
+    }
+    event
+}
+
+struct Collect<'a>(&'a mut Vec<(crate::record::Key, Value)>);
+
+impl<'kvs> log::kv::VisitSource<'kvs> for Collect<'_> {
+    fn visit_pair(
+        &mut self,
+        key: log::kv::Key<'kvs>,
+        value: log::kv::Value<'kvs>,
+    ) -> Result<(), log::kv::Error> {
+        self.0
+            .push((key.as_str().to_string().into(), kv_value(&value)));
+        Ok(())
+    }
+}
+
+/// A `log` key-value keeps its type: bools, integers, floats and strings map to the
+/// Python types; anything else is sent as its `Display` text.
+fn kv_value(v: &log::kv::Value<'_>) -> Value {
+    if let Some(b) = v.to_bool() {
+        Value::Bool(b)
+    } else if let Some(i) = v.to_i64() {
+        Value::Int(i)
+    } else if let Some(u) = v.to_u64() {
+        Value::from(u)
+    } else if let Some(i) = v.to_i128() {
+        Value::from(i)
+    } else if let Some(u) = v.to_u128() {
+        Value::from(u)
+    } else if let Some(f) = v.to_f64() {
+        Value::Float(f)
+    } else if let Some(s) = v.to_borrowed_str() {
+        Value::Str(s.to_string())
+    } else {
+        Value::Str(v.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kv_values_keep_their_types() {
+        let kvs = [
+            ("n", log::kv::Value::from(7i64)),
+            ("ok", true.into()),
+            ("f", 1.5f64.into()),
+            ("s", "x".into()),
+            ("big", u64::MAX.into()),
+        ];
+        let args = format_args!("paid {}", 3);
+        let record = log::Record::builder()
+            .args(args)
+            .level(log::Level::Info)
+            .target("shop")
+            .file_static(Some("src/shop.rs"))
+            .line(Some(9))
+            .module_path_static(Some("shop"))
+            .key_values(&kvs)
+            .build();
+        let e = event_from(&record);
+        assert_eq!(e.message, "paid 3");
+        assert_eq!(e.file.as_deref(), Some("src/shop.rs"));
+        let vals: Vec<String> = e.extra.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(
+            vals,
+            [
+                "n=7",
+                "ok=True",
+                "f=1.5",
+                "s='x'",
+                "big=18446744073709551615"
+            ]
+        );
+    }
+}
