@@ -28,7 +28,7 @@ mod delivery;
 mod link;
 mod worker;
 
-use crate::record::{Event, ProcessInfo};
+use crate::record::{Event, ProcessInfo, Record};
 use crate::topic::{Encoding, Kind, System, Topic};
 use crossbeam_channel::{Sender, TrySendError};
 use std::fmt;
@@ -110,6 +110,13 @@ impl fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
+/// What travels on the queue: a log event, built into a record on the sender
+/// thread, or a record built by the caller.
+pub(crate) enum Item {
+    Log(Event),
+    Record(Kind, Record),
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub(crate) endpoints: Vec<String>,
@@ -123,8 +130,8 @@ pub(crate) struct Config {
 }
 
 impl Config {
-    pub(crate) fn topic(&self) -> Topic {
-        Topic::new(self.system, Kind::Log, self.encoding)
+    pub(crate) fn topic(&self, kind: Kind) -> Topic {
+        Topic::new(self.system, kind, self.encoding)
     }
 }
 
@@ -335,7 +342,7 @@ fn validate_endpoint(e: &str) -> Result<(), BuildError> {
 }
 
 struct Inner {
-    tx: Sender<Event>,
+    tx: Sender<Item>,
     control: Sender<Control>,
     shared: Arc<Shared>,
     overflow: Overflow,
@@ -362,15 +369,32 @@ impl Handler {
         Builder::default()
     }
 
-    /// Queues one event; never blocks longer than the [`Overflow`] policy allows.
+    /// Queues one log event; never blocks longer than the [`Overflow`] policy allows.
     /// Returns whether the event was queued (a dropped one is counted).
     pub fn enqueue(&self, event: Event) -> bool {
+        self.put(Item::Log(event))
+    }
+
+    /// Queues a ready-made record of any kind: performance measurements use
+    /// [`Kind::Performance`]. The same overflow policy applies.
+    ///
+    /// ```no_run
+    /// use distlog::{handler::Handler, topic::Kind, Record};
+    /// let guard = Handler::builder().endpoint("tcp://127.0.0.1:5010").spawn().unwrap();
+    /// let record = Record::from_pairs([("name", "db.query".into()), ("value", 1.5.into())]);
+    /// guard.handler().enqueue_record(Kind::Performance, record);
+    /// ```
+    pub fn enqueue_record(&self, kind: Kind, record: Record) -> bool {
+        self.put(Item::Record(kind, record))
+    }
+
+    fn put(&self, item: Item) -> bool {
         let inner = &*self.inner;
-        match inner.tx.try_send(event) {
+        match inner.tx.try_send(item) {
             Ok(()) => true,
-            Err(TrySendError::Full(event)) => match inner.overflow {
+            Err(TrySendError::Full(item)) => match inner.overflow {
                 Overflow::Block(timeout) if !inner.shared.stalled.load(Ordering::Relaxed) => {
-                    match inner.tx.send_timeout(event, timeout) {
+                    match inner.tx.send_timeout(item, timeout) {
                         Ok(()) => true,
                         Err(_) => {
                             inner.shared.stalled.store(true, Ordering::Relaxed);

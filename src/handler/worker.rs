@@ -5,10 +5,11 @@
 //! the rest that are already queued without blocking, then look after the links once.
 
 use super::link::{Link, SendFailure};
-use super::{Config, FlushReport, Shared};
+use super::{Config, FlushReport, Item, Shared};
 use crate::record::Event;
 use crate::runtime;
 use crate::serialize;
+use crate::topic::Kind;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::collections::VecDeque;
@@ -51,7 +52,7 @@ enum State {
 }
 
 pub(crate) struct Worker {
-    events: Receiver<Event>,
+    events: Receiver<Item>,
     control: Receiver<Control>,
     links: Vec<Link>,
     next_link: usize,
@@ -59,19 +60,21 @@ pub(crate) struct Worker {
     pending: VecDeque<ZmqMessage>,
     shared: Arc<Shared>,
     config: Config,
-    topic: Bytes,
+    log_topic: Bytes,
+    perf_topic: Bytes,
     reported_drops: u64,
 }
 
 impl Worker {
     pub(crate) fn new(
-        events: Receiver<Event>,
+        events: Receiver<Item>,
         control: Receiver<Control>,
         shared: Arc<Shared>,
         config: Config,
     ) -> Self {
         let links = config.endpoints.iter().cloned().map(Link::new).collect();
-        let topic = Bytes::from_static(config.topic().as_bytes());
+        let log_topic = Bytes::from_static(config.topic(Kind::Log).as_bytes());
+        let perf_topic = Bytes::from_static(config.topic(Kind::Performance).as_bytes());
         Worker {
             events,
             control,
@@ -80,7 +83,8 @@ impl Worker {
             pending: VecDeque::new(),
             shared,
             config,
-            topic,
+            log_topic,
+            perf_topic,
             reported_drops: 0,
         }
     }
@@ -199,20 +203,24 @@ impl Worker {
             "dropped_since".into(),
             crate::record::epoch_seconds(first).into(),
         ));
-        let msg = self.encode(event);
+        let msg = self.encode(Item::Log(event));
         self.pending.push_back(msg);
     }
 
-    fn encode(&self, event: Event) -> ZmqMessage {
-        let record = event.into_record(&self.shared.process);
+    fn encode(&self, item: Item) -> ZmqMessage {
+        let (topic, record) = match item {
+            Item::Log(event) => (&self.log_topic, event.into_record(&self.shared.process)),
+            Item::Record(Kind::Log, record) => (&self.log_topic, record),
+            Item::Record(Kind::Performance, record) => (&self.perf_topic, record),
+        };
         let mut body = Vec::with_capacity(768);
         serialize::encode(&record, self.config.encoding, &mut body);
-        let mut msg = ZmqMessage::from(self.topic.clone());
+        let mut msg = ZmqMessage::from(topic.clone());
         msg.push_back(Bytes::from(body));
         msg
     }
 
-    async fn send_event(&mut self, event: Event) {
+    async fn send_event(&mut self, event: Item) {
         let msg = self.encode(event);
         if !self.pending.is_empty() {
             self.pending.push_back(msg);
