@@ -128,9 +128,18 @@ pub(crate) fn write_python_float(out: &mut String, f: f64, nan: &str, inf: &str)
         out.push_str(if f.is_sign_negative() { "-0.0" } else { "0.0" });
         return;
     }
-    // `{:e}` gives the shortest round-trip digits; only the layout differs from Python.
+    // `{:e}` finds how many digits the shortest round-trip form needs. When two such
+    // forms are equally near (the double lies exactly halfway), Rust picks the upper
+    // one and Python the even one; re-formatting to that many digits rounds the exact
+    // value half-to-even, as Python's repr does.
     let mut sci = String::with_capacity(32);
     let _ = write!(sci, "{:e}", f);
+    let digit_count = sci
+        .split('e')
+        .next()
+        .map_or(1, |m| m.bytes().filter(u8::is_ascii_digit).count());
+    sci.clear();
+    let _ = write!(sci, "{:.*e}", digit_count.saturating_sub(1), f);
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let (negative, mantissa) = match mantissa.strip_prefix('-') {
@@ -358,6 +367,7 @@ mod tests {
             (f64::INFINITY, "inf"),
             (-0.0, "-0.0"),
             (123456789.0, "123456789.0"),
+            (18.289566040039062, "18.289566040039062"),
         ] {
             assert_eq!(python_float_repr(f), want, "for {f:e}");
         }
