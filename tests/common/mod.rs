@@ -157,3 +157,67 @@ mod base64_lite {
         out
     }
 }
+
+/// A real libzmq collector (tests/py/pull.py) whose decoded records arrive on a
+/// channel as JSON values.
+pub struct PyCollector {
+    pub child: Child,
+    pub records: std::sync::mpsc::Receiver<serde_json::Value>,
+}
+
+impl PyCollector {
+    /// Binds `endpoint`, stops after `count` records or `silence_s` quiet seconds.
+    pub fn start(endpoint: &str, count: usize, silence_s: u32) -> PyCollector {
+        use std::io::BufRead;
+        let mut child = spawn_python(
+            "pull.py",
+            &[endpoint, &count.to_string(), &silence_s.to_string()],
+        );
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                if v.get("ready").is_some() {
+                    let _ = ready_tx.send(());
+                } else if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        ready_rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("collector ready");
+        PyCollector { child, records: rx }
+    }
+
+    /// Collects records until `n` arrived or `timeout` passed.
+    pub fn take(&self, n: usize, timeout: std::time::Duration) -> Vec<serde_json::Value> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut out = Vec::new();
+        while out.len() < n {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.records.recv_timeout(left) {
+                Ok(v) => out.push(v),
+                Err(_) => break,
+            }
+        }
+        out
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait(mut self) {
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PyCollector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
