@@ -24,9 +24,12 @@ pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
 /// Runs a future to completion on the current thread.
 #[cfg(all(feature = "tokio", not(feature = "async-std")))]
 pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
-    // A runtime per distlog thread: zeromq's tasks are spawned onto whichever runtime
-    // drives the socket, and this one is driven for the thread's whole life.
-    match tokio::runtime::Builder::new_current_thread()
+    // A runtime per distlog thread, with one worker of its own: zeromq spawns its
+    // socket writers onto it, and they must keep running while the distlog thread
+    // blocks on its queue between batches.
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("distlog-rt")
         .enable_all()
         .build()
     {
