@@ -394,63 +394,230 @@ impl Event {
 
     /// Builds the record, keys in Python's order.
     pub fn into_record(self, process: &ProcessInfo) -> Record {
-        let mut r = Record::with_capacity(24 + self.extra.len());
-        let created = epoch_seconds(self.time);
-        let pathname: Key = self.file.unwrap_or(Cow::Borrowed(""));
-        let filename = pathname
-            .rsplit(['/', '\\'])
-            .next()
-            .unwrap_or("")
-            .to_string();
-        let module = filename
-            .rsplit_once('.')
-            .map_or(filename.as_str(), |(stem, _)| stem)
-            .to_string();
-        let message = match escape_newlines(&self.message) {
-            Cow::Borrowed(_) => None,
-            Cow::Owned(escaped) => Some(escaped),
-        };
-        let message = message.unwrap_or_else(|| self.message.clone());
-        r.push("name", Value::Str(self.target.into_owned()));
-        r.push("msg", Value::Str(self.message));
-        r.push("args", Value::None);
-        r.push("levelname", self.levelname);
-        r.push("levelno", self.levelno);
-        r.push("pathname", Value::Str(pathname.into_owned()));
-        r.push("filename", filename);
-        r.push("module", module);
-        r.push("exc_info", Value::None);
-        r.push(
+        let fields = self.fields(process);
+        let mut r = Record::with_capacity(fields.len());
+        fields.for_each(&mut |k, v| {
+            let key: Key = match STANDARD_KEYS.iter().find(|s| **s == k) {
+                Some(s) => Cow::Borrowed(s),
+                None => Cow::Owned(k.to_string()),
+            };
+            r.push(key, v.to_value());
+        });
+        r
+    }
+
+    /// A view of the record this event becomes, for encoders to write without
+    /// building it: no allocation beyond escaping a message that has newlines.
+    pub fn fields<'a>(&'a self, process: &'a ProcessInfo) -> EventFields<'a> {
+        let clash = self.extra.iter().enumerate().any(|(i, (k, _))| {
+            STANDARD_KEYS.contains(&k.as_ref()) || self.extra[..i].iter().any(|(prev, _)| prev == k)
+        });
+        EventFields {
+            event: self,
+            process,
+            needs_rename: clash,
+        }
+    }
+}
+
+/// One field's value, borrowed: what encoders read from a [`Record`] or an [`Event`].
+#[derive(Debug, Clone, Copy)]
+pub enum FieldRef<'a> {
+    /// `None`.
+    None,
+    /// A string.
+    Str(&'a str),
+    /// A signed integer.
+    Int(i64),
+    /// An unsigned integer (thread ids).
+    U64(u64),
+    /// A float.
+    Float(f64),
+    /// Any other value.
+    Value(&'a Value),
+}
+
+impl FieldRef<'_> {
+    /// The owned value.
+    pub fn to_value(self) -> Value {
+        match self {
+            FieldRef::None => Value::None,
+            FieldRef::Str(s) => Value::Str(s.to_string()),
+            FieldRef::Int(i) => Value::Int(i),
+            FieldRef::U64(u) => Value::from(u),
+            FieldRef::Float(f) => Value::Float(f),
+            FieldRef::Value(v) => v.clone(),
+        }
+    }
+}
+
+/// The fields of a record in order, however they are held.
+///
+/// ```
+/// use distlog::record::{Fields, Record};
+/// let r = Record::from_pairs([("name", "app".into()), ("levelno", 20.into())]);
+/// let mut keys = Vec::new();
+/// r.for_each(&mut |k, _| keys.push(k.to_string()));
+/// assert_eq!(keys, ["name", "levelno"]);
+/// assert_eq!(Fields::len(&r), 2);
+/// ```
+pub trait Fields {
+    /// How many fields `for_each` gives.
+    fn len(&self) -> usize;
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Calls `f` with each key and value, in order, each key once.
+    fn for_each(&self, f: &mut dyn FnMut(&str, FieldRef<'_>));
+}
+
+impl Fields for Record {
+    fn len(&self) -> usize {
+        self.fields.len()
+    }
+    fn for_each(&self, f: &mut dyn FnMut(&str, FieldRef<'_>)) {
+        for (k, v) in &self.fields {
+            f(k, FieldRef::Value(v));
+        }
+    }
+}
+
+/// The record an [`Event`] becomes, seen through [`Fields`].
+#[derive(Debug, Clone, Copy)]
+pub struct EventFields<'a> {
+    event: &'a Event,
+    process: &'a ProcessInfo,
+    /// An extra key repeats, or is named like a standard key: take the slow path.
+    needs_rename: bool,
+}
+
+impl Fields for EventFields<'_> {
+    fn len(&self) -> usize {
+        if self.needs_rename {
+            let mut n = 0;
+            self.extras(&mut |_, _| n += 1);
+            24 + n
+        } else {
+            24 + self.event.extra.len()
+        }
+    }
+
+    fn for_each(&self, f: &mut dyn FnMut(&str, FieldRef<'_>)) {
+        let e = self.event;
+        let p = self.process;
+        let created = epoch_seconds(e.time);
+        let pathname = e.file.as_deref().unwrap_or("");
+        let filename = pathname.rsplit(['/', '\\']).next().unwrap_or("");
+        let module = filename.rsplit_once('.').map_or(filename, |(stem, _)| stem);
+        f("name", FieldRef::Str(&e.target));
+        f("msg", FieldRef::Str(&e.message));
+        f("args", FieldRef::None);
+        f("levelname", FieldRef::Str(e.levelname));
+        f("levelno", FieldRef::Int(e.levelno));
+        f("pathname", FieldRef::Str(pathname));
+        f("filename", FieldRef::Str(filename));
+        f("module", FieldRef::Str(module));
+        f("exc_info", FieldRef::None);
+        let exc_text = e.exc_text.as_deref().map(escape_newlines);
+        f(
             "exc_text",
-            self.exc_text.map(|t| escape_newlines(&t).into_owned()),
+            exc_text.as_deref().map_or(FieldRef::None, FieldRef::Str),
         );
-        r.push("stack_info", Value::None);
-        r.push("lineno", self.line.map_or(0, i64::from));
-        r.push(
+        f("stack_info", FieldRef::None);
+        f("lineno", FieldRef::Int(e.line.map_or(0, i64::from)));
+        f(
             "funcName",
-            Value::Str(self.module_path.map(Cow::into_owned).unwrap_or_default()),
+            FieldRef::Str(e.module_path.as_deref().unwrap_or("")),
         );
-        r.push("created", created);
-        r.push("msecs", ((created.fract() * 1000.0).floor()).max(0.0));
-        r.push("relativeCreated", (created - process.start) * 1000.0);
-        r.push("thread", self.thread.id);
-        r.push("threadName", Value::Str(self.thread.name.to_string()));
-        r.push("processName", process.name.as_str());
-        r.push("process", process.pid);
-        r.push("context", self.context);
-        for (k, v) in self.extra {
-            if STANDARD_KEYS.contains(&k.as_ref()) {
-                // A key-value named like a standard key must not shadow it; Python
-                // refuses such `extra=` keys outright, we keep the data under a prefix.
-                r.insert(format!("extra_{k}"), v);
-            } else {
-                r.insert(k, v);
+        f("created", FieldRef::Float(created));
+        f(
+            "msecs",
+            FieldRef::Float((created.fract() * 1000.0).floor().max(0.0)),
+        );
+        f(
+            "relativeCreated",
+            FieldRef::Float((created - p.start) * 1000.0),
+        );
+        f("thread", FieldRef::U64(e.thread.id));
+        f("threadName", FieldRef::Str(&e.thread.name));
+        f("processName", FieldRef::Str(&p.name));
+        f("process", FieldRef::Int(i64::from(p.pid)));
+        f("context", FieldRef::Value(&e.context));
+        if self.needs_rename {
+            self.extras(f);
+        } else {
+            for (k, v) in &e.extra {
+                f(k, FieldRef::Value(v));
             }
         }
-        r.push("message", message);
-        r.push("asctime", asctime(self.time));
-        r.push("hostname", process.hostname.as_str());
-        r
+        f("message", FieldRef::Str(&escape_newlines(&e.message)));
+        let stamp = AscTime::of(e.time);
+        f("asctime", FieldRef::Str(stamp.as_str()));
+        f("hostname", FieldRef::Str(&p.hostname));
+    }
+}
+
+impl EventFields<'_> {
+    /// Extra keys with clashes resolved: a key named like a standard key must not
+    /// shadow it (Python refuses such `extra=` keys outright; the data is kept under
+    /// an `extra_` prefix), and a repeated key keeps its first place and last value,
+    /// as a Python dict would.
+    fn extras(&self, f: &mut dyn FnMut(&str, FieldRef<'_>)) {
+        let mut merged: Vec<(Cow<'_, str>, &Value)> = Vec::new();
+        for (k, v) in &self.event.extra {
+            let key: Cow<'_, str> = if STANDARD_KEYS.contains(&k.as_ref()) {
+                Cow::Owned(format!("extra_{k}"))
+            } else {
+                Cow::Borrowed(k.as_ref())
+            };
+            match merged.iter_mut().find(|(m, _)| *m == key) {
+                Some(slot) => slot.1 = v,
+                None => merged.push((key, v)),
+            }
+        }
+        for (k, v) in merged {
+            f(&k, FieldRef::Value(v));
+        }
+    }
+}
+
+/// `asctime` text on the stack, cached per thread for the current second, since the
+/// local-time conversion is the costly part and records come many to a second.
+struct AscTime([u8; 23]);
+
+impl AscTime {
+    fn of(t: SystemTime) -> AscTime {
+        use std::cell::RefCell;
+        thread_local! {
+            static LAST: RefCell<(i64, [u8; 19])> = const { RefCell::new((i64::MIN, [0; 19])) };
+        }
+        let (secs, millis) = match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => (d.as_secs() as i64, d.subsec_millis()),
+            Err(_) => (0, 0),
+        };
+        let mut out = [b'0'; 23];
+        LAST.with(|last| {
+            let mut last = last.borrow_mut();
+            if last.0 != secs {
+                let full = asctime(t);
+                let b = full.as_bytes();
+                if b.len() == 23 {
+                    last.1.copy_from_slice(&b[..19]);
+                    last.0 = secs;
+                }
+            }
+            out[..19].copy_from_slice(&last.1);
+        });
+        out[19] = b',';
+        out[20] = b'0' + (millis / 100) as u8;
+        out[21] = b'0' + (millis / 10 % 10) as u8;
+        out[22] = b'0' + (millis % 10) as u8;
+        AscTime(out)
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("")
     }
 }
 

@@ -132,10 +132,18 @@ impl Link {
             }
         }
         let tracked = up.tracker.is_some();
-        let size = delivery::wire_len(&msg.iter().collect::<Vec<_>>());
+        let size = msg.iter().map(|f| delivery::wire_len(&[f])).sum::<u64>();
         // Frames are reference-counted, so keeping a copy for a resend is cheap.
         let copy = msg.clone();
-        match runtime::timeout(timeout, up.socket.send(msg)).await {
+        let sent = {
+            // Most sends complete at once; only a send that has to wait pays for a timer.
+            let mut send = std::pin::pin!(up.socket.send(msg));
+            match futures::poll!(send.as_mut()) {
+                std::task::Poll::Ready(r) => Some(r),
+                std::task::Poll::Pending => runtime::timeout(timeout, send).await,
+            }
+        };
+        match sent {
             Some(Ok(())) => {
                 up.last_send = Instant::now();
                 if tracked {

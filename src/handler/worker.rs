@@ -10,7 +10,7 @@ use crate::record::Event;
 use crate::runtime;
 use crate::serialize;
 use crate::topic::Kind;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -18,6 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zeromq::ZmqMessage;
 
+/// Size of the buffer that message bodies are carved from.
+const ARENA: usize = 1 << 20;
 /// Most events taken off the queue before the links are looked after again.
 const BATCH: usize = 512;
 /// How long an idle worker sleeps before checking its links again.
@@ -63,6 +65,8 @@ pub(crate) struct Worker {
     log_topic: Bytes,
     perf_topic: Bytes,
     reported_drops: u64,
+    arena: BytesMut,
+    scratch: Vec<u8>,
 }
 
 impl Worker {
@@ -86,6 +90,8 @@ impl Worker {
             log_topic,
             perf_topic,
             reported_drops: 0,
+            arena: BytesMut::with_capacity(ARENA),
+            scratch: Vec::with_capacity(4096),
         }
     }
 
@@ -207,16 +213,36 @@ impl Worker {
         self.pending.push_back(msg);
     }
 
-    fn encode(&self, item: Item) -> ZmqMessage {
-        let (topic, record) = match item {
-            Item::Log(event) => (&self.log_topic, event.into_record(&self.shared.process)),
-            Item::Record(Kind::Log, record) => (&self.log_topic, record),
-            Item::Record(Kind::Performance, record) => (&self.perf_topic, record),
+    fn encode(&mut self, item: Item) -> ZmqMessage {
+        // Bodies are carved out of one large buffer, so a record costs no allocation
+        // of its own; the buffer is replaced when its room runs out.
+        if self.arena.capacity() - self.arena.len() < 4096 {
+            self.arena = BytesMut::with_capacity(ARENA);
+        }
+        let mut body = std::mem::take(&mut self.scratch);
+        body.clear();
+        let topic = match &item {
+            Item::Log(event) => {
+                serialize::encode_fields(
+                    &event.fields(&self.shared.process),
+                    self.config.encoding,
+                    &mut body,
+                );
+                &self.log_topic
+            }
+            Item::Record(kind, record) => {
+                serialize::encode(record, self.config.encoding, &mut body);
+                if *kind == Kind::Log {
+                    &self.log_topic
+                } else {
+                    &self.perf_topic
+                }
+            }
         };
-        let mut body = Vec::with_capacity(768);
-        serialize::encode(&record, self.config.encoding, &mut body);
+        self.arena.extend_from_slice(&body);
         let mut msg = ZmqMessage::from(topic.clone());
-        msg.push_back(Bytes::from(body));
+        msg.push_back(self.arena.split().freeze());
+        self.scratch = body;
         msg
     }
 

@@ -19,7 +19,7 @@
 //! ```
 
 use super::{DecodeError, ErrorKind, Limits};
-use crate::record::Record;
+use crate::record::{FieldRef, Fields, Record};
 use crate::topic::Encoding;
 use crate::value::{write_python_float, Value};
 use num_bigint::BigInt;
@@ -28,16 +28,38 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends a record as a JSON object.
 pub fn encode_record(record: &Record, out: &mut Vec<u8>) {
+    encode_fields(record, out)
+}
+
+/// Appends any [`Fields`] as a JSON object: how the handler writes an event without
+/// building a record first.
+pub fn encode_fields(fields: &dyn Fields, out: &mut Vec<u8>) {
     out.push(b'{');
-    for (i, (k, v)) in record.fields().enumerate() {
-        if i > 0 {
+    let mut first = true;
+    fields.for_each(&mut |k, v| {
+        if !first {
             out.extend_from_slice(b", ");
         }
+        first = false;
         write_str(k, out);
         out.extend_from_slice(b": ");
-        encode_value(v, out);
-    }
+        write_field(v, out);
+    });
     out.push(b'}');
+}
+
+fn write_field(v: FieldRef<'_>, out: &mut Vec<u8>) {
+    match v {
+        FieldRef::None => out.extend_from_slice(b"null"),
+        FieldRef::Str(s) => write_str(s, out),
+        FieldRef::Int(i) => write_int(i, out),
+        FieldRef::U64(u) => match i64::try_from(u) {
+            Ok(i) => write_int(i, out),
+            Err(_) => out.extend_from_slice(u.to_string().as_bytes()),
+        },
+        FieldRef::Float(f) => write_float(f, out),
+        FieldRef::Value(v) => encode_value(v, out),
+    }
 }
 
 /// Appends one value.

@@ -25,7 +25,7 @@
 pub mod json;
 pub mod pickle;
 
-use crate::record::Record;
+use crate::record::{Fields, Record};
 use crate::topic::{Encoding, Topic, TopicError};
 use crate::value::Value;
 use std::fmt;
@@ -54,9 +54,14 @@ impl Default for Limits {
 
 /// Encodes a record body in the given encoding, appending to `out`.
 pub fn encode(record: &Record, encoding: Encoding, out: &mut Vec<u8>) {
+    encode_fields(record, encoding, out)
+}
+
+/// Encodes any [`Fields`] (a record, or an event not yet built into one).
+pub fn encode_fields(fields: &dyn Fields, encoding: Encoding, out: &mut Vec<u8>) {
     match encoding {
-        Encoding::Json => json::encode_record(record, out),
-        Encoding::Pickle => pickle::encode_record(record, out),
+        Encoding::Json => json::encode_fields(fields, out),
+        Encoding::Pickle => pickle::encode_fields(fields, out),
     }
 }
 

@@ -27,7 +27,7 @@
 //! ```
 
 use super::{type_name, DecodeError, ErrorKind, Limits};
-use crate::record::Record;
+use crate::record::{FieldRef, Fields, Record};
 use crate::topic::Encoding;
 use crate::value::Value;
 use num_bigint::BigInt;
@@ -112,19 +112,31 @@ fn forbidden_name(op: u8) -> Option<&'static str> {
 
 /// Appends a record as a protocol-3 pickle of a dict.
 pub fn encode_record(record: &Record, out: &mut Vec<u8>) {
+    encode_fields(record, out)
+}
+
+/// Appends any [`Fields`] as a protocol-3 pickle of a dict: how the handler writes an
+/// event without building a record first.
+pub fn encode_fields(fields: &dyn Fields, out: &mut Vec<u8>) {
     let mut w = Writer { out, memo: 0 };
     w.out.extend_from_slice(&[PROTO, 3]);
-    w.dict_header(record.len());
-    w.batched(
-        record.len(),
-        SETITEM,
-        SETITEMS,
-        record.fields(),
-        |w, (k, v)| {
-            w.str(k);
-            w.value(v);
-        },
-    );
+    w.dict_header(0);
+    let len = fields.len();
+    let mut i = 0;
+    // Python's _batch_setitems, streamed: batches of 1000 between MARK and SETITEMS,
+    // a batch of one as a lone SETITEM.
+    fields.for_each(&mut |k, v| {
+        let batch = (len - i / 1000 * 1000).min(1000);
+        if i % 1000 == 0 && batch > 1 {
+            w.out.push(MARK);
+        }
+        w.str(k);
+        w.field(v);
+        i += 1;
+        if i % 1000 == 0 || i == len {
+            w.out.push(if batch > 1 { SETITEMS } else { SETITEM });
+        }
+    });
     w.out.push(STOP);
 }
 
@@ -218,6 +230,23 @@ impl Writer<'_> {
                 .extend_from_slice(&(bytes.len() as u32).to_le_bytes());
         }
         self.out.extend_from_slice(&bytes);
+    }
+
+    fn field(&mut self, v: FieldRef<'_>) {
+        match v {
+            FieldRef::None => self.out.push(NONE),
+            FieldRef::Str(s) => self.str(s),
+            FieldRef::Int(i) => self.int(i),
+            FieldRef::U64(u) => match i64::try_from(u) {
+                Ok(i) => self.int(i),
+                Err(_) => self.long(&BigInt::from(u)),
+            },
+            FieldRef::Float(f) => {
+                self.out.push(BINFLOAT);
+                self.out.extend_from_slice(&f.to_be_bytes());
+            }
+            FieldRef::Value(v) => self.value(v),
+        }
     }
 
     fn seq(&mut self, items: &[Value]) {
