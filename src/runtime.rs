@@ -26,7 +26,10 @@ pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
 pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
     // A runtime per distlog thread: zeromq's tasks are spawned onto whichever runtime
     // drives the socket, and this one is driven for the thread's whole life.
-    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt.block_on(f),
         Err(e) => panic!("distlog: cannot start a tokio runtime: {e}"),
     }

@@ -186,7 +186,7 @@ fn tail_tree_across_processes() {
     let publish = d.publish.clone().expect("publish endpoint");
     let id = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
     let t0 = 1_700_000_000.0;
-    let records = vec![
+    let records = [
         // process A on host alpha: the top-level task and a local subtask
         task_record(&format!("0@{id}"), 20, "checkout cart-1", t0, "alpha", 100),
         task_record(
