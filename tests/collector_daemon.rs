@@ -310,3 +310,106 @@ fn sigterm_drains_and_flushes() {
     drop(push);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A `--config` file with per-sink filters: stdout takes errors only, one file takes the
+/// `shop` loggers of the test system, another everything.
+#[test]
+fn config_file_filters_per_sink() {
+    let dir = temp_dir("config");
+    let shop = dir.join("shop.jsonl");
+    let all = dir.join("all.jsonl");
+    let config = dir.join("distlogd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+stats_interval = 0
+
+[[sink]]
+type = "stdout"
+format = "jsonl"
+level = "ERROR"
+
+[[sink]]
+type = "file"
+path = "{}"
+logger = "shop"
+system = "T"
+
+[[sink]]
+type = "file"
+path = "{}"
+"#,
+            shop.display(),
+            all.display()
+        ),
+    )
+    .expect("write config");
+    let config_s = config.to_string_lossy().into_owned();
+    let mut d = Daemon::start(&["--config", &config_s]);
+    let mut push = Pusher::connect(&d.pull);
+    let cases = [
+        ("TLJ", "shop.orders", 20),
+        ("PLJ", "shop.orders", 40),
+        ("TLP", "shopping", 40),
+        ("TLJ", "shop", 10),
+        ("SLJ", "other", 50),
+    ];
+    for (i, (topic, name, level)) in cases.iter().enumerate() {
+        let mut r = simple(name, &format!("case {i}"));
+        r.insert("levelno", *level);
+        r.insert("seq", i as i64);
+        let body = if topic.ends_with('J') {
+            json_body(&r)
+        } else {
+            pickle_body(&r)
+        };
+        push.send(&[topic.as_bytes(), &body]);
+    }
+    assert!(d.terminate().success());
+    let seqs = |text: &str| -> Vec<i64> {
+        text.lines()
+            .map(|l| {
+                parse_line(l)
+                    .1
+                    .get("seq")
+                    .and_then(Value::as_i64)
+                    .expect("seq")
+            })
+            .collect()
+    };
+    let stdout = d.rest_of_stdout().join("\n");
+    assert_eq!(seqs(&stdout), [1, 2, 4]);
+    assert_eq!(seqs(&std::fs::read_to_string(&shop).unwrap()), [0, 3]);
+    assert_eq!(
+        seqs(&std::fs::read_to_string(&all).unwrap()),
+        [0, 1, 2, 3, 4]
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Bad flags and config values are refused at start with a message naming them.
+#[test]
+fn bad_configuration_is_refused() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_distlogd"))
+            .args(args)
+            .output()
+            .expect("run distlogd");
+        assert!(!out.status.success(), "{args:?} should fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(run(&["--output", "xml"]).contains("\"xml\""));
+    assert!(run(&["--level", "loud"]).contains("\"loud\""));
+    assert!(run(&["--bind", "carrier-pigeon://x"]).contains("carrier-pigeon://x"));
+    let dir = temp_dir("badconfig");
+    let config = dir.join("bad.toml");
+    std::fs::write(
+        &config,
+        "[[sink]]\ntype = \"stdout\"\nformat = \"jsonl\"\nlevle = 3\n",
+    )
+    .unwrap();
+    let err = run(&["--config", &config.to_string_lossy()]);
+    assert!(err.contains("unknown key \"levle\" in sink 1"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

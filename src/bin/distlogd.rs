@@ -3,9 +3,7 @@
 //! the `distlog::collector` docs.
 
 use clap::Parser;
-use distlog::collector::config::{
-    Config, OutputFormat, SinkConfig, SinkKind, DEFAULT_BIND, DEFAULT_MAX_BODY_BYTES,
-};
+use distlog::collector::config::{Config, OutputFormat, SinkConfig, SinkKind, DEFAULT_BIND};
 use distlog::collector::filter::{parse_level, Filter};
 use distlog::collector::format::Color;
 use distlog::collector::{self, signal};
@@ -75,7 +73,7 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 
-    /// Reject bodies longer than this, before decoding
+    /// Reject bodies longer than this, before decoding [default: 1048576]
     #[arg(long, value_name = "N")]
     max_body_bytes: Option<usize>,
 
@@ -133,8 +131,6 @@ fn build_config(args: Args) -> Result<Config, collector::ConfigError> {
     }
     if let Some(n) = args.max_body_bytes {
         config.max_body_bytes = n;
-    } else if !from_file {
-        config.max_body_bytes = DEFAULT_MAX_BODY_BYTES;
     }
     if let Some(secs) = args.stats_interval {
         config.stats_interval = (secs > 0.0).then(|| Duration::from_secs_f64(secs));

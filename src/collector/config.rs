@@ -148,7 +148,7 @@ impl Default for Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             limits: Limits::default(),
             stats_interval: Some(Duration::from_secs(10)),
-            channel_batches: 64,
+            channel_batches: 16,
             drain_quiet: Duration::from_millis(300),
             drain_max: Duration::from_secs(5),
         }
