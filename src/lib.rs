@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod collector;
 pub mod filter;
 pub mod handler;
 mod logger;

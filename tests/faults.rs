@@ -240,7 +240,11 @@ fn collector_crash_mid_stream_loses_only_what_it_had_read_ahead() {
     let endpoint = format!("tcp://127.0.0.1:{}", common::free_port());
     let n = 20_000usize;
     let first = PyCollector::start(&endpoint, n, 30);
-    let guard = Handler::builder().endpoint(&endpoint).queue_capacity(n).spawn().expect("handler");
+    let guard = Handler::builder()
+        .endpoint(&endpoint)
+        .queue_capacity(n)
+        .spawn()
+        .expect("handler");
     let handler = guard.handler().clone();
     let producer = std::thread::spawn(move || {
         for i in 0..n {
@@ -274,13 +278,21 @@ fn collector_crash_mid_stream_loses_only_what_it_had_read_ahead() {
     let duplicates = total - seen.len();
     let missing = n - seen.len();
     let stats = guard.handler().stats();
-    eprintln!("crash mid-stream: {missing} lost, {duplicates} duplicated, {} resent, {} connects", stats.resent, stats.connects);
+    eprintln!(
+        "crash mid-stream: {missing} lost, {duplicates} duplicated, {} resent, {} connects",
+        stats.resent, stats.connects
+    );
     assert!(stats.connects >= 2);
     // What is lost is what the dead collector's host had acknowledged but the process
     // never read: its socket receive buffer and libzmq's read-ahead (1000-message
     // high-water mark). Everything the host had not acknowledged was sent again.
     assert!(missing <= n / 2, "{missing} records lost in one crash");
     let last_before = numbers(&before).into_iter().max().unwrap_or(0) as usize;
-    let lost_after = (last_before + 1..n).filter(|i| seen.binary_search(&(*i as i64)).is_err()).count();
-    assert_eq!(lost_after, missing, "only records sent after the last one read can be lost");
+    let lost_after = (last_before + 1..n)
+        .filter(|i| seen.binary_search(&(*i as i64)).is_err())
+        .count();
+    assert_eq!(
+        lost_after, missing,
+        "only records sent after the last one read can be lost"
+    );
 }
