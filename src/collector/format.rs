@@ -193,6 +193,11 @@ pub fn write_pretty(out: &mut Vec<u8>, topic: Topic, record: &Record, color: boo
     paint(out, color, BLUE, record.name().unwrap_or("-"));
     out.extend_from_slice(b": ");
     write_clean(out, record.message().unwrap_or(""));
+    // `extra=` fields and `log` key-values, as Python would show them.
+    for (k, v) in record.extras() {
+        out.push(b' ');
+        paint(out, color, DIM, &format!("{k}={v}"));
+    }
     if let Some(key) = record.context_key() {
         out.extend_from_slice(b" [");
         paint(out, color, MAGENTA, key);
