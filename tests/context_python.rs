@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{id_of, log_to, logger, run_python, Collector, Msg, PY_SETUP};
+use common::{id_of, log_to, logger, run_python, Collector, Msg, PY_SETUP, PY_TEARDOWN};
 use distlog::context::import_task;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ fn keys_of(msgs: &[Msg]) -> Vec<String> {
 fn python_hands_a_task_to_rust() {
     let collector = Collector::start(7, Duration::from_secs(10));
     let script = format!(
-        "{PY_SETUP}\n{}",
+        "{PY_SETUP}\n{}\n{PY_TEARDOWN}",
         r#"
 with task('python root', side='py') as t:
     log.info('python working')
@@ -96,7 +96,7 @@ fn rust_hands_a_task_to_python() {
     assert_eq!(foreign, format!("{}/1", t.id()));
 
     let script = format!(
-        "{PY_SETUP}\n{}",
+        "{PY_SETUP}\n{}\n{PY_TEARDOWN}",
         r#"
 fid = sys.argv[2]
 print(import_task(fid, 'broken')._id is id, flush=True)   # Python's flaw, shown

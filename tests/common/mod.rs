@@ -164,6 +164,14 @@ root.setLevel(logging.DEBUG)
 log = logging.getLogger('py')
 "#;
 
+/// Python code that delivers what is queued before the script exits: distlog 0.1 has
+/// no flush, and pyzmq may drop queued messages when the interpreter tears down.
+pub const PY_TEARDOWN: &str = r#"
+root.removeHandler(handler)
+handler.socket.close(linger=5000)
+handler.context.term()
+"#;
+
 /// Logs through a logger that is not installed globally (tests share one process).
 pub fn log_to(logger: &distlog::Logger, level: log::Level, target: &str, msg: &str) {
     log::Log::log(
