@@ -1,9 +1,9 @@
 //! The task tree across two real processes: the `handoff` example (parent and child)
 //! sends to a real pyzmq PULL.
 
-mod common;
+mod context_common;
 
-use common::{id_of, Collector, Msg};
+use context_common::{id_of, Collector, Msg};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;

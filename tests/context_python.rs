@@ -1,9 +1,9 @@
 //! Hand-over between Python distlog 0.1 and Rust, both ways, with the real package,
 //! to a real pyzmq PULL.
 
-mod common;
+mod context_common;
 
-use common::{id_of, log_to, logger, run_python, Collector, Msg, PY_SETUP, PY_TEARDOWN};
+use context_common::{id_of, log_to, logger, run_python, Collector, Msg, PY_SETUP, PY_TEARDOWN};
 use distlog::context::import_task;
 use std::time::Duration;
 

@@ -2,9 +2,9 @@
 //! keep their field types, TRACE is levelno 5, span timings are opt-in.
 #![cfg(feature = "tracing")]
 
-mod common;
+mod context_common;
 
-use common::{id_of, log_to, logger, Collector, Msg};
+use context_common::{id_of, log_to, logger, Collector, Msg};
 use distlog::context::{task, to};
 use distlog::tracing_layer::DistlogLayer;
 use serde_json::{json, Value as Json};

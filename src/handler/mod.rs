@@ -112,6 +112,9 @@ impl std::error::Error for BuildError {}
 
 /// What travels on the queue: a log event, built into a record on the sender
 /// thread, or a record built by the caller.
+// Log events are the hot path and stay unboxed: boxing them would cost every log
+// call an allocation to save space in the rare record case.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Item {
     Log(Event),
     Record(Kind, Record),
