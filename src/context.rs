@@ -79,6 +79,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 /// The target of a task's own records when none is given and no parent has one.
+///
+/// ```
+/// let t = distlog::context::task("t", ()).enter();
+/// assert_eq!(t.target(), distlog::context::DEFAULT_TARGET);
+/// ```
 pub const DEFAULT_TARGET: &str = "distlog.task";
 
 thread_local! {
@@ -132,6 +137,13 @@ impl<K: Into<String> + Clone, V: Into<Value> + Clone> TaskData for &[(K, V)] {
 }
 
 /// A task id that [`import_task`] refused, naming it.
+///
+/// ```
+/// use distlog::context::{import_task, TaskIdError};
+/// let err = import_task("abc/", "x", ()).unwrap_err();
+/// assert_eq!(err, TaskIdError::EmptySegment { id: "abc/".into() });
+/// assert_eq!(err.to_string(), "task id \"abc/\" has an empty segment");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskIdError {
     /// The id is empty.
@@ -158,6 +170,12 @@ pub enum TaskIdError {
 }
 
 /// The longest task id accepted from outside, in bytes.
+///
+/// ```
+/// use distlog::context::{check_task_id, TaskIdError, MAX_ID_LEN};
+/// let long = "1/".repeat(MAX_ID_LEN);
+/// assert!(matches!(check_task_id(&long), Err(TaskIdError::TooLong { .. })));
+/// ```
 pub const MAX_ID_LEN: usize = 4096;
 
 impl fmt::Display for TaskIdError {
@@ -212,6 +230,15 @@ pub fn check_task_id(id: &str) -> Result<(), TaskIdError> {
 }
 
 /// A `traceparent` header that [`Task::from_traceparent`] refused, naming it.
+///
+/// ```
+/// use distlog::context::{Traceparent, TraceparentError};
+/// let err = "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+///     .parse::<Traceparent>()
+///     .unwrap_err();
+/// assert!(matches!(err, TraceparentError::Version { .. }));
+/// assert!(err.to_string().contains("ff-4bf9"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TraceparentError {
     /// Not four `-`-separated fields of 2, 32, 16 and 2 lowercase hex digits.
@@ -469,27 +496,56 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Task {
     /// The task id: a UUID4 at top level, `<parent id>/<n>` below.
+    ///
+    /// ```
+    /// let t = distlog::context::task("t", ()).enter();
+    /// assert!(uuid::Uuid::try_parse(t.id()).is_ok());
+    /// ```
     pub fn id(&self) -> &str {
         &self.state.id
     }
 
     /// The message logged when the task is entered.
+    ///
+    /// ```
+    /// let t = distlog::context::task("load", ()).enter();
+    /// assert_eq!(t.msg(), "load");
+    /// ```
     pub fn msg(&self) -> &str {
         &self.state.msg
     }
 
     /// The target (logger name) of the task's own records.
+    ///
+    /// ```
+    /// let t = distlog::context::task("t", ()).target("shop.orders").enter();
+    /// assert_eq!(t.target(), "shop.orders");
+    /// ```
     pub fn target(&self) -> &str {
         &self.state.target
     }
 
     /// How many records have been logged in this task so far.
+    ///
+    /// ```
+    /// let t = distlog::context::task("t", ()).enter();
+    /// let before = t.counter();
+    /// let _ = distlog::context::current_context();
+    /// assert_eq!(t.counter(), before + 1);
+    /// ```
     pub fn counter(&self) -> u64 {
         self.state.counter.load(Ordering::Relaxed)
     }
 
     /// Adds a key to the task's data, or replaces its value (Python's `bind`). The data
     /// is sent with every later record of this task, not of its subtasks.
+    ///
+    /// ```
+    /// let t = distlog::context::task("t", [("a", 1)]).enter();
+    /// t.bind("a", 2);
+    /// t.bind("b", true);
+    /// assert_eq!(t.data(), [("a".to_string(), 2.into()), ("b".to_string(), true.into())]);
+    /// ```
     pub fn bind(&self, key: impl Into<String>, value: impl Into<Value>) {
         let mut key = key.into();
         if key == "key" {
@@ -504,12 +560,23 @@ impl Task {
     }
 
     /// Sets the message logged at INFO when the task ends normally (Python's `success`).
+    ///
+    /// ```
+    /// let t = distlog::context::task("sync mailbox", ()).enter();
+    /// t.success("mailbox in sync");
+    /// ```
     pub fn success(&self, msg: impl Into<String>) {
         *lock(&self.state.success) = Some(msg.into());
     }
 
     /// Hands out the id of a subtask that runs in another process, `<id>/<n>`; pass it
     /// to [`import_task`] there. Numbers are shared with [`to`], so ids never collide.
+    ///
+    /// ```
+    /// let t = distlog::context::task("t", ()).enter();
+    /// assert_eq!(t.foreign_task_id(), format!("{}/1", t.id()));
+    /// assert_eq!(t.subtask("local", ()).id(), format!("{}/2", t.id()));
+    /// ```
     pub fn foreign_task_id(&self) -> String {
         format!("{}/{}", self.state.id, self.next_subtask())
     }
@@ -530,6 +597,13 @@ impl Task {
     }
 
     /// This task as a [`Traceparent`].
+    ///
+    /// ```
+    /// let t = distlog::context::task("t", ()).enter();
+    /// let tp = t.trace_context();
+    /// assert_eq!(tp.span_id, distlog::context::span_id_of(t.id()));
+    /// assert_eq!(tp.flags, 1);
+    /// ```
     pub fn trace_context(&self) -> Traceparent {
         Traceparent {
             trace_id: trace_id_of(&self.state.id),
@@ -539,6 +613,11 @@ impl Task {
     }
 
     /// The task's data, as it would be sent now (without the `key`).
+    ///
+    /// ```
+    /// let t = distlog::context::task("t", [("user", "ann")]).enter();
+    /// assert_eq!(t.data()[0].0, "user");
+    /// ```
     pub fn data(&self) -> Vec<(String, Value)> {
         lock(&self.state.data).clone()
     }
@@ -566,6 +645,12 @@ impl Task {
     }
 
     /// The context of the next record logged in this task; counts it.
+    ///
+    /// ```
+    /// let t = distlog::context::task("t", ()).enter();
+    /// let c = t.next_context();
+    /// assert_eq!(c.get("key").and_then(|k| k.as_str()), Some(format!("0@{}", t.id()).as_str()));
+    /// ```
     pub fn next_context(&self) -> Value {
         let n = self.state.counter.fetch_add(1, Ordering::Relaxed);
         let data = lock(&self.state.data);
@@ -689,11 +774,22 @@ impl NewTask {
     }
 
     /// The id the task will have.
+    ///
+    /// ```
+    /// let spec = distlog::context::task("t", ());
+    /// let id = spec.id().to_string();
+    /// assert_eq!(spec.enter().id(), id);
+    /// ```
     pub fn id(&self) -> &str {
         &self.id
     }
 
     /// The target (logger name) for the task's own enter/exit records.
+    ///
+    /// ```
+    /// let t = distlog::context::task("t", ()).target("billing").enter();
+    /// assert_eq!(t.target(), "billing");
+    /// ```
     pub fn target(mut self, target: impl Into<Cow<'static, str>>) -> Self {
         self.target = target.into();
         self
@@ -701,12 +797,24 @@ impl NewTask {
 
     /// Sends the task's own records to this handler instead of the installed one
     /// (subtasks inherit it).
+    ///
+    /// ```
+    /// use distlog::handler::Handler;
+    /// let guard = Handler::builder().endpoint("tcp://127.0.0.1:5999").flush_timeout(std::time::Duration::from_millis(50)).spawn().unwrap();
+    /// let t = distlog::context::task("t", ()).handler(guard.handler().clone()).enter();
+    /// drop(t); // its records were queued on that handler
+    /// ```
     pub fn handler(mut self, handler: Handler) -> Self {
         self.sink = Some(handler);
         self
     }
 
     /// Adds one more data pair.
+    ///
+    /// ```
+    /// let t = distlog::context::task("t", ()).with("shard", 3).enter();
+    /// assert_eq!(t.data(), [("shard".to_string(), 3.into())]);
+    /// ```
     pub fn with(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
         let key = key.into();
         let key = if key == "key" { "data_key".into() } else { key };
@@ -722,6 +830,11 @@ impl NewTask {
     }
 
     /// Makes the task current on this thread and logs its message; the guard ends it.
+    ///
+    /// ```
+    /// let t = distlog::context::task("t", ()).enter();
+    /// assert_eq!(distlog::context::current_task().unwrap().id(), t.id());
+    /// ```
     pub fn enter(self) -> TaskGuard {
         let task = Task::opened(self);
         push(task.clone());
@@ -853,17 +966,36 @@ impl std::ops::Deref for TaskGuard {
 
 impl TaskGuard {
     /// The task handle, to clone for other threads or futures.
+    ///
+    /// ```
+    /// let g = distlog::context::task("t", ()).enter();
+    /// let handle: distlog::context::Task = g.task().clone();
+    /// assert_eq!(handle.id(), g.id());
+    /// ```
     pub fn task(&self) -> &Task {
         &self.task
     }
 
     /// Ends the task by an error: logs `FAILED <msg>` at ERROR with [`describe`]`(err)`
     /// in `exc_text`. The guard's drop then logs nothing more.
+    ///
+    /// ```
+    /// let g = distlog::context::task("upload", ()).enter();
+    /// if let Err(e) = "x".parse::<i32>() {
+    ///     g.fail(&e); // logs "FAILED upload" at ERROR
+    /// }
+    /// ```
     pub fn fail<E: fmt::Display + fmt::Debug + ?Sized>(&self, err: &E) {
         self.fail_text(describe(err));
     }
 
     /// Like [`fail`](TaskGuard::fail), with the error's `source()` chain.
+    ///
+    /// ```
+    /// let g = distlog::context::task("read config", ()).enter();
+    /// let err = std::io::Error::other("no such file");
+    /// g.fail_error(&err);
+    /// ```
     pub fn fail_error(&self, err: &(dyn std::error::Error + 'static)) {
         self.fail_text(describe_error(err));
     }
@@ -907,6 +1039,18 @@ impl Drop for TaskGuard {
 }
 
 /// A task made current on this thread by [`Task::attach`]; dropping it detaches.
+///
+/// ```
+/// use distlog::context::{current_task, task};
+/// let t = task("t", ()).enter();
+/// let handle = t.task().clone();
+/// drop(t);
+/// {
+///     let _attached = handle.attach();
+///     assert!(current_task().is_some());
+/// }
+/// assert!(current_task().is_none());
+/// ```
 #[must_use = "dropping it detaches the task at once"]
 pub struct Attached {
     task: Task,
@@ -959,6 +1103,14 @@ pub(crate) fn pop(task: &Task) {
 }
 
 /// The innermost task current on this thread.
+///
+/// ```
+/// use distlog::context::{current_task, task, to};
+/// assert!(current_task().is_none());
+/// let _root = task("root", ()).enter();
+/// let sub = to("sub", ()).enter();
+/// assert_eq!(current_task().unwrap().id(), sub.id());
+/// ```
 pub fn current_task() -> Option<Task> {
     STACK
         .try_with(|s| s.borrow().last().cloned())
@@ -983,6 +1135,14 @@ pub fn current_context() -> Value {
 }
 
 /// Adds data to the current task (see [`Task::bind`]); `false` outside any task.
+///
+/// ```
+/// use distlog::context::{bind, task};
+/// assert!(!bind("k", 1));
+/// let t = task("t", ()).enter();
+/// assert!(bind("k", 1));
+/// assert_eq!(t.data(), [("k".to_string(), 1.into())]);
+/// ```
 pub fn bind(key: impl Into<String>, value: impl Into<Value>) -> bool {
     match current_task() {
         Some(t) => {
@@ -995,6 +1155,13 @@ pub fn bind(key: impl Into<String>, value: impl Into<Value>) -> bool {
 
 /// Sets the current task's success message (see [`Task::success`]); `false` outside
 /// any task.
+///
+/// ```
+/// use distlog::context::{success, task};
+/// assert!(!success("done"));
+/// let _t = task("t", ()).enter();
+/// assert!(success("done"));
+/// ```
 pub fn success(msg: impl Into<String>) -> bool {
     match current_task() {
         Some(t) => {
@@ -1007,6 +1174,13 @@ pub fn success(msg: impl Into<String>) -> bool {
 
 /// A subtask id for another process (see [`Task::foreign_task_id`]); `None` outside any
 /// task.
+///
+/// ```
+/// use distlog::context::{foreign_task_id, task};
+/// assert_eq!(foreign_task_id(), None);
+/// let t = task("t", ()).enter();
+/// assert_eq!(foreign_task_id(), Some(format!("{}/1", t.id())));
+/// ```
 pub fn foreign_task_id() -> Option<String> {
     current_task().map(|t| t.foreign_task_id())
 }
@@ -1175,16 +1349,35 @@ pub trait InTask: Future + Sized {
 impl<F: Future> InTask for F {}
 
 /// How a [`TaskFuture`] judges its output.
+///
+/// ```
+/// use distlog::context::{Fallible, Outcome, Plain};
+/// assert_eq!(<Plain as Outcome<u8>>::failure(&1), None);
+/// let err: Result<(), String> = Err("late".into());
+/// assert_eq!(<Fallible as Outcome<_>>::failure(&err), Some("late".to_string()));
+/// ```
 pub trait Outcome<T> {
     /// The `exc_text` of a failure, or `None` for success.
     fn failure(output: &T) -> Option<String>;
 }
 
 /// Every output is a success.
+///
+/// ```
+/// use distlog::context::{task, InTask, Plain, TaskFuture};
+/// let fut: TaskFuture<_, Plain> = async { 1 }.in_task(task("t", ()));
+/// assert_eq!(futures::executor::block_on(fut), 1);
+/// ```
 #[derive(Debug)]
 pub struct Plain;
 
 /// An `Err` output is a failure.
+///
+/// ```
+/// use distlog::context::{task, Fallible, InTask, TaskFuture};
+/// let fut: TaskFuture<_, Fallible> = async { Err::<(), _>("no") }.try_in_task(task("t", ()));
+/// assert!(futures::executor::block_on(fut).is_err()); // logged "FAILED t"
+/// ```
 #[derive(Debug)]
 pub struct Fallible;
 
@@ -1202,6 +1395,12 @@ impl<T, E: fmt::Display + fmt::Debug> Outcome<Result<T, E>> for Fallible {
 
 /// A future running in a task; see [`InTask`]. Dropped before completion after it
 /// started, it logs `CANCELLED <msg>` at WARNING (or `FAILED <msg>` while panicking).
+///
+/// ```
+/// use distlog::context::{task, InTask};
+/// let fut = std::future::pending::<()>().in_task(task("waits forever", ()));
+/// drop(fut); // never polled: never started, so nothing is logged
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct TaskFuture<F, O> {
     future: Pin<Box<F>>,

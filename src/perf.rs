@@ -62,6 +62,13 @@ pub struct Measurement {
 
 impl Measurement {
     /// A measurement made now, in the current task.
+    ///
+    /// ```
+    /// let _t = distlog::context::task("t", ()).enter();
+    /// let m = distlog::perf::Measurement::new("rows", 10.0, "rows");
+    /// let r = m.into_record(&distlog::record::ProcessInfo::current());
+    /// assert!(r.context_key().is_some());
+    /// ```
     pub fn new(name: impl Into<String>, value: f64, unit: impl Into<String>) -> Self {
         Measurement::with_context(
             name.into(),
@@ -84,6 +91,12 @@ impl Measurement {
     }
 
     /// Adds a tag (replacing one of the same key).
+    ///
+    /// ```
+    /// use distlog::{perf::measure, record::ProcessInfo, Value};
+    /// let r = measure("m", 1.0, "1").tag("a", 1).tag("a", 2).into_record(&ProcessInfo::current());
+    /// assert_eq!(r.get("tags"), Some(&Value::Dict(vec![("a".into(), 2.into())])));
+    /// ```
     pub fn tag(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
         let key = key.into();
         let value = value.into();
@@ -95,6 +108,13 @@ impl Measurement {
     }
 
     /// The body, keys in the documented order.
+    ///
+    /// ```
+    /// use distlog::{perf::measure, record::ProcessInfo};
+    /// let r = measure("m", 1.0, "s").into_record(&ProcessInfo::current());
+    /// assert_eq!(r.len(), 12);
+    /// assert_eq!(r.hostname(), Some(ProcessInfo::current().hostname.as_str()));
+    /// ```
     pub fn into_record(self, process: &ProcessInfo) -> Record {
         let mut r = Record::with_capacity(12);
         r.insert("name", self.name);
@@ -122,6 +142,10 @@ impl Measurement {
 
     /// Sends it through the handler of the installed logger. Returns whether it was
     /// queued: `false` when no distlog logger is installed or the queue is full.
+    ///
+    /// ```
+    /// assert!(!distlog::perf::measure("m", 1.0, "s").send()); // nothing installed here
+    /// ```
     pub fn send(self) -> bool {
         match crate::logger::global_handler() {
             Some(h) => self.send_to(h),
@@ -178,6 +202,12 @@ pub fn timer(name: impl Into<String>) -> Timer {
 
 /// Measures the time until it is dropped or stopped, then sends it in seconds, in the
 /// task that was current when it started.
+///
+/// ```
+/// {
+///     let _t = distlog::perf::timer("scope"); // sent when the scope ends
+/// }
+/// ```
 #[derive(Debug)]
 #[must_use = "dropping the timer at once measures nothing"]
 pub struct Timer {
@@ -191,23 +221,43 @@ pub struct Timer {
 
 impl Timer {
     /// Adds a tag to the measurement.
+    ///
+    /// ```
+    /// let _timer = distlog::perf::timer("render").tag("page", "home");
+    /// ```
     pub fn tag(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
         self.tags.push((key.into(), value.into()));
         self
     }
 
     /// Sends through this handler instead of the installed logger's.
+    ///
+    /// ```
+    /// let guard = distlog::handler::Handler::builder().endpoint("tcp://127.0.0.1:5999").flush_timeout(std::time::Duration::from_millis(50)).spawn().unwrap();
+    /// let t = distlog::perf::timer("job").handler(guard.handler().clone());
+    /// t.stop();
+    /// ```
     pub fn handler(mut self, handler: Handler) -> Self {
         self.handler = Some(handler);
         self
     }
 
     /// The time so far.
+    ///
+    /// ```
+    /// let t = distlog::perf::timer("job");
+    /// assert!(t.elapsed() <= t.elapsed());
+    /// ```
     pub fn elapsed(&self) -> Duration {
         self.start.elapsed()
     }
 
     /// Stops the timer, sends the measurement, and returns the duration.
+    ///
+    /// ```
+    /// let d = distlog::perf::timer("job").stop();
+    /// assert!(d.as_secs() < 60);
+    /// ```
     pub fn stop(mut self) -> Duration {
         self.send_now()
     }

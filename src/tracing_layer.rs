@@ -50,6 +50,14 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 /// The layer; see the module docs.
+///
+/// ```
+/// use distlog::{handler::Handler, tracing_layer::DistlogLayer};
+/// use tracing_subscriber::layer::SubscriberExt;
+/// let guard = Handler::builder().endpoint("tcp://127.0.0.1:5999").flush_timeout(std::time::Duration::from_millis(50)).spawn().unwrap();
+/// let layer = DistlogLayer::new(guard.handler().clone());
+/// let _subscriber = tracing_subscriber::registry().with(layer);
+/// ```
 #[derive(Debug, Clone)]
 pub struct DistlogLayer {
     handler: Handler,
@@ -77,6 +85,12 @@ impl DistlogLayer {
     }
 
     /// Whether closing a span sends its duration as a performance message.
+    ///
+    /// ```
+    /// let guard = distlog::handler::Handler::builder().endpoint("tcp://127.0.0.1:5999").flush_timeout(std::time::Duration::from_millis(50)).spawn().unwrap();
+    /// let _layer = distlog::tracing_layer::DistlogLayer::new(guard.handler().clone())
+    ///     .with_span_timings(true);
+    /// ```
     pub fn with_span_timings(mut self, on: bool) -> Self {
         self.timings = on;
         self
