@@ -41,6 +41,14 @@ const INTERNAL_TARGETS: [&str; 7] = [
     "mio",
 ];
 
+/// Whether an event from `target` on this thread must not be sent: the `tracing`
+/// layer needs the same loop protection as the `log` logger, since `polling` and
+/// bridged `log` records reach it from distlog's own sender thread.
+#[cfg(feature = "tracing")]
+pub(crate) fn is_internal(target: &str) -> bool {
+    INSIDE_DISTLOG.with(Cell::get) || INTERNAL_TARGETS.iter().any(|t| target.starts_with(t))
+}
+
 /// Configures distlog as the global `log` logger. See [`crate::init`] for the one-call
 /// form.
 ///

@@ -7,6 +7,9 @@
 //!   `tracing-log` get their `log.target`, `log.file`, `log.line` and
 //!   `log.module_path` back.
 //! - Levels map as in Python, with `TRACE` at levelno 5, levelname `TRACE`.
+//! - Events and spans from distlog's own sender thread, and from the crates under it
+//!   (`zeromq`, `async_io`, `polling`, `tokio`, …), are ignored: sending them would
+//!   make every send produce more records.
 //! - A span becomes a task: its fields (and later `span.record(..)` calls) become the
 //!   task's data; a span inside another span becomes its subtask, `<parent id>/<n>`; a
 //!   span with no parent span becomes a subtask of the current distlog task if there is
@@ -211,8 +214,11 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
         let meta = attrs.metadata();
+        if crate::logger::is_internal(meta.target()) {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
         let mut fields = Fields::default();
         attrs.record(&mut fields);
         let parent = self.parent_task(attrs, id, &ctx);
@@ -290,8 +296,18 @@ where
 
     fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
+        if crate::logger::is_internal(meta.target()) {
+            return;
+        }
         let mut fields = Fields::default();
         event.record(&mut fields);
+        if fields
+            .log_target
+            .as_deref()
+            .is_some_and(crate::logger::is_internal)
+        {
+            return;
+        }
         let from_spans = || {
             ctx.event_span(event)?
                 .scope()
