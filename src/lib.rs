@@ -7,19 +7,34 @@
 #![warn(missing_docs)]
 
 pub mod collector;
+pub mod context;
 pub mod filter;
 pub mod handler;
 mod logger;
+pub mod perf;
 pub mod record;
 mod runtime;
 pub mod serialize;
 pub mod topic;
+#[cfg(feature = "tracing")]
+pub mod tracing_layer;
 pub mod value;
 
 pub use record::Record;
 pub use value::Value;
 
+pub use context::{import_task, task, to};
 pub use logger::{event_from, InitError, LogBuilder, Logger};
+
+/// The handler of the logger installed by [`LogBuilder::install`] (or [`init`]), for
+/// sending performance messages or records of your own; `None` before that.
+///
+/// ```
+/// assert!(distlog::global_handler().is_none()); // nothing installed in this example
+/// ```
+pub fn global_handler() -> Option<&'static handler::Handler> {
+    logger::global_handler()
+}
 
 /// A builder for distlog as the global `log` logger.
 ///

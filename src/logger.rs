@@ -8,11 +8,21 @@ use crate::value::Value;
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 thread_local! {
     /// Set on distlog's own threads, whose log calls (and zeromq's) must not loop back.
     static INSIDE_DISTLOG: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The handler of the installed global logger, for task and performance messages
+/// that do not go through `log`.
+static GLOBAL_HANDLER: OnceLock<Handler> = OnceLock::new();
+
+/// The handler behind the logger installed by [`LogBuilder::install`], if any.
+pub(crate) fn global_handler() -> Option<&'static Handler> {
+    GLOBAL_HANDLER.get()
 }
 
 /// Marks the current thread as one of distlog's own.
@@ -30,6 +40,14 @@ const INTERNAL_TARGETS: [&str; 7] = [
     "tokio",
     "mio",
 ];
+
+/// Whether an event from `target` on this thread must not be sent: the `tracing`
+/// layer needs the same loop protection as the `log` logger, since `polling` and
+/// bridged `log` records reach it from distlog's own sender thread.
+#[cfg(feature = "tracing")]
+pub(crate) fn is_internal(target: &str) -> bool {
+    INSIDE_DISTLOG.with(Cell::get) || INTERNAL_TARGETS.iter().any(|t| target.starts_with(t))
+}
 
 /// Configures distlog as the global `log` logger. See [`crate::init`] for the one-call
 /// form.
@@ -137,7 +155,10 @@ impl LogBuilder {
     pub fn install(self) -> Result<Guard, InitError> {
         let (logger, guard) = self.build()?;
         let max = logger.filter.max_level();
+        let handler = logger.handler.clone();
         log::set_boxed_logger(Box::new(logger)).map_err(|_| InitError::AlreadyInstalled)?;
+        // Only one logger can ever be installed, so this is the first and only set.
+        let _ = GLOBAL_HANDLER.set(handler);
         log::set_max_level(max);
         Ok(guard)
     }
@@ -191,6 +212,7 @@ pub fn event_from(record: &log::Record<'_>) -> Event {
         .map(Cow::Borrowed)
         .or_else(|| record.file().map(|f| Cow::Owned(f.to_string())));
     event.line = record.line();
+    event.context = crate::context::current_context();
     event.module_path = record
         .module_path_static()
         .map(Cow::Borrowed)
