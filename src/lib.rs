@@ -57,3 +57,8 @@ pub fn builder() -> LogBuilder {
 pub fn init(endpoint: &str) -> Result<handler::Guard, InitError> {
     builder().endpoint(endpoint).install()
 }
+
+/// The README's examples, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
