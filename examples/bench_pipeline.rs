@@ -1,0 +1,446 @@
+//! Issue 6's ratio table, measured side by side in one run on this machine.
+//!
+//! ```text
+//! cargo build --release --bins --examples
+//! target/release/examples/bench_pipeline            # all sections
+//! DISTLOG_PYTHON=.venv/bin/python target/release/examples/bench_pipeline --records 300000
+//! ```
+//!
+//! Each section runs in a child process of its own (a process has one global logger),
+//! against a real `distlogd` started from `target/release/`. Rates are records per
+//! second from one application thread; caller cost is the time one `log::info!` with
+//! three key-values takes on the calling thread.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// About 400 bytes of JSON per record, as issue 6 specifies.
+const PAD: &str = "0123456789012345678901234567890123456789";
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let get = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let records: u64 = get("--records")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    if let Some(section) = get("--section") {
+        let endpoint = get("--endpoint").unwrap_or_default();
+        run_section(&section, &endpoint, records);
+        return;
+    }
+    let release = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().and_then(Path::parent).map(Path::to_path_buf));
+    let Some(dir) = release.filter(|d| d.join("distlogd").exists()) else {
+        eprintln!("bench_pipeline: distlogd not found next to this example; run `cargo build --release --bins --examples` first");
+        std::process::exit(2);
+    };
+    let mut table: Vec<(String, String)> = Vec::new();
+    let mut row = |name: &str, value: String| {
+        println!("{name:<62} {value}");
+        table.push((name.to_string(), value));
+    };
+
+    let raw = child_metric(
+        &["--section", "raw", "--records", &records.to_string()],
+        "raw_per_s",
+    );
+    row(
+        "raw zeromq PUSH->PULL, 400-byte bodies (records/s)",
+        format!("{raw:.0}"),
+    );
+
+    let (daemon, endpoint) = distlogd(&dir, &["--output", "none"]);
+    let e2e = child_metric(
+        &[
+            "--section",
+            "e2e",
+            "--endpoint",
+            &endpoint,
+            "--records",
+            &records.to_string(),
+        ],
+        "e2e_per_s",
+    );
+    let received = stop(daemon);
+    row(
+        "distlog log::info! -> distlogd --output none (records/s)",
+        format!("{e2e:.0}"),
+    );
+    row(
+        "  distlogd received",
+        format!("{received} of {} (incl. warm-up)", records + 1),
+    );
+    row(
+        "  ratio to raw zeromq (target >= 0.8)",
+        format!("{:.2}", e2e / raw),
+    );
+
+    let file = std::env::temp_dir().join(format!("distlog-bench-{}.jsonl", std::process::id()));
+    let (daemon, endpoint) = distlogd(
+        &dir,
+        &["--output", "none", "--file", &file.to_string_lossy()],
+    );
+    let to_file = child_metric(
+        &[
+            "--section",
+            "e2e",
+            "--endpoint",
+            &endpoint,
+            "--records",
+            &records.to_string(),
+        ],
+        "e2e_per_s",
+    );
+    let received = stop(daemon);
+    let _ = std::fs::remove_file(&file);
+    row(
+        "distlog -> distlogd --file (jsonl) (records/s; target >= 500,000)",
+        format!("{to_file:.0}"),
+    );
+    row("  distlogd received", format!("{received}"));
+
+    match python() {
+        Some(py) => {
+            let (daemon, endpoint) = distlogd(&dir, &["--output", "none"]);
+            let n = (records / 10).max(10_000);
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/py/python_handler.py");
+            let out = Command::new(py)
+                .arg(script)
+                .arg(&endpoint)
+                .arg(n.to_string())
+                .output();
+            stop(daemon);
+            let py_rate = out
+                .ok()
+                .and_then(|o| metric(&String::from_utf8_lossy(&o.stdout), "python_records_per_s"));
+            match py_rate {
+                Some(r) => {
+                    row(
+                        "Python distlog handler, JSON (records/s)",
+                        format!("{r:.0}"),
+                    );
+                    row(
+                        "  distlog / Python (target >= 30)",
+                        format!("{:.1}", e2e / r),
+                    );
+                }
+                None => row("Python distlog handler", "failed to run".into()),
+            }
+        }
+        None => row(
+            "Python distlog handler",
+            "skipped: set DISTLOG_PYTHON or create .venv".into(),
+        ),
+    }
+
+    let (daemon, endpoint) = distlogd(&dir, &["--output", "none"]);
+    let caller = child_output(&[
+        "--section",
+        "caller",
+        "--endpoint",
+        &endpoint,
+        "--records",
+        &records.to_string(),
+    ]);
+    stop(daemon);
+    let ta = child_output(&["--section", "appender", "--records", &records.to_string()]);
+    let cm = metric(&caller, "median_ns").unwrap_or(f64::NAN);
+    let tm = metric(&ta, "median_ns").unwrap_or(f64::NAN);
+    row(
+        "caller cost, log::info! + 3 key-values, median ns (target <= 250)",
+        format!("{cm:.0}"),
+    );
+    row(
+        "  p99 ns",
+        format!("{:.0}", metric(&caller, "p99_ns").unwrap_or(f64::NAN)),
+    );
+    row(
+        "  p99.9 ns (target <= 20,000)",
+        format!("{:.0}", metric(&caller, "p999_ns").unwrap_or(f64::NAN)),
+    );
+    row(
+        "tracing-appender non-blocking JSON, median ns",
+        format!("{tm:.0}"),
+    );
+    row(
+        "  p99.9 ns",
+        format!("{:.0}", metric(&ta, "p999_ns").unwrap_or(f64::NAN)),
+    );
+    row(
+        "  distlog / tracing-appender median (target <= 0.5)",
+        format!("{:.2}", cm / tm),
+    );
+
+    let emit = dir.join("examples/emit");
+    let (rss_kib, bound_kib) = emit_peak_rss(&emit);
+    row(
+        "emit 1,000,000 records, collector down: peak RSS (KiB)",
+        format!("{rss_kib}"),
+    );
+    row(
+        "  bound: queue capacity x record size + 16 MiB (KiB)",
+        format!("{bound_kib}"),
+    );
+}
+
+fn python() -> Option<PathBuf> {
+    let p = std::env::var_os("DISTLOG_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    p.exists().then_some(p)
+}
+
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+}
+
+fn child_output(args: &[&str]) -> String {
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("bench_pipeline"));
+    match Command::new(exe)
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+    {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Err(e) => format!("failed: {e}"),
+    }
+}
+
+fn child_metric(args: &[&str], name: &str) -> f64 {
+    metric(&child_output(args), name).unwrap_or(f64::NAN)
+}
+
+/// Starts `distlogd` on a free port; returns it and its endpoint once it listens.
+fn distlogd(dir: &Path, extra: &[&str]) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(5710);
+    let endpoint = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new(dir.join("distlogd"))
+        .args(["--bind", &endpoint, "--stats-interval", "0"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(child) = child else {
+        eprintln!("bench_pipeline: cannot start distlogd");
+        std::process::exit(2);
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (child, endpoint)
+}
+
+/// SIGTERMs distlogd and returns how many records it says it received.
+fn stop(mut child: Child) -> u64 {
+    // SAFETY: kill with a pid we own has no memory-safety preconditions.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let mut received = 0;
+    if let Some(err) = child.stderr.take() {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("received=").nth(1) {
+                received = rest
+                    .split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+            }
+        }
+    }
+    let _ = child.wait();
+    received
+}
+
+fn run_section(section: &str, endpoint: &str, records: u64) {
+    match section {
+        "raw" => raw_zeromq(records),
+        "e2e" => end_to_end(endpoint, records),
+        "caller" => caller_cost(endpoint, records),
+        "appender" => appender_cost(records),
+        other => eprintln!("unknown section {other}"),
+    }
+}
+
+fn body() -> bytes::Bytes {
+    bytes::Bytes::from(vec![b'x'; 400])
+}
+
+/// zeromq alone: one PUSH thread sending 400-byte bodies to a PULL socket.
+fn raw_zeromq(n: u64) {
+    use zeromq::{Socket, SocketRecv, SocketSend, ZmqMessage};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(5711);
+    let endpoint = format!("tcp://127.0.0.1:{port}");
+    let ep = endpoint.clone();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let receiver = std::thread::spawn(move || {
+        async_std::task::block_on(async move {
+            let mut pull = zeromq::PullSocket::new();
+            if pull.bind(&ep).await.is_err() {
+                return None;
+            }
+            let _ = ready_tx.send(());
+            let mut first = None;
+            for _ in 0..n {
+                pull.recv().await.ok()?;
+                first.get_or_insert_with(Instant::now);
+            }
+            first.map(|f| f.elapsed())
+        })
+    });
+    let _ = ready_rx.recv_timeout(Duration::from_secs(10));
+    let start = Instant::now();
+    async_std::task::block_on(async {
+        let mut push = zeromq::PushSocket::new();
+        if push.connect(&endpoint).await.is_err() {
+            return;
+        }
+        for _ in 0..n {
+            let mut m = ZmqMessage::from(bytes::Bytes::from_static(b"TLJ"));
+            m.push_back(body());
+            if push.send(m).await.is_err() {
+                return;
+            }
+        }
+        let _ = receiver.join();
+    });
+    let elapsed = start.elapsed();
+    println!("raw_per_s {:.0}", n as f64 / elapsed.as_secs_f64());
+}
+
+fn install(endpoint: &str) -> distlog::handler::Guard {
+    match distlog::builder()
+        .endpoint(endpoint)
+        .system(distlog::topic::System::Test)
+        .queue_capacity(1 << 20)
+        .overflow(distlog::handler::Overflow::Block(Duration::from_secs(10)))
+        .flush_timeout(Duration::from_secs(120))
+        .filter("info")
+        .install()
+    {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("bench_pipeline: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// One application thread logging through `log::info!` until distlogd's host has
+/// acknowledged every record.
+fn end_to_end(endpoint: &str, n: u64) {
+    let guard = install(endpoint);
+    log::info!(target: "bench", "warm up");
+    guard.handler().flush_within(Duration::from_secs(30));
+    let start = Instant::now();
+    for i in 0..n {
+        log::info!(target: "bench", order_id = i, amount = 9.5, user = "alice"; "order {i} paid {PAD}");
+    }
+    let report = guard.shutdown();
+    let elapsed = start.elapsed();
+    println!("e2e_per_s {:.0}", n as f64 / elapsed.as_secs_f64());
+    eprintln!(
+        "e2e: sent {} dropped {} in {:.2?}",
+        report.sent, report.dropped, elapsed
+    );
+}
+
+fn percentiles(mut ns: Vec<u64>) {
+    ns.sort_unstable();
+    let at = |q: f64| ns[((ns.len() as f64 * q) as usize).min(ns.len() - 1)];
+    println!("median_ns {}", at(0.5));
+    println!("p99_ns {}", at(0.99));
+    println!("p999_ns {}", at(0.999));
+}
+
+/// Time on the calling thread of one `log::info!` with three key-values.
+fn caller_cost(endpoint: &str, n: u64) {
+    let guard = install(endpoint);
+    log::info!(target: "bench", "warm up");
+    guard.handler().flush_within(Duration::from_secs(30));
+    let mut ns = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let t = Instant::now();
+        log::info!(target: "bench", order_id = i, amount = 9.5, user = "alice"; "order {i} paid");
+        ns.push(t.elapsed().as_nanos() as u64);
+    }
+    drop(guard);
+    percentiles(ns);
+}
+
+/// The same call through `tracing` with tracing-appender's non-blocking writer and
+/// tracing-subscriber's JSON formatter, writing to a file.
+fn appender_cost(n: u64) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let path = std::env::temp_dir().join(format!(
+        "distlog-bench-appender-{}.json",
+        std::process::id()
+    ));
+    let Ok(file) = std::fs::File::create(&path) else {
+        return;
+    };
+    let (writer, guard) = tracing_appender::non_blocking(file);
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().json().with_writer(writer));
+    let mut ns = Vec::with_capacity(n as usize);
+    tracing::subscriber::with_default(subscriber, || {
+        for i in 0..n {
+            let t = Instant::now();
+            tracing::info!(target: "bench", order_id = i, amount = 9.5, user = "alice", "order {i} paid");
+            ns.push(t.elapsed().as_nanos() as u64);
+        }
+    });
+    drop(guard);
+    let _ = std::fs::remove_file(&path);
+    percentiles(ns);
+}
+
+/// Peak RSS of `emit` logging 1,000,000 records with no collector, and the bound.
+fn emit_peak_rss(emit: &Path) -> (u64, u64) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(5712);
+    let capacity: u64 = 65_536;
+    let status = Command::new(emit)
+        .args([
+            "--endpoint",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--count",
+            "1000000",
+            "--queue",
+            &capacity.to_string(),
+        ])
+        .stderr(Stdio::null())
+        .status();
+    if status.is_err() {
+        return (0, 0);
+    }
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a rusage struct.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    // What one queued record holds: the event itself plus its heap strings (target,
+    // message "record <i> of 1000000").
+    let record = (std::mem::size_of::<distlog::record::Event>() + 32 + 32) as u64;
+    (
+        usage.ru_maxrss as u64,
+        (capacity * record + 16 * 1024 * 1024) / 1024,
+    )
+}
