@@ -104,80 +104,138 @@ impl Value {
 /// assert_eq!(python_float_repr(f64::NAN), "nan");
 /// ```
 pub fn python_float_repr(f: f64) -> String {
-    let mut out = String::with_capacity(24);
-    write_python_float(&mut out, f, "nan", "inf");
-    out
+    PyFloat::new(f, "nan", "inf").as_str().to_string()
 }
 
-/// Appends a float as Python writes it, with the given spellings of NaN and infinity
-/// (`repr` says `nan`/`inf`, `json.dumps` says `NaN`/`Infinity`).
-pub(crate) fn write_python_float(out: &mut String, f: f64, nan: &str, inf: &str) {
-    use std::fmt::Write;
-    if f.is_nan() {
-        out.push_str(nan);
-        return;
-    }
-    if f.is_infinite() {
-        if f < 0.0 {
-            out.push('-');
+/// A float's Python text, built on the stack, with the given spellings of NaN and
+/// infinity (`repr` says `nan`/`inf`, `json.dumps` says `NaN`/`Infinity`). Encoders
+/// call this for every float of every record, so it allocates nothing.
+pub(crate) struct PyFloat {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl fmt::Write for PyFloat {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            return Err(fmt::Error);
         }
-        out.push_str(inf);
-        return;
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
-    if f == 0.0 {
-        out.push_str(if f.is_sign_negative() { "-0.0" } else { "0.0" });
-        return;
+}
+
+impl PyFloat {
+    fn empty() -> PyFloat {
+        PyFloat {
+            buf: [0; 40],
+            len: 0,
+        }
     }
-    // `{:e}` finds how many digits the shortest round-trip form needs. When two such
-    // forms are equally near (the double lies exactly halfway), Rust picks the upper
-    // one and Python the even one; re-formatting to that many digits rounds the exact
-    // value half-to-even, as Python's repr does.
-    let mut sci = String::with_capacity(32);
-    let _ = write!(sci, "{:e}", f);
-    let digit_count = sci
-        .split('e')
-        .next()
-        .map_or(1, |m| m.bytes().filter(u8::is_ascii_digit).count());
-    sci.clear();
-    let _ = write!(sci, "{:.*e}", digit_count.saturating_sub(1), f);
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (negative, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mantissa),
-    };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    if negative {
-        out.push('-');
+
+    fn push(&mut self, b: u8) {
+        if self.len < self.buf.len() {
+            self.buf[self.len] = b;
+            self.len += 1;
+        }
     }
-    if (-4..16).contains(&exp) {
-        if exp < 0 {
-            out.push_str("0.");
-            for _ in 0..(-exp - 1) {
-                out.push('0');
+
+    fn push_all(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.push(b);
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("nan")
+    }
+
+    pub(crate) fn new(f: f64, nan: &str, inf: &str) -> PyFloat {
+        use std::fmt::Write;
+        let mut out = PyFloat::empty();
+        if f.is_nan() {
+            out.push_all(nan.as_bytes());
+            return out;
+        }
+        if f.is_infinite() {
+            if f < 0.0 {
+                out.push(b'-');
             }
-            out.push_str(&digits);
-        } else {
-            let int_len = exp as usize + 1;
-            if digits.len() <= int_len {
-                out.push_str(&digits);
-                for _ in digits.len()..int_len {
-                    out.push('0');
-                }
-                out.push_str(".0");
+            out.push_all(inf.as_bytes());
+            return out;
+        }
+        if f == 0.0 {
+            out.push_all(if f.is_sign_negative() {
+                b"-0.0"
             } else {
-                out.push_str(&digits[..int_len]);
-                out.push('.');
-                out.push_str(&digits[int_len..]);
+                b"0.0"
+            });
+            return out;
+        }
+        // `{:e}` finds how many digits the shortest round-trip form needs. When two
+        // such forms are equally near (the double lies exactly halfway), Rust picks the
+        // upper one and Python the even one; re-formatting to that many digits rounds
+        // the exact value half-to-even, as Python's repr does.
+        let mut sci = PyFloat::empty();
+        let _ = write!(sci, "{:e}", f);
+        let shortest = sci.as_str();
+        let digit_count = shortest
+            .split('e')
+            .next()
+            .map_or(1, |m| m.bytes().filter(u8::is_ascii_digit).count());
+        let mut sci = PyFloat::empty();
+        let _ = write!(sci, "{:.*e}", digit_count.saturating_sub(1), f);
+        let text = sci.as_str();
+        let (mantissa, exp) = text.split_once('e').unwrap_or((text, "0"));
+        let exp: i32 = exp.parse().unwrap_or(0);
+        let (negative, mantissa) = match mantissa.strip_prefix('-') {
+            Some(m) => (true, m),
+            None => (false, mantissa),
+        };
+        let mut digits = [0u8; 24];
+        let mut n = 0;
+        for b in mantissa.bytes().filter(u8::is_ascii_digit) {
+            if n < digits.len() {
+                digits[n] = b;
+                n += 1;
             }
         }
-    } else {
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
+        let digits = &digits[..n.max(1)];
+        if negative {
+            out.push(b'-');
         }
-        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+        if (-4..16).contains(&exp) {
+            if exp < 0 {
+                out.push_all(b"0.");
+                for _ in 0..(-exp - 1) {
+                    out.push(b'0');
+                }
+                out.push_all(digits);
+            } else {
+                let int_len = exp as usize + 1;
+                if digits.len() <= int_len {
+                    out.push_all(digits);
+                    for _ in digits.len()..int_len {
+                        out.push(b'0');
+                    }
+                    out.push_all(b".0");
+                } else {
+                    out.push_all(&digits[..int_len]);
+                    out.push(b'.');
+                    out.push_all(&digits[int_len..]);
+                }
+            }
+        } else {
+            out.push(digits[0]);
+            if digits.len() > 1 {
+                out.push(b'.');
+                out.push_all(&digits[1..]);
+            }
+            let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+        }
+        out
     }
 }
 

@@ -21,7 +21,7 @@
 use super::{DecodeError, ErrorKind, Limits};
 use crate::record::{FieldRef, Fields, Record};
 use crate::topic::Encoding;
-use crate::value::{write_python_float, Value};
+use crate::value::{PyFloat, Value};
 use num_bigint::BigInt;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -135,9 +135,7 @@ fn write_int(i: i64, out: &mut Vec<u8>) {
 }
 
 fn write_float(f: f64, out: &mut Vec<u8>) {
-    let mut s = String::with_capacity(24);
-    write_python_float(&mut s, f, "NaN", "Infinity");
-    out.extend_from_slice(s.as_bytes());
+    out.extend_from_slice(PyFloat::new(f, "NaN", "Infinity").as_str().as_bytes());
 }
 
 /// A string with `ensure_ascii=True` escaping.
