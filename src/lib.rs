@@ -10,6 +10,7 @@ pub mod collector;
 pub mod context;
 pub mod filter;
 pub mod handler;
+mod intern;
 mod logger;
 pub mod perf;
 pub mod record;

@@ -200,28 +200,33 @@ impl log::Log for Logger {
 }
 
 /// Captures a `log` record: the message is formatted here (Rust has no lazy args to
-/// send), everything else is borrowed statics or cheap copies.
+/// send); the target and key names are interned, so they cost no allocation.
 pub fn event_from(record: &log::Record<'_>) -> Event {
     let message = match record.args().as_str() {
         Some(s) => s.to_string(),
         None => record.args().to_string(),
     };
-    let mut event = Event::new(record.level(), record.target().to_string(), message);
+    let mut event = Event::new(
+        record.level(),
+        crate::intern::intern(record.target()),
+        message,
+    );
     event.file = record
         .file_static()
         .map(Cow::Borrowed)
         .or_else(|| record.file().map(|f| Cow::Owned(f.to_string())));
     event.line = record.line();
-    event.context = crate::context::current_context();
     event.module_path = record
         .module_path_static()
         .map(Cow::Borrowed)
         .or_else(|| record.module_path().map(|m| Cow::Owned(m.to_string())));
     let kvs = record.key_values();
-    if kvs.count() > 0 {
-        let mut collect = Collect(&mut event.extra);
-        let _ = kvs.visit(&mut collect);
+    let count = kvs.count();
+    if count > 0 {
+        event.extra.reserve_exact(count);
+        let _ = kvs.visit(&mut Collect(&mut event.extra));
     }
+    event.context = crate::context::current_context();
     event
 }
 
@@ -233,31 +238,58 @@ impl<'kvs> log::kv::VisitSource<'kvs> for Collect<'_> {
         key: log::kv::Key<'kvs>,
         value: log::kv::Value<'kvs>,
     ) -> Result<(), log::kv::Error> {
-        self.0
-            .push((key.as_str().to_string().into(), kv_value(&value)));
+        let mut typed = Typed(Value::None);
+        // One dispatch on the value's type instead of trying each conversion in turn.
+        let _ = value.visit(&mut typed);
+        self.0.push((crate::intern::intern(key.as_str()), typed.0));
         Ok(())
     }
 }
 
 /// A `log` key-value keeps its type: bools, integers, floats and strings map to the
 /// Python types; anything else is sent as its `Display` text.
-fn kv_value(v: &log::kv::Value<'_>) -> Value {
-    if let Some(b) = v.to_bool() {
-        Value::Bool(b)
-    } else if let Some(i) = v.to_i64() {
-        Value::Int(i)
-    } else if let Some(u) = v.to_u64() {
-        Value::from(u)
-    } else if let Some(i) = v.to_i128() {
-        Value::from(i)
-    } else if let Some(u) = v.to_u128() {
-        Value::from(u)
-    } else if let Some(f) = v.to_f64() {
-        Value::Float(f)
-    } else if let Some(s) = v.to_borrowed_str() {
-        Value::Str(s.to_string())
-    } else {
-        Value::Str(v.to_string())
+struct Typed(Value);
+
+impl<'v> log::kv::VisitValue<'v> for Typed {
+    fn visit_any(&mut self, value: log::kv::Value<'_>) -> Result<(), log::kv::Error> {
+        self.0 = Value::Str(value.to_string());
+        Ok(())
+    }
+    fn visit_null(&mut self) -> Result<(), log::kv::Error> {
+        self.0 = Value::None;
+        Ok(())
+    }
+    fn visit_u64(&mut self, v: u64) -> Result<(), log::kv::Error> {
+        self.0 = Value::from(v);
+        Ok(())
+    }
+    fn visit_i64(&mut self, v: i64) -> Result<(), log::kv::Error> {
+        self.0 = Value::Int(v);
+        Ok(())
+    }
+    fn visit_u128(&mut self, v: u128) -> Result<(), log::kv::Error> {
+        self.0 = Value::from(v);
+        Ok(())
+    }
+    fn visit_i128(&mut self, v: i128) -> Result<(), log::kv::Error> {
+        self.0 = Value::from(v);
+        Ok(())
+    }
+    fn visit_f64(&mut self, v: f64) -> Result<(), log::kv::Error> {
+        self.0 = Value::Float(v);
+        Ok(())
+    }
+    fn visit_bool(&mut self, v: bool) -> Result<(), log::kv::Error> {
+        self.0 = Value::Bool(v);
+        Ok(())
+    }
+    fn visit_str(&mut self, v: &str) -> Result<(), log::kv::Error> {
+        self.0 = Value::Str(v.to_string());
+        Ok(())
+    }
+    fn visit_char(&mut self, v: char) -> Result<(), log::kv::Error> {
+        self.0 = Value::Str(v.to_string());
+        Ok(())
     }
 }
 

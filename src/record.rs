@@ -301,7 +301,8 @@ pub struct ThreadInfo {
     /// `thread`: `pthread_self()`, as Python's `threading.get_ident()`.
     pub id: u64,
     /// `threadName`: the Rust thread name; `MainThread` for `main`, as Python says.
-    pub name: std::sync::Arc<str>,
+    /// Interned, so handing it over costs no allocation and no reference count.
+    pub name: Key,
 }
 
 impl ThreadInfo {
@@ -310,10 +311,10 @@ impl ThreadInfo {
         thread_local! {
             static CURRENT: ThreadInfo = {
                 let t = std::thread::current();
-                let name: std::sync::Arc<str> = match t.name() {
-                    Some("main") => "MainThread".into(),
-                    Some(n) => n.into(),
-                    None => format!("Thread-{:?}", t.id()).into(),
+                let name = match t.name() {
+                    Some("main") => Cow::Borrowed("MainThread"),
+                    Some(n) => crate::intern::intern(n),
+                    None => Cow::Owned(format!("Thread-{:?}", t.id())),
                 };
                 // SAFETY: pthread_self has no preconditions.
                 let id = unsafe { libc::pthread_self() } as u64;
