@@ -115,18 +115,6 @@ pub(crate) struct PyFloat {
     len: usize,
 }
 
-impl fmt::Write for PyFloat {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len + s.len();
-        if end > self.buf.len() {
-            return Err(fmt::Error);
-        }
-        self.buf[self.len..end].copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
 impl PyFloat {
     fn empty() -> PyFloat {
         PyFloat {
@@ -153,7 +141,6 @@ impl PyFloat {
     }
 
     pub(crate) fn new(f: f64, nan: &str, inf: &str) -> PyFloat {
-        use std::fmt::Write;
         let mut out = PyFloat::empty();
         if f.is_nan() {
             out.push_all(nan.as_bytes());
@@ -174,33 +161,43 @@ impl PyFloat {
             });
             return out;
         }
-        // `{:e}` finds how many digits the shortest round-trip form needs. When two
-        // such forms are equally near (the double lies exactly halfway), Rust picks the
-        // upper one and Python the even one; re-formatting to that many digits rounds
-        // the exact value half-to-even, as Python's repr does.
-        let mut sci = PyFloat::empty();
-        let _ = write!(sci, "{:e}", f);
-        let shortest = sci.as_str();
-        let digit_count = shortest
-            .split('e')
-            .next()
-            .map_or(1, |m| m.bytes().filter(u8::is_ascii_digit).count());
-        let mut sci = PyFloat::empty();
-        let _ = write!(sci, "{:.*e}", digit_count.saturating_sub(1), f);
-        let text = sci.as_str();
-        let (mantissa, exp) = text.split_once('e').unwrap_or((text, "0"));
-        let exp: i32 = exp.parse().unwrap_or(0);
-        let (negative, mantissa) = match mantissa.strip_prefix('-') {
-            Some(m) => (true, m),
-            None => (false, mantissa),
+        // Ryu gives the shortest digits that read back to the same double and, like
+        // Python's repr, breaks exact-halfway ties to even; only the layout differs.
+        let mut ryu_buf = ryu::Buffer::new();
+        let text = ryu_buf.format_finite(f);
+        let (negative, text) = match text.strip_prefix('-') {
+            Some(t) => (true, t),
+            None => (false, text),
         };
+        let (mantissa, sci_exp) = match text.split_once('e') {
+            Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+            None => (text, 0),
+        };
+        let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
         let mut digits = [0u8; 24];
         let mut n = 0;
-        for b in mantissa.bytes().filter(u8::is_ascii_digit) {
-            if n < digits.len() {
-                digits[n] = b;
-                n += 1;
+        let exp;
+        if int_part.bytes().any(|b| b != b'0') {
+            let lead = int_part.trim_start_matches('0');
+            exp = sci_exp + lead.len() as i32 - 1;
+            for b in lead.bytes().chain(frac_part.bytes()) {
+                if n < digits.len() {
+                    digits[n] = b;
+                    n += 1;
+                }
             }
+        } else {
+            let zeros = frac_part.bytes().take_while(|&b| b == b'0').count();
+            exp = sci_exp - zeros as i32 - 1;
+            for b in frac_part.bytes().skip(zeros) {
+                if n < digits.len() {
+                    digits[n] = b;
+                    n += 1;
+                }
+            }
+        }
+        while n > 1 && digits[n - 1] == b'0' {
+            n -= 1;
         }
         let digits = &digits[..n.max(1)];
         if negative {
@@ -233,7 +230,14 @@ impl PyFloat {
                 out.push(b'.');
                 out.push_all(&digits[1..]);
             }
-            let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+            out.push(b'e');
+            out.push(if exp < 0 { b'-' } else { b'+' });
+            let e = exp.unsigned_abs();
+            if e >= 100 {
+                out.push(b'0' + (e / 100) as u8);
+            }
+            out.push(b'0' + (e / 10 % 10) as u8);
+            out.push(b'0' + (e % 10) as u8);
         }
         out
     }

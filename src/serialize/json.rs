@@ -55,7 +55,7 @@ fn write_field(v: FieldRef<'_>, out: &mut Vec<u8>) {
         FieldRef::Int(i) => write_int(i, out),
         FieldRef::U64(u) => match i64::try_from(u) {
             Ok(i) => write_int(i, out),
-            Err(_) => out.extend_from_slice(u.to_string().as_bytes()),
+            Err(_) => out.extend_from_slice(itoa::Buffer::new().format(u).as_bytes()),
         },
         FieldRef::Float(f) => write_float(f, out),
         FieldRef::Value(v) => encode_value(v, out),
@@ -117,26 +117,32 @@ fn write_key(k: &Value, out: &mut Vec<u8>) {
 }
 
 fn write_int(i: i64, out: &mut Vec<u8>) {
-    let mut buf = [0u8; 20];
-    let mut n = i.unsigned_abs();
-    let mut pos = buf.len();
-    loop {
-        pos -= 1;
-        buf[pos] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if i < 0 {
-        out.push(b'-');
-    }
-    out.extend_from_slice(&buf[pos..]);
+    out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
 }
 
 fn write_float(f: f64, out: &mut Vec<u8>) {
     out.extend_from_slice(PyFloat::new(f, "NaN", "Infinity").as_str().as_bytes());
 }
+
+/// Which ASCII bytes `ensure_ascii=True` escapes, and how: 0 copies the byte, `u`
+/// writes `\u00XX`, anything else is the letter after the backslash. Non-ASCII bytes
+/// are marked `u` too: their whole character becomes `\uXXXX` escapes.
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = if i < 0x20 || i >= 0x7f { b'u' } else { 0 };
+        i += 1;
+    }
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t[b'\n' as usize] = b'n';
+    t[b'\r' as usize] = b'r';
+    t[b'\t' as usize] = b't';
+    t[0x08] = b'b';
+    t[0x0c] = b'f';
+    t
+};
 
 /// A string with `ensure_ascii=True` escaping.
 pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
@@ -144,34 +150,30 @@ pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let esc = ESCAPE[b as usize];
+        if esc == 0 {
+            i += 1;
             continue;
         }
-        if b >= 0x80 && (b & 0xC0) == 0x80 {
-            continue; // continuation byte: the lead byte escaped the whole character
-        }
         out.extend_from_slice(&bytes[start..i]);
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x0c => out.extend_from_slice(b"\\f"),
-            _ if b < 0x80 => write_u16_escape(b as u16, out),
-            _ => {
-                let ch = s[i..].chars().next().unwrap_or('\u{fffd}');
-                let mut units = [0u16; 2];
-                for unit in ch.encode_utf16(&mut units) {
-                    write_u16_escape(*unit, out);
-                }
-                start = i + ch.len_utf8();
-                continue;
+        if esc != b'u' {
+            out.extend_from_slice(&[b'\\', esc]);
+            i += 1;
+        } else if b < 0x80 {
+            write_u16_escape(b as u16, out);
+            i += 1;
+        } else {
+            let ch = s[i..].chars().next().unwrap_or('\u{fffd}');
+            let mut units = [0u16; 2];
+            for unit in ch.encode_utf16(&mut units) {
+                write_u16_escape(*unit, out);
             }
+            i += ch.len_utf8().max(1);
         }
-        start = i + 1;
+        start = i;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
