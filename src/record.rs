@@ -509,8 +509,14 @@ impl Fields for EventFields<'_> {
         let p = self.process;
         let created = epoch_seconds(e.time);
         let pathname = e.file.as_deref().unwrap_or("");
-        let filename = pathname.rsplit(['/', '\\']).next().unwrap_or("");
-        let module = filename.rsplit_once('.').map_or(filename, |(stem, _)| stem);
+        let filename = match pathname.bytes().rposition(|b| b == b'/' || b == b'\\') {
+            Some(i) => &pathname[i + 1..],
+            None => pathname,
+        };
+        let module = match filename.bytes().rposition(|b| b == b'.') {
+            Some(i) => &filename[..i],
+            None => filename,
+        };
         f("name", FieldRef::Str(&e.target));
         f("msg", FieldRef::Str(&e.message));
         f("args", FieldRef::None);

@@ -136,6 +136,10 @@ impl PyFloat {
         }
     }
 
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
     pub(crate) fn as_str(&self) -> &str {
         std::str::from_utf8(&self.buf[..self.len]).unwrap_or("nan")
     }
@@ -159,6 +163,12 @@ impl PyFloat {
             } else {
                 b"0.0"
             });
+            return out;
+        }
+        // Whole numbers below 2^53 (msecs, counts) are exact: no digit search needed.
+        if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 && f.abs() < 1e16 {
+            out.push_all(itoa::Buffer::new().format(f as i64).as_bytes());
+            out.push_all(b".0");
             return out;
         }
         // Ryu gives the shortest digits that read back to the same double and, like

@@ -121,7 +121,7 @@ fn write_int(i: i64, out: &mut Vec<u8>) {
 }
 
 fn write_float(f: f64, out: &mut Vec<u8>) {
-    out.extend_from_slice(PyFloat::new(f, "NaN", "Infinity").as_str().as_bytes());
+    out.extend_from_slice(PyFloat::new(f, "NaN", "Infinity").as_bytes());
 }
 
 /// Which ASCII bytes `ensure_ascii=True` escapes, and how: 0 copies the byte, `u`
@@ -144,6 +144,20 @@ static ESCAPE: [u8; 256] = {
     t
 };
 
+/// Whether any of eight bytes is one `ensure_ascii` escapes: a control character,
+/// `"`, `\\`, DEL, or a byte of a non-ASCII character (bit 7 set). SWAR: the
+/// classic "has a byte less than n" and "has a zero byte" tricks, on all lanes at once.
+fn needs_escape(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+    let quote = has_zero(x ^ (ONES * b'"' as u64));
+    let backslash = has_zero(x ^ (ONES * b'\\' as u64));
+    let del = has_zero(x ^ (ONES * 0x7f));
+    (below_space | quote | backslash | del | (x & HIGH)) != 0
+}
+
 /// A string with `ensure_ascii=True` escaping.
 pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
     out.reserve(s.len() + 2);
@@ -152,7 +166,16 @@ pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
+        // Skip eight plain bytes at a time: most of a record is plain ASCII.
+        while let Some(chunk) = bytes.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            if needs_escape(u64::from_le_bytes(word)) {
+                break;
+            }
+            i += 8;
+        }
+        let Some(&b) = bytes.get(i) else { break };
         let esc = ESCAPE[b as usize];
         if esc == 0 {
             i += 1;
@@ -572,6 +595,21 @@ mod tests {
             enc(&"ünï ✓ 😀 \u{7f}\"\\\n\t\u{1}".into()),
             r#""\u00fcn\u00ef \u2713 \ud83d\ude00 \u007f\"\\\n\t\u0001""#
         );
+    }
+
+    #[test]
+    fn swar_check_agrees_with_the_table_for_every_byte_in_every_lane() {
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                let mut word = [b'a'; 8];
+                word[lane] = b;
+                assert_eq!(
+                    needs_escape(u64::from_le_bytes(word)),
+                    ESCAPE[b as usize] != 0,
+                    "byte {b:#x} lane {lane}"
+                );
+            }
+        }
     }
 
     #[test]
