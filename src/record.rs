@@ -398,9 +398,9 @@ impl Event {
         let fields = self.fields(process);
         let mut r = Record::with_capacity(fields.len());
         fields.for_each(&mut |k, v| {
-            let key: Key = match STANDARD_KEYS.iter().find(|s| **s == k) {
-                Some(s) => Cow::Borrowed(s),
-                None => Cow::Owned(k.to_string()),
+            let key: Key = match k.standard_index() {
+                Some(i) => Cow::Borrowed(STANDARD_KEYS[i]),
+                None => Cow::Owned(k.as_str().to_string()),
             };
             r.push(key, v.to_value());
         });
@@ -452,13 +452,85 @@ impl FieldRef<'_> {
     }
 }
 
+/// A field's key, and its index in [`STANDARD_KEYS`] when it is one of Python's, so
+/// that encoders can write standard keys from a pre-encoded table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Name<'a> {
+    text: &'a str,
+    standard: Option<u8>,
+}
+
+impl<'a> Name<'a> {
+    /// Any key. Its standard index is looked up, so encoders still take the fast path.
+    pub fn new(text: &'a str) -> Name<'a> {
+        let standard = STANDARD_KEYS
+            .iter()
+            .position(|k| *k == text)
+            .map(|i| i as u8);
+        Name { text, standard }
+    }
+
+    /// A standard key, resolved at compile time (see [`std_name!`](crate::std_name)).
+    pub const fn standard(text: &'static str) -> Name<'static> {
+        let mut i = 0;
+        while i < STANDARD_KEYS.len() {
+            if const_eq(STANDARD_KEYS[i], text) {
+                return Name {
+                    text,
+                    standard: Some(i as u8),
+                };
+            }
+            i += 1;
+        }
+        Name {
+            text,
+            standard: None,
+        }
+    }
+
+    /// The key text.
+    pub fn as_str(&self) -> &'a str {
+        self.text
+    }
+
+    /// Its index in [`STANDARD_KEYS`], if it is one.
+    pub fn standard_index(&self) -> Option<usize> {
+        self.standard.map(usize::from)
+    }
+}
+
+const fn const_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// A standard key [`Name`], resolved at compile time.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! std_name {
+    ($k:literal) => {{
+        const N: $crate::record::Name<'static> = $crate::record::Name::standard($k);
+        N
+    }};
+}
+
 /// The fields of a record in order, however they are held.
 ///
 /// ```
 /// use distlog::record::{Fields, Record};
 /// let r = Record::from_pairs([("name", "app".into()), ("levelno", 20.into())]);
 /// let mut keys = Vec::new();
-/// r.for_each(&mut |k, _| keys.push(k.to_string()));
+/// r.for_each(&mut |k, _| keys.push(k.as_str().to_string()));
 /// assert_eq!(keys, ["name", "levelno"]);
 /// assert_eq!(Fields::len(&r), 2);
 /// ```
@@ -470,16 +542,16 @@ pub trait Fields {
         self.len() == 0
     }
     /// Calls `f` with each key and value, in order, each key once.
-    fn for_each(&self, f: &mut dyn FnMut(&str, FieldRef<'_>));
+    fn for_each(&self, f: &mut dyn FnMut(Name<'_>, FieldRef<'_>));
 }
 
 impl Fields for Record {
     fn len(&self) -> usize {
         self.fields.len()
     }
-    fn for_each(&self, f: &mut dyn FnMut(&str, FieldRef<'_>)) {
+    fn for_each(&self, f: &mut dyn FnMut(Name<'_>, FieldRef<'_>)) {
         for (k, v) in &self.fields {
-            f(k, FieldRef::Value(v));
+            f(Name::new(k), FieldRef::Value(v));
         }
     }
 }
@@ -504,7 +576,7 @@ impl Fields for EventFields<'_> {
         }
     }
 
-    fn for_each(&self, f: &mut dyn FnMut(&str, FieldRef<'_>)) {
+    fn for_each(&self, f: &mut dyn FnMut(Name<'_>, FieldRef<'_>)) {
         let e = self.event;
         let p = self.process;
         let created = epoch_seconds(e.time);
@@ -517,51 +589,66 @@ impl Fields for EventFields<'_> {
             Some(i) => &filename[..i],
             None => filename,
         };
-        f("name", FieldRef::Str(&e.target));
-        f("msg", FieldRef::Str(&e.message));
-        f("args", FieldRef::None);
-        f("levelname", FieldRef::Str(e.levelname));
-        f("levelno", FieldRef::Int(e.levelno));
-        f("pathname", FieldRef::Str(pathname));
-        f("filename", FieldRef::Str(filename));
-        f("module", FieldRef::Str(module));
-        f("exc_info", FieldRef::None);
+        f(crate::std_name!("name"), FieldRef::Str(&e.target));
+        f(crate::std_name!("msg"), FieldRef::Str(&e.message));
+        f(crate::std_name!("args"), FieldRef::None);
+        f(crate::std_name!("levelname"), FieldRef::Str(e.levelname));
+        f(crate::std_name!("levelno"), FieldRef::Int(e.levelno));
+        f(crate::std_name!("pathname"), FieldRef::Str(pathname));
+        f(crate::std_name!("filename"), FieldRef::Str(filename));
+        f(crate::std_name!("module"), FieldRef::Str(module));
+        f(crate::std_name!("exc_info"), FieldRef::None);
         let exc_text = e.exc_text.as_deref().map(escape_newlines);
         f(
-            "exc_text",
+            crate::std_name!("exc_text"),
             exc_text.as_deref().map_or(FieldRef::None, FieldRef::Str),
         );
-        f("stack_info", FieldRef::None);
-        f("lineno", FieldRef::Int(e.line.map_or(0, i64::from)));
+        f(crate::std_name!("stack_info"), FieldRef::None);
         f(
-            "funcName",
+            crate::std_name!("lineno"),
+            FieldRef::Int(e.line.map_or(0, i64::from)),
+        );
+        f(
+            crate::std_name!("funcName"),
             FieldRef::Str(e.module_path.as_deref().unwrap_or("")),
         );
-        f("created", FieldRef::Float(created));
+        f(crate::std_name!("created"), FieldRef::Float(created));
         f(
-            "msecs",
+            crate::std_name!("msecs"),
             FieldRef::Float((created.fract() * 1000.0).floor().max(0.0)),
         );
         f(
-            "relativeCreated",
+            crate::std_name!("relativeCreated"),
             FieldRef::Float((created - p.start) * 1000.0),
         );
-        f("thread", FieldRef::U64(e.thread.id));
-        f("threadName", FieldRef::Str(&e.thread.name));
-        f("processName", FieldRef::Str(&p.name));
-        f("process", FieldRef::Int(i64::from(p.pid)));
-        f("context", FieldRef::Value(&e.context));
+        f(crate::std_name!("thread"), FieldRef::U64(e.thread.id));
+        f(
+            crate::std_name!("threadName"),
+            FieldRef::Str(&e.thread.name),
+        );
+        f(crate::std_name!("processName"), FieldRef::Str(&p.name));
+        f(crate::std_name!("process"), FieldRef::Int(i64::from(p.pid)));
+        f(crate::std_name!("context"), FieldRef::Value(&e.context));
         if self.needs_rename {
             self.extras(f);
         } else {
             for (k, v) in &e.extra {
-                f(k, FieldRef::Value(v));
+                f(
+                    Name {
+                        text: k,
+                        standard: None,
+                    },
+                    FieldRef::Value(v),
+                );
             }
         }
-        f("message", FieldRef::Str(&escape_newlines(&e.message)));
+        f(
+            crate::std_name!("message"),
+            FieldRef::Str(&escape_newlines(&e.message)),
+        );
         let stamp = AscTime::of(e.time);
-        f("asctime", FieldRef::Str(stamp.as_str()));
-        f("hostname", FieldRef::Str(&p.hostname));
+        f(crate::std_name!("asctime"), FieldRef::Str(stamp.as_str()));
+        f(crate::std_name!("hostname"), FieldRef::Str(&p.hostname));
     }
 }
 
@@ -570,7 +657,7 @@ impl EventFields<'_> {
     /// shadow it (Python refuses such `extra=` keys outright; the data is kept under
     /// an `extra_` prefix), and a repeated key keeps its first place and last value,
     /// as a Python dict would.
-    fn extras(&self, f: &mut dyn FnMut(&str, FieldRef<'_>)) {
+    fn extras(&self, f: &mut dyn FnMut(Name<'_>, FieldRef<'_>)) {
         let mut merged: Vec<(Cow<'_, str>, &Value)> = Vec::new();
         for (k, v) in &self.event.extra {
             let key: Cow<'_, str> = if STANDARD_KEYS.contains(&k.as_ref()) {
@@ -584,7 +671,13 @@ impl EventFields<'_> {
             }
         }
         for (k, v) in merged {
-            f(&k, FieldRef::Value(v));
+            f(
+                Name {
+                    text: &k,
+                    standard: None,
+                },
+                FieldRef::Value(v),
+            );
         }
     }
 }

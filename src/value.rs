@@ -175,6 +175,13 @@ impl PyFloat {
         // Python's repr, breaks exact-halfway ties to even; only the layout differs.
         let mut ryu_buf = ryu::Buffer::new();
         let text = ryu_buf.format_finite(f);
+        // Ryu writes fixed notation from 1e-5 up to 1e16 exclusive, Python's repr from
+        // 1e-4: in the overlap the texts are the same.
+        let magnitude = f.abs();
+        if !text.contains('e') && (1e-4..1e16).contains(&magnitude) {
+            out.push_all(text.as_bytes());
+            return out;
+        }
         let (negative, text) = match text.strip_prefix('-') {
             Some(t) => (true, t),
             None => (false, text),

@@ -19,7 +19,7 @@
 //! ```
 
 use super::{DecodeError, ErrorKind, Limits};
-use crate::record::{FieldRef, Fields, Record};
+use crate::record::{FieldRef, Fields, Record, STANDARD_KEYS};
 use crate::topic::Encoding;
 use crate::value::{PyFloat, Value};
 use num_bigint::BigInt;
@@ -36,16 +36,38 @@ pub fn encode_record(record: &Record, out: &mut Vec<u8>) {
 pub fn encode_fields(fields: &dyn Fields, out: &mut Vec<u8>) {
     out.push(b'{');
     let mut first = true;
+    let keys = standard_keys();
     fields.for_each(&mut |k, v| {
         if !first {
             out.extend_from_slice(b", ");
         }
         first = false;
-        write_str(k, out);
-        out.extend_from_slice(b": ");
+        match k.standard_index().and_then(|i| keys.get(i)) {
+            Some(encoded) => out.extend_from_slice(encoded),
+            None => {
+                write_str(k.as_str(), out);
+                out.extend_from_slice(b": ");
+            }
+        }
         write_field(v, out);
     });
     out.push(b'}');
+}
+
+/// Python's standard keys, each already written as `"key": `.
+fn standard_keys() -> &'static [Vec<u8>] {
+    static KEYS: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        STANDARD_KEYS
+            .iter()
+            .map(|k| {
+                let mut v = Vec::new();
+                write_str(k, &mut v);
+                v.extend_from_slice(b": ");
+                v
+            })
+            .collect()
+    })
 }
 
 fn write_field(v: FieldRef<'_>, out: &mut Vec<u8>) {
@@ -158,11 +180,32 @@ fn needs_escape(x: u64) -> bool {
     (below_space | quote | backslash | del | (x & HIGH)) != 0
 }
 
+/// Whether a string needs no escape at all, the common case, checked eight bytes at a
+/// time.
+fn is_plain(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        if needs_escape(u64::from_le_bytes(word)) {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|&b| ESCAPE[b as usize] == 0)
+}
+
 /// A string with `ensure_ascii=True` escaping.
 pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
+    let bytes = s.as_bytes();
+    if is_plain(bytes) {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     out.reserve(s.len() + 2);
     out.push(b'"');
-    let bytes = s.as_bytes();
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {

@@ -130,7 +130,7 @@ pub fn encode_fields(fields: &dyn Fields, out: &mut Vec<u8>) {
         if i % 1000 == 0 && batch > 1 {
             w.out.push(MARK);
         }
-        w.str(k);
+        w.str(k.as_str());
         w.field(v);
         i += 1;
         if i % 1000 == 0 || i == len {
