@@ -418,7 +418,7 @@ fn emit_peak_rss(emit: &Path) -> (u64, u64) {
         .map(|a| a.port())
         .unwrap_or(5712);
     let capacity: u64 = 65_536;
-    let status = Command::new(emit)
+    let child = Command::new(emit)
         .args([
             "--endpoint",
             &format!("tcp://127.0.0.1:{port}"),
@@ -428,14 +428,16 @@ fn emit_peak_rss(emit: &Path) -> (u64, u64) {
             &capacity.to_string(),
         ])
         .stderr(Stdio::null())
-        .status();
-    if status.is_err() {
+        .spawn();
+    let Ok(child) = child else {
         return (0, 0);
-    }
-    // SAFETY: getrusage only writes into the struct we pass.
+    };
+    // wait4 reports this child's own peak, not the largest of all children so far.
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is valid; wait4 writes into it and into status.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid pointer to a rusage struct.
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    // SAFETY: valid pointers; the pid is our own child.
+    unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
     // What one queued record holds: the event itself plus its heap strings (target,
     // message "record <i> of 1000000").
     let record = (std::mem::size_of::<distlog::record::Event>() + 32 + 32) as u64;
