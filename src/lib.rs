@@ -14,6 +14,8 @@ mod runtime;
 pub mod serialize;
 pub mod topic;
 pub mod value;
+#[cfg(feature = "arbitrary")]
+mod value_arbitrary;
 
 pub use record::Record;
 pub use value::Value;

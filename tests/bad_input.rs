@@ -94,9 +94,7 @@ fn hostile_messages_are_typed_errors() {
     for _ in 0..200_000 {
         nested.extend_from_slice(b"]\x94");
     }
-    for _ in 0..199_999 {
-        nested.push(b'a');
-    }
+    nested.extend(std::iter::repeat_n(b'a', 199_999));
     nested.push(b'.');
     assert_eq!(err(&[b"TLP", &nested]).reason(), "too_large");
     let huge = b"\x80\x03X\x00\x00\x00\x01";
