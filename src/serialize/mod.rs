@@ -35,8 +35,10 @@ use std::fmt;
 pub struct Limits {
     /// Deepest nesting of lists, dicts, tuples and sets.
     pub max_depth: usize,
-    /// Most values a pickle may expand to through memo references (`BINGET`), counted
-    /// over the whole decoded record; stops "billion laughs" inputs.
+    /// Most values a body may decode to, counted over the whole record: JSON values and
+    /// keys; pickle values as they are pushed, and again as memo references (`BINGET`)
+    /// expand. Stops "billion laughs" inputs and bounds a body's memory to about
+    /// 64 bytes per value beyond its own size.
     pub max_values: usize,
     /// Most decimal digits in an integer (Python 3.11 refuses more than 4300 too).
     pub max_int_digits: usize,
@@ -232,7 +234,7 @@ pub enum ErrorKind {
     IntTooLong(usize),
     /// Nesting deeper than allowed.
     TooDeep(usize),
-    /// Memo references expand to more values than allowed.
+    /// More values than [`Limits::max_values`], as written or as memo references expand.
     TooManyValues(usize),
     /// A pickle opcode that would build or call an object: never executed.
     ForbiddenOpcode {
@@ -282,7 +284,7 @@ impl fmt::Display for DecodeError {
             ErrorKind::BadNumber(n) => write!(f, "invalid number {n:?}"),
             ErrorKind::IntTooLong(n) => write!(f, "integer of {n} digits exceeds the limit"),
             ErrorKind::TooDeep(d) => write!(f, "nesting deeper than {d} levels"),
-            ErrorKind::TooManyValues(n) => write!(f, "memo references expand past {n} values"),
+            ErrorKind::TooManyValues(n) => write!(f, "more than {n} values"),
             ErrorKind::ForbiddenOpcode { opcode, name } => write!(
                 f,
                 "opcode 0x{opcode:02x} {name} would build an object; distlog decodes pickle as data only"

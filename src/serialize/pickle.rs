@@ -342,6 +342,7 @@ pub fn decode_value(input: &[u8], limits: &Limits) -> Result<Value, DecodeError>
         stack: Vec::new(),
         marks: Vec::new(),
         memo: Vec::new(),
+        pushes: 0,
         limits,
     }
     .run()
@@ -357,6 +358,10 @@ struct Machine<'a> {
     stack: Vec<usize>,
     marks: Vec<usize>,
     memo: Vec<Option<usize>>,
+    /// Every push onto the stack, of a new node or of a reference (GET, DUP). Each
+    /// node, stack slot and container entry comes from one, so bounding this by
+    /// `max_values` bounds the memory of the parse, not only of the expansion.
+    pushes: usize,
     limits: &'a Limits,
 }
 
@@ -420,7 +425,12 @@ impl<'a> Machine<'a> {
     fn push(&mut self, node: Node) {
         self.nodes.push(node);
         self.shared.push(false);
-        self.stack.push(self.nodes.len() - 1);
+        self.push_id(self.nodes.len() - 1);
+    }
+
+    fn push_id(&mut self, id: usize) {
+        self.pushes += 1;
+        self.stack.push(id);
     }
 
     fn push_value(&mut self, v: Value) {
@@ -524,7 +534,7 @@ impl<'a> Machine<'a> {
             .and_then(|i| self.memo.get(i).copied().flatten())
             .ok_or_else(|| self.err(ErrorKind::MissingMemo(index)))?;
         self.shared[id] = true;
-        self.stack.push(id);
+        self.push_id(id);
         Ok(())
     }
 
@@ -550,6 +560,11 @@ impl<'a> Machine<'a> {
 
     fn run(mut self) -> Result<Value, DecodeError> {
         loop {
+            // Without this, a body of one-byte pushes (`N`, `]`, BINGET) would hold
+            // some 40 bytes of nodes and stack per input byte: 2.6 GiB for 64 MiB.
+            if self.pushes > self.limits.max_values {
+                return Err(self.err(ErrorKind::TooManyValues(self.limits.max_values)));
+            }
             self.op_pos = self.pos;
             let op = self.byte()?;
             match op {
@@ -583,7 +598,7 @@ impl<'a> Machine<'a> {
                 DUP => {
                     let id = self.top("DUP")?;
                     self.shared[id] = true;
-                    self.stack.push(id);
+                    self.push_id(id);
                 }
                 NONE => self.push_value(Value::None),
                 NEWTRUE => self.push_value(Value::Bool(true)),
@@ -712,7 +727,7 @@ impl<'a> Machine<'a> {
                     self.shared.push(false);
                     let id = self.nodes.len() - 1;
                     self.set_items(id, &items, "DICT")?;
-                    self.stack.push(id);
+                    self.push_id(id);
                 }
                 APPEND => {
                     let v = self.pop("APPEND")?;
