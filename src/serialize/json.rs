@@ -195,6 +195,7 @@ pub fn decode_value(input: &[u8], limits: &Limits) -> Result<Value, DecodeError>
         text,
         pos: 0,
         depth: 0,
+        values: 0,
         limits,
     };
     p.skip_ws();
@@ -211,6 +212,8 @@ struct Parser<'a> {
     text: &'a str,
     pos: usize,
     depth: usize,
+    /// Values and keys read so far, bounded by `max_values`.
+    values: usize,
     limits: &'a Limits,
 }
 
@@ -244,7 +247,18 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Counts one more value or key. Without a bound, `[0,0,...]` holds a 32-byte
+    /// value per two input bytes: 1 GiB for a 64 MiB body.
+    fn count(&mut self) -> Result<(), DecodeError> {
+        self.values += 1;
+        if self.values > self.limits.max_values {
+            return Err(self.err(ErrorKind::TooManyValues(self.limits.max_values)));
+        }
+        Ok(())
+    }
+
     fn value(&mut self) -> Result<Value, DecodeError> {
+        self.count()?;
         match self.s.get(self.pos) {
             None => Err(self.err(ErrorKind::Eof)),
             Some(b'{') => self.object(),
@@ -313,6 +327,7 @@ impl<'a> Parser<'a> {
             if self.s.get(self.pos) != Some(&b'"') {
                 return Err(self.unexpected("a string key"));
             }
+            self.count()?;
             let key = self.string()?;
             self.skip_ws();
             if self.s.get(self.pos) != Some(&b':') {
