@@ -520,6 +520,13 @@ impl<'a> Machine<'a> {
         if index > self.input.len() as u64 {
             return Err(self.err(ErrorKind::LengthPastEnd(index)));
         }
+        // The table is a vector indexed by memo id, 16 bytes a slot: without this, one
+        // LONG_BINPUT near the end of a 64 MiB body allocated 1 GiB. Python numbers
+        // its memo from 0, one id per memoized value, so real ids stay below the count
+        // of values, which max_values bounds.
+        if index >= self.limits.max_values as u64 {
+            return Err(self.err(ErrorKind::TooManyValues(self.limits.max_values)));
+        }
         let index = index as usize;
         if self.memo.len() <= index {
             self.memo.resize(index + 1, None);
