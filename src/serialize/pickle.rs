@@ -850,9 +850,13 @@ impl<'a> Machine<'a> {
         in_shared: bool,
         budget: &mut usize,
     ) -> Result<Value, DecodeError> {
+        // A copy costs its size, since copies are what memo references multiply; a
+        // leaf used once is moved, and its bytes are already paid for by the input
+        // (charging them too refused any string past 64 MiB as "too many values").
+        let copied = in_shared || self.shared[id];
         let cost = match &self.nodes[id] {
-            Node::Leaf(Value::Str(s)) => 1 + s.len() / 64,
-            Node::Leaf(Value::Bytes(b)) => 1 + b.len() / 64,
+            Node::Leaf(Value::Str(s)) if copied => 1 + s.len() / 64,
+            Node::Leaf(Value::Bytes(b)) if copied => 1 + b.len() / 64,
             _ => 1,
         };
         *budget = budget.checked_sub(cost).ok_or_else(|| {
