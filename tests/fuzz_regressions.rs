@@ -45,3 +45,23 @@ fn dict_key_dedup_does_not_depend_on_dict_size() {
         assert_eq!(back[n as usize], (Value::Float(0.0), Value::Int(2)));
     }
 }
+
+/// A `set(list)` copies the list's items (Python semantics: later appends to the list
+/// do not reach the set). Each copy was free, so one list of 100,000 items turned into
+/// a set 200 times cost 160 MB from a 100 KB body, and a 500 KB body could ask for
+/// terabytes. Copies now count against `max_values` like pushes.
+#[test]
+fn set_of_a_big_list_repeatedly_is_bounded() {
+    let mut p = b"\x80\x03c__builtin__\nset\nq\x00]q\x01(".to_vec();
+    p.extend(std::iter::repeat_n(b'N', 100_000));
+    p.push(b'e');
+    for _ in 0..200 {
+        p.extend_from_slice(b"h\x00h\x01\x85R0");
+    }
+    p.extend_from_slice(b"0}.");
+    let e = pickle::decode_value(&p, &Limits::default()).unwrap_err();
+    assert_eq!(
+        e.kind,
+        distlog::serialize::ErrorKind::TooManyValues(1 << 20)
+    );
+}

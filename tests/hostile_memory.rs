@@ -133,6 +133,19 @@ fn pickle_64mib_string() -> Vec<u8> {
     p
 }
 
+/// `set(list)` of one 500,000-item list, 2,000 times: a 514 KB body that asked for
+/// 8 GB of copies before copies counted against `max_values`.
+fn pickle_set_copies() -> Vec<u8> {
+    let mut p = b"\x80\x03c__builtin__\nset\nq\x00]q\x01(".to_vec();
+    p.extend(std::iter::repeat_n(b'N', 500_000));
+    p.push(b'e');
+    for _ in 0..2_000 {
+        p.extend_from_slice(b"h\x00h\x01\x85R0");
+    }
+    p.extend_from_slice(b"0}.");
+    p
+}
+
 /// A 64 MiB JSON list of zeros: `[0, 0, ...]`.
 fn json_64mib_zeros() -> Vec<u8> {
     let mut j = b"{\"a\": [0".to_vec();
@@ -173,6 +186,7 @@ const CASES: &[(&str, Encoding, Input)] = &[
         pickle_64mib_memo_index,
     ),
     ("pickle-64mib-string", Encoding::Pickle, pickle_64mib_string),
+    ("pickle-set-copies", Encoding::Pickle, pickle_set_copies),
     ("json-nested-200k", Encoding::Json, json_nested),
     ("json-64mib-zeros", Encoding::Json, json_64mib_zeros),
     ("json-64mib-string", Encoding::Json, json_64mib_string),

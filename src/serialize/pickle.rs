@@ -827,6 +827,10 @@ impl<'a> Machine<'a> {
                             }))
                         }
                     };
+                    // `set(list)` copies the list, as in Python. A copy counts like
+                    // pushes, or one big list made into a set over and over would cost
+                    // its length each time for a few bytes of input.
+                    self.pushes += items.len();
                     self.push(Node::Set(items));
                 }
                 other => {
