@@ -2,8 +2,9 @@
 //! library, each kept as a test after the fix. The fuzz target that reproduces a case
 //! is named in its comment; `bash .ci/fuzz.sh` runs the targets themselves.
 
-use distlog::serialize::{pickle, Limits};
-use distlog::Value;
+use distlog::serialize::{decode, encode, pickle, Limits};
+use distlog::topic::Encoding;
+use distlog::{Record, Value};
 
 /// Decodes a value in both encodings after encoding it, comparing re-encoded bytes so
 /// that NaN equals itself.
@@ -64,4 +65,25 @@ fn set_of_a_big_list_repeatedly_is_bounded() {
         e.kind,
         distlog::serialize::ErrorKind::TooManyValues(1 << 20)
     );
+}
+
+/// Not a found bug but an edge the round-trip targets seldom reach, since their inputs
+/// are a few KB: records and lists around pickle's batches of 1000 (MARK ... SETITEMS,
+/// a lone SETITEM for a batch of one) and JSON's key order at those sizes.
+#[test]
+fn records_round_trip_at_batch_boundaries() {
+    for n in [0, 1, 2, 999, 1000, 1001, 2000, 2001] {
+        let record = Record::from_pairs((0..n).map(|i| {
+            // The first three keys hold lists of 999, 1000 and 1001 items.
+            let len = if i < 3 { 999 + i } else { i % 5 };
+            let v = Value::List((0..len).map(Value::from).collect());
+            (format!("k{i}"), v)
+        }));
+        for encoding in [Encoding::Pickle, Encoding::Json] {
+            let mut body = Vec::new();
+            encode(&record, encoding, &mut body);
+            let back = decode(&body, encoding).expect("decodes");
+            assert_eq!(back, record, "{encoding} with {n} keys");
+        }
+    }
 }
