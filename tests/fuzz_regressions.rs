@@ -87,3 +87,20 @@ fn records_round_trip_at_batch_boundaries() {
         }
     }
 }
+
+/// pickle_decode (10-minute run): DUP-shared tuples of empty sets expanding to nearly
+/// `max_values` values decoded, but their re-encoding did not: each set is written as
+/// `set([])`, four pushes for one value, and pushes were bounded by `max_values`
+/// alone. Pushes are now bounded at four per value.
+#[test]
+fn what_decodes_decodes_again_after_encoding() {
+    let p = include_bytes!("regressions/pickle_decode-reencode-too-many-values.pickle");
+    let limits = Limits::default();
+    let v = pickle::decode_value(p, &limits).expect("decodes");
+    let mut once = Vec::new();
+    pickle::encode_value(&v, &mut once);
+    let back = pickle::decode_value(&once, &limits).expect("re-encoding decodes");
+    let mut twice = Vec::new();
+    pickle::encode_value(&back, &mut twice);
+    assert!(once == twice);
+}

@@ -320,14 +320,14 @@ fn distlog_decoders_are_bounded() {
                 if r.outcome.starts_with("error:") == accepted {
                     failures.push(format!("{case}: unexpected outcome {}", r.outcome));
                 }
-                // Bounded: a 64 MiB string is copied once; everything else stays far
-                // below the input size times a small constant.
-                if r.peak > 160 * MIB {
+                // Bounded: a 64 MiB string is copied once; a flood of pushes stops at
+                // 4 per value of max_values (2^22 nodes, 164 MiB with the stack).
+                if r.peak > 200 * MIB {
                     failures.push(format!("{case}: peak heap {} MiB", r.peak / MIB));
                 }
                 // No allocation is sized by a declared length or index before the
-                // bytes are there: none outgrows the largest input (64 MiB).
-                if r.largest > 80 * MIB {
+                // bytes are there; the largest is the pickle node vector at its bound.
+                if r.largest > 128 * MIB {
                     failures.push(format!("{case}: allocated {} MiB at once", r.largest / MIB));
                 }
             }

@@ -36,10 +36,11 @@ pub struct Limits {
     /// Deepest nesting of lists, dicts, tuples and sets.
     pub max_depth: usize,
     /// Most values a body may decode to, counted over the whole record: JSON values and
-    /// keys; pickle values as they are pushed, copied, and again as memo references
-    /// (`BINGET`) expand. Stops "billion laughs" inputs and bounds what decoding takes
-    /// beyond the body itself: under 100 bytes per value, 91 MB for the largest pickle
-    /// the default lets through (measured in `tests/hostile_memory.rs`).
+    /// keys; pickle values as memo references (`BINGET`) expand them, with pushes and
+    /// copies while parsing bounded at four per value (a set takes four pushes). Stops
+    /// "billion laughs" inputs and bounds what decoding takes beyond the body itself:
+    /// at the default, 91 MB for a pickle of a million values, 170 MB at most for any
+    /// body (measured in `tests/hostile_memory.rs`).
     pub max_values: usize,
     /// Most decimal digits in an integer (Python 3.11 refuses more than 4300 too).
     pub max_int_digits: usize,

@@ -88,6 +88,12 @@ const MEMOIZE: u8 = 0x94;
 const FRAME: u8 = 0x95;
 const BYTEARRAY8: u8 = 0x96;
 
+/// Pushes allowed per value of [`Limits::max_values`]. The encoder writes a value with
+/// one push, except a set: `set(list)` takes four (the constructor, the list, the
+/// argument tuple, the set) for one value. Four per value is what lets every value
+/// this decoder accepts (at most `max_values`) decode again after encoding.
+const MAX_PUSHES_PER_VALUE: usize = 4;
+
 fn forbidden_name(op: u8) -> Option<&'static str> {
     Some(match op {
         b'c' => "GLOBAL",
@@ -569,7 +575,10 @@ impl<'a> Machine<'a> {
         loop {
             // Without this, a body of one-byte pushes (`N`, `]`, BINGET) would hold
             // some 40 bytes of nodes and stack per input byte: 2.6 GiB for 64 MiB.
-            if self.pushes > self.limits.max_values {
+            // The bound is MAX_PUSHES_PER_VALUE times the value bound, so what this
+            // decoder accepts also decodes once re-encoded; `>=` keeps the node vector
+            // at a power-of-two capacity instead of doubling it for one last push.
+            if self.pushes >= self.limits.max_values.saturating_mul(MAX_PUSHES_PER_VALUE) {
                 return Err(self.err(ErrorKind::TooManyValues(self.limits.max_values)));
             }
             self.op_pos = self.pos;
@@ -807,11 +816,11 @@ impl<'a> Machine<'a> {
                 REDUCE => {
                     let args = self.pop("REDUCE")?;
                     let func = self.pop("REDUCE")?;
-                    let items = match (&self.nodes[func], &self.nodes[args]) {
-                        (Node::SetConstructor, Node::Tuple(a)) if a.is_empty() => Vec::new(),
+                    let list = match (&self.nodes[func], &self.nodes[args]) {
+                        (Node::SetConstructor, Node::Tuple(a)) if a.is_empty() => None,
                         (Node::SetConstructor, Node::Tuple(a)) if a.len() == 1 => {
                             match &self.nodes[a[0]] {
-                                Node::List(items) => items.clone(),
+                                Node::List(_) => Some(a[0]),
                                 _ => {
                                     return Err(self.err(ErrorKind::ForbiddenOpcode {
                                         opcode: op,
@@ -827,10 +836,27 @@ impl<'a> Machine<'a> {
                             }))
                         }
                     };
-                    // `set(list)` copies the list, as in Python. A copy counts like
-                    // pushes, or one big list made into a set over and over would cost
-                    // its length each time for a few bytes of input.
-                    self.pushes += items.len();
+                    let items = match list {
+                        None => Vec::new(),
+                        // As Python writes it, nothing else refers to the list or the
+                        // argument tuple, so the items move into the set.
+                        Some(id) if !self.shared[id] && !self.shared[args] => {
+                            match &mut self.nodes[id] {
+                                Node::List(items) => std::mem::take(items),
+                                _ => Vec::new(),
+                            }
+                        }
+                        // Otherwise `set(list)` copies, as in Python. A copy counts
+                        // like pushes, or one big list made into a set over and over
+                        // would cost its length each time for a few bytes of input.
+                        Some(id) => match &self.nodes[id] {
+                            Node::List(items) => {
+                                self.pushes += items.len();
+                                items.clone()
+                            }
+                            _ => Vec::new(),
+                        },
+                    };
                     self.push(Node::Set(items));
                 }
                 other => {
