@@ -20,6 +20,8 @@ pub mod topic;
 #[cfg(feature = "tracing")]
 pub mod tracing_layer;
 pub mod value;
+#[cfg(feature = "arbitrary")]
+mod value_arbitrary;
 
 pub use record::Record;
 pub use value::Value;

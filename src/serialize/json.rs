@@ -283,6 +283,7 @@ pub fn decode_value(input: &[u8], limits: &Limits) -> Result<Value, DecodeError>
         text,
         pos: 0,
         depth: 0,
+        values: 0,
         limits,
     };
     p.skip_ws();
@@ -299,6 +300,8 @@ struct Parser<'a> {
     text: &'a str,
     pos: usize,
     depth: usize,
+    /// Values and keys read so far, bounded by `max_values`.
+    values: usize,
     limits: &'a Limits,
 }
 
@@ -332,7 +335,18 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Counts one more value or key. Without a bound, `[0,0,...]` holds a 32-byte
+    /// value per two input bytes: 1 GiB for a 64 MiB body.
+    fn count(&mut self) -> Result<(), DecodeError> {
+        self.values += 1;
+        if self.values > self.limits.max_values {
+            return Err(self.err(ErrorKind::TooManyValues(self.limits.max_values)));
+        }
+        Ok(())
+    }
+
     fn value(&mut self) -> Result<Value, DecodeError> {
+        self.count()?;
         match self.s.get(self.pos) {
             None => Err(self.err(ErrorKind::Eof)),
             Some(b'{') => self.object(),
@@ -401,6 +415,7 @@ impl<'a> Parser<'a> {
             if self.s.get(self.pos) != Some(&b'"') {
                 return Err(self.unexpected("a string key"));
             }
+            self.count()?;
             let key = self.string()?;
             self.skip_ws();
             if self.s.get(self.pos) != Some(&b':') {
@@ -590,9 +605,11 @@ impl<'a> Parser<'a> {
 
 /// A repeated key keeps its first position and its last value, as `json.loads` does.
 /// Records have a couple of dozen keys, so the quadratic check is cheap there; large
-/// objects go through a hash map so hostile input cannot make it quadratic.
+/// objects go through a hash map so hostile input cannot make it quadratic. Both ways
+/// compare keys by `==`, so a dict means the same whatever its size.
 pub(crate) fn dedup_keys(items: Vec<(Value, Value)>) -> Vec<(Value, Value)> {
-    use std::collections::HashMap;
+    use std::collections::hash_map::{HashMap, RandomState};
+    use std::hash::{BuildHasher, Hasher};
     if items.len() <= 32 {
         let mut out: Vec<(Value, Value)> = Vec::with_capacity(items.len());
         for (k, v) in items {
@@ -603,19 +620,56 @@ pub(crate) fn dedup_keys(items: Vec<(Value, Value)>) -> Vec<(Value, Value)> {
         }
         return out;
     }
-    let mut index: HashMap<String, usize> = HashMap::with_capacity(items.len());
+    let state = RandomState::new();
+    let mut index: HashMap<u64, usize> = HashMap::with_capacity(items.len());
     let mut out: Vec<(Value, Value)> = Vec::with_capacity(items.len());
     for (k, v) in items {
-        let key_text = format!("{k:?}");
-        match index.get(&key_text) {
-            Some(&i) => out[i].1 = v,
+        let mut h = state.build_hasher();
+        if !hash_key(&k, &mut h) {
+            out.push((k, v)); // holds a NaN, so equal to no other key
+            continue;
+        }
+        let hash = h.finish();
+        match index.get(&hash) {
+            Some(&i) if out[i].0 == k => out[i].1 = v,
+            // Two different keys with one 64-bit keyed hash: too rare to optimise.
+            Some(_) => match out.iter_mut().find(|(ok, _)| *ok == k) {
+                Some(slot) => slot.1 = v,
+                None => out.push((k, v)),
+            },
             None => {
-                index.insert(key_text, out.len());
+                index.insert(hash, out.len());
                 out.push((k, v));
             }
         }
     }
     out
+}
+
+/// Hashes a dict key consistently with `==` (`-0.0` as `0.0`). False when the key holds
+/// a NaN: such a key equals nothing, itself included, so it needs no lookup.
+fn hash_key(v: &Value, h: &mut impl std::hash::Hasher) -> bool {
+    use std::hash::Hash;
+    std::mem::discriminant(v).hash(h);
+    match v {
+        Value::None => {}
+        Value::Bool(b) => b.hash(h),
+        Value::Int(i) => i.hash(h),
+        Value::BigInt(i) => i.hash(h),
+        Value::Float(f) if f.is_nan() => return false,
+        Value::Float(f) => (if *f == 0.0 { 0.0f64 } else { *f }).to_bits().hash(h),
+        Value::Str(s) => s.hash(h),
+        Value::Bytes(b) => b.hash(h),
+        Value::List(items) | Value::Tuple(items) | Value::Set(items) => {
+            items.len().hash(h);
+            return items.iter().all(|item| hash_key(item, h));
+        }
+        Value::Dict(pairs) => {
+            pairs.len().hash(h);
+            return pairs.iter().all(|(k, v)| hash_key(k, h) && hash_key(v, h));
+        }
+    }
+    true
 }
 
 #[cfg(test)]

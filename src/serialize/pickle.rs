@@ -88,6 +88,12 @@ const MEMOIZE: u8 = 0x94;
 const FRAME: u8 = 0x95;
 const BYTEARRAY8: u8 = 0x96;
 
+/// Pushes allowed per value of [`Limits::max_values`]. The encoder writes a value with
+/// one push, except a set: `set(list)` takes four (the constructor, the list, the
+/// argument tuple, the set) for one value. Four per value is what lets every value
+/// this decoder accepts (at most `max_values`) decode again after encoding.
+const MAX_PUSHES_PER_VALUE: usize = 4;
+
 fn forbidden_name(op: u8) -> Option<&'static str> {
     Some(match op {
         b'c' => "GLOBAL",
@@ -371,6 +377,7 @@ pub fn decode_value(input: &[u8], limits: &Limits) -> Result<Value, DecodeError>
         stack: Vec::new(),
         marks: Vec::new(),
         memo: Vec::new(),
+        pushes: 0,
         limits,
     }
     .run()
@@ -386,6 +393,10 @@ struct Machine<'a> {
     stack: Vec<usize>,
     marks: Vec<usize>,
     memo: Vec<Option<usize>>,
+    /// Every push onto the stack, of a new node or of a reference (GET, DUP). Each
+    /// node, stack slot and container entry comes from one, so bounding this by
+    /// `max_values` bounds the memory of the parse, not only of the expansion.
+    pushes: usize,
     limits: &'a Limits,
 }
 
@@ -449,7 +460,12 @@ impl<'a> Machine<'a> {
     fn push(&mut self, node: Node) {
         self.nodes.push(node);
         self.shared.push(false);
-        self.stack.push(self.nodes.len() - 1);
+        self.push_id(self.nodes.len() - 1);
+    }
+
+    fn push_id(&mut self, id: usize) {
+        self.pushes += 1;
+        self.stack.push(id);
     }
 
     fn push_value(&mut self, v: Value) {
@@ -539,6 +555,13 @@ impl<'a> Machine<'a> {
         if index > self.input.len() as u64 {
             return Err(self.err(ErrorKind::LengthPastEnd(index)));
         }
+        // The table is a vector indexed by memo id, 16 bytes a slot: without this, one
+        // LONG_BINPUT near the end of a 64 MiB body allocated 1 GiB. Python numbers
+        // its memo from 0, one id per memoized value, so real ids stay below the count
+        // of values, which max_values bounds.
+        if index >= self.limits.max_values as u64 {
+            return Err(self.err(ErrorKind::TooManyValues(self.limits.max_values)));
+        }
         let index = index as usize;
         if self.memo.len() <= index {
             self.memo.resize(index + 1, None);
@@ -553,7 +576,7 @@ impl<'a> Machine<'a> {
             .and_then(|i| self.memo.get(i).copied().flatten())
             .ok_or_else(|| self.err(ErrorKind::MissingMemo(index)))?;
         self.shared[id] = true;
-        self.stack.push(id);
+        self.push_id(id);
         Ok(())
     }
 
@@ -579,6 +602,14 @@ impl<'a> Machine<'a> {
 
     fn run(mut self) -> Result<Value, DecodeError> {
         loop {
+            // Without this, a body of one-byte pushes (`N`, `]`, BINGET) would hold
+            // some 40 bytes of nodes and stack per input byte: 2.6 GiB for 64 MiB.
+            // The bound is MAX_PUSHES_PER_VALUE times the value bound, so what this
+            // decoder accepts also decodes once re-encoded; `>=` keeps the node vector
+            // at a power-of-two capacity instead of doubling it for one last push.
+            if self.pushes >= self.limits.max_values.saturating_mul(MAX_PUSHES_PER_VALUE) {
+                return Err(self.err(ErrorKind::TooManyValues(self.limits.max_values)));
+            }
             self.op_pos = self.pos;
             let op = self.byte()?;
             match op {
@@ -612,7 +643,7 @@ impl<'a> Machine<'a> {
                 DUP => {
                     let id = self.top("DUP")?;
                     self.shared[id] = true;
-                    self.stack.push(id);
+                    self.push_id(id);
                 }
                 NONE => self.push_value(Value::None),
                 NEWTRUE => self.push_value(Value::Bool(true)),
@@ -741,7 +772,7 @@ impl<'a> Machine<'a> {
                     self.shared.push(false);
                     let id = self.nodes.len() - 1;
                     self.set_items(id, &items, "DICT")?;
-                    self.stack.push(id);
+                    self.push_id(id);
                 }
                 APPEND => {
                     let v = self.pop("APPEND")?;
@@ -814,11 +845,11 @@ impl<'a> Machine<'a> {
                 REDUCE => {
                     let args = self.pop("REDUCE")?;
                     let func = self.pop("REDUCE")?;
-                    let items = match (&self.nodes[func], &self.nodes[args]) {
-                        (Node::SetConstructor, Node::Tuple(a)) if a.is_empty() => Vec::new(),
+                    let list = match (&self.nodes[func], &self.nodes[args]) {
+                        (Node::SetConstructor, Node::Tuple(a)) if a.is_empty() => None,
                         (Node::SetConstructor, Node::Tuple(a)) if a.len() == 1 => {
                             match &self.nodes[a[0]] {
-                                Node::List(items) => items.clone(),
+                                Node::List(_) => Some(a[0]),
                                 _ => {
                                     return Err(self.err(ErrorKind::ForbiddenOpcode {
                                         opcode: op,
@@ -833,6 +864,27 @@ impl<'a> Machine<'a> {
                                 name: "REDUCE",
                             }))
                         }
+                    };
+                    let items = match list {
+                        None => Vec::new(),
+                        // As Python writes it, nothing else refers to the list or the
+                        // argument tuple, so the items move into the set.
+                        Some(id) if !self.shared[id] && !self.shared[args] => {
+                            match &mut self.nodes[id] {
+                                Node::List(items) => std::mem::take(items),
+                                _ => Vec::new(),
+                            }
+                        }
+                        // Otherwise `set(list)` copies, as in Python. A copy counts
+                        // like pushes, or one big list made into a set over and over
+                        // would cost its length each time for a few bytes of input.
+                        Some(id) => match &self.nodes[id] {
+                            Node::List(items) => {
+                                self.pushes += items.len();
+                                items.clone()
+                            }
+                            _ => Vec::new(),
+                        },
                     };
                     self.push(Node::Set(items));
                 }
@@ -857,9 +909,13 @@ impl<'a> Machine<'a> {
         in_shared: bool,
         budget: &mut usize,
     ) -> Result<Value, DecodeError> {
+        // A copy costs its size, since copies are what memo references multiply; a
+        // leaf used once is moved, and its bytes are already paid for by the input
+        // (charging them too refused any string past 64 MiB as "too many values").
+        let copied = in_shared || self.shared[id];
         let cost = match &self.nodes[id] {
-            Node::Leaf(Value::Str(s)) => 1 + s.len() / 64,
-            Node::Leaf(Value::Bytes(b)) => 1 + b.len() / 64,
+            Node::Leaf(Value::Str(s)) if copied => 1 + s.len() / 64,
+            Node::Leaf(Value::Bytes(b)) if copied => 1 + b.len() / 64,
             _ => 1,
         };
         *budget = budget.checked_sub(cost).ok_or_else(|| {
