@@ -205,8 +205,9 @@ fn ipc_endpoints_work() {
 
 #[test]
 fn several_endpoints_share_the_load_round_robin() {
-    let a = format!("tcp://127.0.0.1:{}", common::free_port());
-    let b = format!("tcp://127.0.0.1:{}", common::free_port());
+    let [pa, pb] = common::free_ports::<2>();
+    let a = format!("tcp://127.0.0.1:{pa}");
+    let b = format!("tcp://127.0.0.1:{pb}");
     let ca = PyCollector::start(&a, 100, 5);
     let cb = PyCollector::start(&b, 100, 5);
     let guard = Handler::builder()

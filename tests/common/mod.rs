@@ -39,8 +39,20 @@ pub fn spawn_python(name: &str, args: &[&str]) -> Child {
 
 /// A TCP port nobody listens on right now.
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr").port()
+    free_ports::<1>()[0]
+}
+
+/// Distinct free ports: all listeners are held until every port is chosen, so the
+/// system cannot hand the same port out twice.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
+        .collect();
+    let mut ports = [0; N];
+    for (p, l) in ports.iter_mut().zip(&listeners) {
+        *p = l.local_addr().expect("local addr").port();
+    }
+    ports
 }
 
 /// Waits until something listens on the port (a Python peer that binds).
