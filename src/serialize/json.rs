@@ -19,7 +19,7 @@
 //! ```
 
 use super::{DecodeError, ErrorKind, Limits};
-use crate::record::{FieldRef, Fields, Record, STANDARD_KEYS};
+use crate::record::{FieldRef, Fields, Key, Record, STANDARD_KEYS};
 use crate::topic::Encoding;
 use crate::value::{PyFloat, Value};
 use num_bigint::BigInt;
@@ -256,7 +256,93 @@ fn write_u16_escape(u: u16, out: &mut Vec<u8>) {
     ]);
 }
 
-/// Decodes one JSON value, as `json.loads` would.
+/// Decodes a record: a JSON object whose keys become the record's keys. Python's
+/// standard keys are matched to static strings, so they cost no allocation.
+///
+/// ```
+/// use distlog::serialize::{json, Limits};
+/// let r = json::decode_record(br#"{"name": "app", "x": 1}"#, &Limits::default()).unwrap();
+/// assert_eq!(r.name(), Some("app"));
+/// let err = json::decode_record(b"[1]", &Limits::default()).unwrap_err();
+/// assert_eq!(err.to_string(), "invalid JSON body at byte 0: a record must be a dict, got a list");
+/// ```
+pub fn decode_record(input: &[u8], limits: &Limits) -> Result<Record, DecodeError> {
+    let text = match std::str::from_utf8(input) {
+        Ok(t) => t,
+        Err(e) => {
+            return Err(DecodeError::new(
+                Encoding::Json,
+                e.valid_up_to(),
+                ErrorKind::InvalidUtf8,
+            ))
+        }
+    };
+    let mut p = Parser {
+        s: text.as_bytes(),
+        text,
+        pos: 0,
+        depth: 0,
+        values: 0,
+        limits,
+    };
+    p.skip_ws();
+    if p.s.get(p.pos) != Some(&b'{') {
+        // Not an object: decode it anyway, so the error says what is wrong with it.
+        let v = p.value()?;
+        p.skip_ws();
+        if p.pos != p.s.len() {
+            return Err(p.err(ErrorKind::TrailingData));
+        }
+        return Err(DecodeError::new(
+            Encoding::Json,
+            0,
+            ErrorKind::NotADict(super::type_name(&v)),
+        ));
+    }
+    p.count()?;
+    p.enter()?;
+    p.pos += 1;
+    let mut fields: Vec<(Key, Value)> = Vec::with_capacity(32);
+    p.skip_ws();
+    if p.s.get(p.pos) == Some(&b'}') {
+        p.pos += 1;
+    } else {
+        let mut hint = 0;
+        loop {
+            p.skip_ws();
+            if p.s.get(p.pos) != Some(&b'"') {
+                return Err(p.unexpected("a string key"));
+            }
+            p.count()?;
+            let key = p.key(&mut hint)?;
+            p.skip_ws();
+            if p.s.get(p.pos) != Some(&b':') {
+                return Err(p.unexpected("':'"));
+            }
+            p.pos += 1;
+            p.skip_ws();
+            let v = p.value()?;
+            fields.push((key, v));
+            p.skip_ws();
+            match p.s.get(p.pos) {
+                Some(b',') => p.pos += 1,
+                Some(b'}') => {
+                    p.pos += 1;
+                    break;
+                }
+                _ => return Err(p.unexpected("',' or '}'")),
+            }
+        }
+    }
+    p.depth -= 1;
+    p.skip_ws();
+    if p.pos != p.s.len() {
+        return Err(p.err(ErrorKind::TrailingData));
+    }
+    Ok(Record::from_unique_pairs(dedup_fields(fields)))
+}
+
+/// Decodes one JSON value, as `json.loads` would (see also [`decode_record`]).
 ///
 /// ```
 /// use distlog::serialize::{json, Limits};
@@ -457,8 +543,59 @@ impl<'a> Parser<'a> {
         Ok(v)
     }
 
+    /// A record key: borrowed as a static standard key when it is one (they come in
+    /// Python's order, so `hint` tries the one after the last match first).
+    fn key(&mut self, hint: &mut usize) -> Result<Key, DecodeError> {
+        let start = self.pos + 1;
+        let mut end = start;
+        while let Some(&b) = self.s.get(end) {
+            if b == b'"' || b == b'\\' || b < 0x20 {
+                break;
+            }
+            end += 1;
+        }
+        if self.s.get(end) != Some(&b'"') {
+            return self.string().map(Key::Owned);
+        }
+        let text = &self.text[start..end];
+        self.pos = end + 1;
+        let found = STANDARD_KEYS
+            .get(*hint..)
+            .and_then(|rest| rest.iter().position(|k| *k == text).map(|i| i + *hint))
+            .or_else(|| STANDARD_KEYS.iter().position(|k| *k == text));
+        Ok(match found {
+            Some(i) => {
+                *hint = i + 1;
+                Key::Borrowed(STANDARD_KEYS[i])
+            }
+            None => Key::Owned(text.to_string()),
+        })
+    }
+
     fn string(&mut self) -> Result<String, DecodeError> {
         self.pos += 1; // opening quote
+                       // Most strings have no escape: find the closing quote eight bytes at a time and
+                       // copy the text once, at its exact size.
+        let mut end = self.pos;
+        while let Some(chunk) = self.s.get(end..end + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            if ends_plain_run(u64::from_le_bytes(word)) {
+                break;
+            }
+            end += 8;
+        }
+        while let Some(&b) = self.s.get(end) {
+            if b == b'"' || b == b'\\' || b < 0x20 {
+                break;
+            }
+            end += 1;
+        }
+        if self.s.get(end) == Some(&b'"') {
+            let out = self.text[self.pos..end].to_string();
+            self.pos = end + 1;
+            return Ok(out);
+        }
         let mut out = String::new();
         let mut start = self.pos;
         loop {
@@ -603,6 +740,60 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// Whether any of eight bytes ends a plain run inside a JSON string: a quote, a
+/// backslash, or a control character (which is an error there).
+fn ends_plain_run(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+    (below_space | has_zero(x ^ (ONES * b'"' as u64)) | has_zero(x ^ (ONES * b'\\' as u64))) != 0
+}
+
+/// Whether the keys are certainly distinct, judged by a cheap signature (length and
+/// three bytes) of each string key: records almost never repeat a key, so this saves
+/// the pairwise comparison. False means "maybe": the exact check follows.
+fn certainly_distinct<'k>(keys: impl ExactSizeIterator<Item = Option<&'k str>>) -> bool {
+    if keys.len() > 32 {
+        return false;
+    }
+    let mut sigs = [0u64; 32];
+    let n = keys.len();
+    for (slot, k) in sigs.iter_mut().zip(keys) {
+        let Some(k) = k else { return false };
+        let b = k.as_bytes();
+        let at = |i: usize| b.get(i).copied().unwrap_or(0) as u64;
+        *slot = (b.len() as u64) << 24
+            | at(0) << 16
+            | at(b.len() / 2) << 8
+            | at(b.len().saturating_sub(1));
+    }
+    let sigs = &mut sigs[..n];
+    sigs.sort_unstable();
+    sigs.windows(2).all(|w| w[0] != w[1])
+}
+
+/// Record fields with a repeated key merged: first position, last value, as
+/// `json.loads` keeps them.
+fn dedup_fields(fields: Vec<(Key, Value)>) -> Vec<(Key, Value)> {
+    if certainly_distinct(fields.iter().map(|(k, _)| Some(k.as_ref()))) {
+        return fields;
+    }
+    let mut out: Vec<(Key, Value)> = Vec::with_capacity(fields.len());
+    let mut index: std::collections::HashMap<Key, usize> =
+        std::collections::HashMap::with_capacity(fields.len());
+    for (k, v) in fields {
+        match index.get(&k) {
+            Some(&i) => out[i].1 = v,
+            None => {
+                index.insert(k.clone(), out.len());
+                out.push((k, v));
+            }
+        }
+    }
+    out
+}
+
 /// A repeated key keeps its first position and its last value, as `json.loads` does.
 /// Records have a couple of dozen keys, so the quadratic check is cheap there; large
 /// objects go through a hash map so hostile input cannot make it quadratic. Both ways
@@ -611,6 +802,9 @@ pub(crate) fn dedup_keys(items: Vec<(Value, Value)>) -> Vec<(Value, Value)> {
     use std::collections::hash_map::{HashMap, RandomState};
     use std::hash::{BuildHasher, Hasher};
     if items.len() <= 32 {
+        if certainly_distinct(items.iter().map(|(k, _)| k.as_str())) {
+            return items;
+        }
         let mut out: Vec<(Value, Value)> = Vec::with_capacity(items.len());
         for (k, v) in items {
             match out.iter_mut().find(|(ok, _)| *ok == k) {
@@ -692,6 +886,41 @@ mod tests {
             enc(&"ünï ✓ 😀 \u{7f}\"\\\n\t\u{1}".into()),
             r#""\u00fcn\u00ef \u2713 \ud83d\ude00 \u007f\"\\\n\t\u0001""#
         );
+    }
+
+    #[test]
+    fn record_keys_repeat_like_a_python_dict() {
+        let r = decode_record(
+            br#"{"a": 1, "name": "x", "a": 2, "n\u0061me": "y"}"#,
+            &Limits::default(),
+        )
+        .unwrap();
+        let keys: Vec<String> = r.fields().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(keys, ["a=2", "name='y'"]);
+        let many: Vec<String> = (0..100).map(|i| format!("\"k{}\": {i}", i % 50)).collect();
+        let r = decode_record(
+            format!("{{{}}}", many.join(", ")).as_bytes(),
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(r.len(), 50);
+        assert_eq!(r.get("k0"), Some(&Value::Int(50)));
+    }
+
+    #[test]
+    fn string_scan_stops_at_quote_backslash_and_control_in_every_lane() {
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                let mut word = [b'a'; 8];
+                word[lane] = b;
+                let want = b == b'"' || b == b'\\' || b < 0x20;
+                assert_eq!(
+                    ends_plain_run(u64::from_le_bytes(word)),
+                    want,
+                    "byte {b:#x} lane {lane}"
+                );
+            }
+        }
     }
 
     #[test]

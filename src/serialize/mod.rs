@@ -80,11 +80,10 @@ pub fn decode_with(
     encoding: Encoding,
     limits: &Limits,
 ) -> Result<Record, DecodeError> {
-    let value = match encoding {
-        Encoding::Json => json::decode_value(body, limits)?,
-        Encoding::Pickle => pickle::decode_value(body, limits)?,
-    };
-    record_from_value(value, encoding)
+    match encoding {
+        Encoding::Json => json::decode_record(body, limits),
+        Encoding::Pickle => record_from_value(pickle::decode_value(body, limits)?, encoding),
+    }
 }
 
 /// Turns a decoded top-level value into a record: it must be a dict with string keys.
