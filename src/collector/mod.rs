@@ -230,7 +230,11 @@ async fn receive(
         Some((tx, back)) => (Some(tx), Some(back)),
         None => (None, None),
     };
-    let mut pull = PullSocket::new();
+    // A peer must not make zeromq reserve more than a body may hold: past this the
+    // connection is dropped before any memory is set aside for the frame.
+    let mut options = zeromq::SocketOptions::default();
+    options.max_frame_size(config.max_body_bytes.saturating_add(64));
+    let mut pull = PullSocket::with_options(options);
     for endpoint in &config.inputs {
         let bound = pull
             .bind(endpoint)

@@ -94,7 +94,10 @@ async fn tail(
     out: &mut dyn Write,
     color: bool,
 ) -> Result<u64, TailError> {
-    let mut socket = SubSocket::new();
+    // A hostile publisher must not make zeromq reserve an announced 2^50-byte frame.
+    let mut zmq_options = zeromq::SocketOptions::default();
+    zmq_options.max_frame_size(crate::collector::config::DEFAULT_MAX_BODY_BYTES * 16);
+    let mut socket = SubSocket::with_options(zmq_options);
     let topics: Vec<&str> = if options.topics.is_empty() {
         vec![""]
     } else {
