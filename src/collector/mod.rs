@@ -230,10 +230,12 @@ async fn receive(
         Some((tx, back)) => (Some(tx), Some(back)),
         None => (None, None),
     };
-    // A peer must not make zeromq reserve more than a body may hold: past this the
-    // connection is dropped before any memory is set aside for the frame.
+    // A peer must not make zeromq reserve an absurd announced frame (2^50 bytes
+    // aborted the process): past this bound the connection is dropped before any
+    // memory is set aside. Bodies between max_body_bytes and the bound still arrive
+    // and are rejected one by one as `oversize`, keeping the connection.
     let mut options = zeromq::SocketOptions::default();
-    options.max_frame_size(config.max_body_bytes.saturating_add(64));
+    options.max_frame_size(config.max_body_bytes.saturating_mul(4).max(16 << 20));
     let mut pull = PullSocket::with_options(options);
     for endpoint in &config.inputs {
         let bound = pull
