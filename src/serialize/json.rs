@@ -267,32 +267,11 @@ fn write_u16_escape(u: u16, out: &mut Vec<u8>) {
 /// assert_eq!(err.to_string(), "invalid JSON body at byte 0: a record must be a dict, got a list");
 /// ```
 pub fn decode_record(input: &[u8], limits: &Limits) -> Result<Record, DecodeError> {
-    let text = match std::str::from_utf8(input) {
-        Ok(t) => t,
-        Err(e) => {
-            return Err(DecodeError::new(
-                Encoding::Json,
-                e.valid_up_to(),
-                ErrorKind::InvalidUtf8,
-            ))
-        }
-    };
-    let mut p = Parser {
-        s: text.as_bytes(),
-        text,
-        pos: 0,
-        depth: 0,
-        values: 0,
-        limits,
-    };
-    p.skip_ws();
+    let mut p = Parser::new(input, limits)?;
     if p.s.get(p.pos) != Some(&b'{') {
         // Not an object: decode it anyway, so the error says what is wrong with it.
         let v = p.value()?;
-        p.skip_ws();
-        if p.pos != p.s.len() {
-            return Err(p.err(ErrorKind::TrailingData));
-        }
+        p.finish()?;
         return Err(DecodeError::new(
             Encoding::Json,
             0,
@@ -335,10 +314,7 @@ pub fn decode_record(input: &[u8], limits: &Limits) -> Result<Record, DecodeErro
         }
     }
     p.depth -= 1;
-    p.skip_ws();
-    if p.pos != p.s.len() {
-        return Err(p.err(ErrorKind::TrailingData));
-    }
+    p.finish()?;
     Ok(Record::from_unique_pairs(dedup_fields(fields)))
 }
 
@@ -354,30 +330,9 @@ pub fn decode_record(input: &[u8], limits: &Limits) -> Result<Record, DecodeErro
 /// assert_eq!(err.to_string(), "invalid JSON body at byte 8: found '}', expected a string key");
 /// ```
 pub fn decode_value(input: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
-    let text = match std::str::from_utf8(input) {
-        Ok(t) => t,
-        Err(e) => {
-            return Err(DecodeError::new(
-                Encoding::Json,
-                e.valid_up_to(),
-                ErrorKind::InvalidUtf8,
-            ))
-        }
-    };
-    let mut p = Parser {
-        s: text.as_bytes(),
-        text,
-        pos: 0,
-        depth: 0,
-        values: 0,
-        limits,
-    };
-    p.skip_ws();
+    let mut p = Parser::new(input, limits)?;
     let v = p.value()?;
-    p.skip_ws();
-    if p.pos != p.s.len() {
-        return Err(p.err(ErrorKind::TrailingData));
-    }
+    p.finish()?;
     Ok(v)
 }
 
@@ -392,6 +347,32 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
+    /// A parser at the first non-blank byte of `input`, which must be UTF-8.
+    fn new(input: &'a [u8], limits: &'a Limits) -> Result<Parser<'a>, DecodeError> {
+        let text = std::str::from_utf8(input).map_err(|e| {
+            DecodeError::new(Encoding::Json, e.valid_up_to(), ErrorKind::InvalidUtf8)
+        })?;
+        let mut p = Parser {
+            s: text.as_bytes(),
+            text,
+            pos: 0,
+            depth: 0,
+            values: 0,
+            limits,
+        };
+        p.skip_ws();
+        Ok(p)
+    }
+
+    /// The end of a top-level value: only blanks may follow.
+    fn finish(&mut self) -> Result<(), DecodeError> {
+        self.skip_ws();
+        if self.pos != self.s.len() {
+            return Err(self.err(ErrorKind::TrailingData));
+        }
+        Ok(())
+    }
+
     fn err(&self, kind: ErrorKind) -> DecodeError {
         DecodeError::new(Encoding::Json, self.pos, kind)
     }
