@@ -174,15 +174,7 @@ impl Worker {
             self.shared
                 .sent
                 .fetch_add(confirmed as u64, Ordering::Relaxed);
-            let back = link.take_unconfirmed();
-            if !back.is_empty() {
-                self.shared
-                    .resent
-                    .fetch_add(back.len() as u64, Ordering::Relaxed);
-                for m in back.into_iter().rev() {
-                    self.pending.push_front(m);
-                }
-            }
+            requeue(&mut self.pending, &self.shared, link.take_unconfirmed());
         }
         self.queue_drop_report();
     }
@@ -287,13 +279,7 @@ impl Worker {
                 }
                 Err(SendFailure::Down(back)) => {
                     msg = back;
-                    let returned = link.take_unconfirmed();
-                    self.shared
-                        .resent
-                        .fetch_add(returned.len() as u64, Ordering::Relaxed);
-                    for m in returned.into_iter().rev() {
-                        self.pending.push_front(m);
-                    }
+                    requeue(&mut self.pending, &self.shared, link.take_unconfirmed());
                 }
             }
         }
@@ -375,5 +361,16 @@ impl Worker {
             dropped: self.shared.dropped.load(Ordering::Relaxed),
             unsent: (self.pending.len() + self.events.len() + outstanding) as u64,
         }
+    }
+}
+
+/// Puts messages a vanished collector never acknowledged back at the front of the
+/// queue, in their original order, and counts them as resent.
+fn requeue(pending: &mut VecDeque<ZmqMessage>, shared: &Shared, back: Vec<ZmqMessage>) {
+    shared
+        .resent
+        .fetch_add(back.len() as u64, Ordering::Relaxed);
+    for m in back.into_iter().rev() {
+        pending.push_front(m);
     }
 }

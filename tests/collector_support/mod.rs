@@ -3,13 +3,19 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use distlog::{Record, Value};
+
+// The Python peer is found the same way for every test suite.
+#[path = "../common/mod.rs"]
+mod common;
+// Not every suite that includes this module calls them.
+#[allow(unused_imports)]
+pub use common::{python, script};
 use zeromq::{PushSocket, Socket, SocketRecv, SocketSend, SubSocket, ZmqMessage};
 
 /// Generous: the test machine may be a loaded 2-core box.
@@ -378,27 +384,6 @@ impl Drop for Tail {
             let _ = self.child.wait();
         }
     }
-}
-
-/// The Python of the test virtualenv: `DISTLOG_PYTHON`, else `.venv/bin/python` in the
-/// crate. Missing is a failure, not a skip: CI installs it.
-pub fn python() -> PathBuf {
-    let p = std::env::var_os("DISTLOG_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-    assert!(
-        p.exists(),
-        "Python not found at {} (set DISTLOG_PYTHON to a python with pyzmq, six and distlog==0.1.dev0)",
-        p.display()
-    );
-    p
-}
-
-/// A script in tests/py.
-pub fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/py")
-        .join(name)
 }
 
 /// A JSON-encoded record body.

@@ -7,22 +7,15 @@
 
 use serde_json::Value as Json;
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-/// The Python interpreter with pyzmq, six and distlog 0.1.dev0.
-pub fn python() -> PathBuf {
-    let path = std::env::var_os("DISTLOG_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-    assert!(
-        path.exists(),
-        "no Python at {} (set DISTLOG_PYTHON to a Python with pyzmq, six and distlog==0.1.dev0)",
-        path.display()
-    );
-    path
-}
+// The Python peer is found the same way for every test suite.
+#[path = "../common/mod.rs"]
+mod common;
+// Not every suite that includes this module calls it.
+#[allow(unused_imports)]
+pub use common::python;
 
 /// Binds a PULL on a random port, prints it, then prints each message as a JSON line
 /// until `count` arrived or none came for `idle_ms`.
