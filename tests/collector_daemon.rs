@@ -88,6 +88,18 @@ fn jsonl_output_equals_input_records() {
         };
         expected.push((topic, decode(&body, enc).expect("fixture decodes")));
     }
+    // Valid JSON that json.dumps would write otherwise: it is decoded and re-encoded,
+    // not copied (a canonical body is copied; the line is the same either way).
+    for body in [
+        r#"{"name":"compact","msg":"x"}"#,
+        r#"{"name": "dup", "levelno": 10, "levelno": 20}"#,
+        r#"{"name": "escapes", "msg": "a\/b \u0041 \u00E9", "n": 1E5, "z": -0}"#,
+        "{\"name\": \"raw utf-8\", \"msg\": \"caf\u{e9}\"}",
+    ] {
+        push.send(&[b"TLJ", body.as_bytes()]);
+        let r = decode(body.as_bytes(), Encoding::Json).expect("valid JSON");
+        expected.push(("TLJ".into(), r));
+    }
 
     for (topic, record) in &expected {
         let line = d.line().expect("a jsonl line for every record");

@@ -1,5 +1,9 @@
 //! The JSON decoder on any bytes: never panics, never overflows the stack, and what it
 //! accepts re-encodes to text that decodes and re-encodes to the same bytes.
+//!
+//! The record checker on the same bytes: it accepts and rejects exactly what the record
+//! decoder does, with the same error, and when it calls a body canonical, re-encoding
+//! the decoded record gives back that body byte for byte.
 #![no_main]
 
 use distlog::serialize::{json, Limits};
@@ -19,5 +23,20 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => {
             let _ = e.to_string();
         }
+    }
+    let checked = json::check_record(data, &limits);
+    match json::decode_record(data, &limits) {
+        Ok(record) => {
+            let checked = checked.expect("the checker accepts what the decoder accepts");
+            let mut again = Vec::new();
+            json::encode_record(&record, &mut again);
+            assert_eq!(
+                checked.canonical,
+                again == data,
+                "canonical is wrong for {:?}",
+                String::from_utf8_lossy(data)
+            );
+        }
+        Err(e) => assert_eq!(checked, Err(e), "the checker's error differs"),
     }
 });

@@ -61,6 +61,12 @@ fuzz_target!(|record: Record| {
         );
         assert!(twice == thrice, "JSON re-encoding is not a fixed point");
     } else {
+        let checked = json::check_record(&once, &Default::default());
+        assert!(
+            checked.is_ok_and(|c| c.canonical),
+            "the checker does not call our own encoding canonical:\n{}",
+            String::from_utf8_lossy(&once)
+        );
         assert!(
             once == twice,
             "JSON round trip is not idempotent:\n{}\n{}",

@@ -57,12 +57,29 @@ impl Filter {
             && self.tasks.is_empty()
     }
 
+    /// Whether this filter looks inside records (level, logger or task), not only at
+    /// their topic. A collector whose filters do not can skip decoding records.
+    ///
+    /// ```
+    /// use distlog::collector::filter::Filter;
+    /// use distlog::topic::Kind;
+    /// assert!(!Filter { kinds: vec![Kind::Log], ..Filter::default() }.needs_record());
+    /// assert!(Filter { min_level: Some(30), ..Filter::default() }.needs_record());
+    /// ```
+    pub fn needs_record(&self) -> bool {
+        self.min_level.is_some() || !self.loggers.is_empty() || !self.tasks.is_empty()
+    }
+
+    /// Whether the topic passes the system and kind criteria: for a filter that does
+    /// not [need the record](Filter::needs_record), the whole verdict.
+    pub fn matches_topic(&self, topic: Topic) -> bool {
+        (self.systems.is_empty() || self.systems.contains(&topic.system))
+            && (self.kinds.is_empty() || self.kinds.contains(&topic.kind))
+    }
+
     /// Whether a record with this topic passes.
     pub fn matches(&self, topic: Topic, record: &Record) -> bool {
-        if !self.systems.is_empty() && !self.systems.contains(&topic.system) {
-            return false;
-        }
-        if !self.kinds.is_empty() && !self.kinds.contains(&topic.kind) {
+        if !self.matches_topic(topic) {
             return false;
         }
         if let (Some(min), Some(level)) = (self.min_level, record.levelno()) {

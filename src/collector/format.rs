@@ -23,10 +23,35 @@ use std::io::Write;
 /// assert_eq!(out, b"{\"topic\": \"TLJ\", \"record\": {\"name\": \"app\", \"levelno\": 20}}\n");
 /// ```
 pub fn write_jsonl(out: &mut Vec<u8>, topic: Topic, record: &Record) {
+    jsonl_with(out, topic, |out| encode_record(record, out));
+}
+
+/// Appends the JSON line for a JSON body that [`check_record`] found canonical,
+/// copying the body: the same line [`write_jsonl`] writes for the decoded record.
+///
+/// ```
+/// use distlog::collector::format::{write_jsonl, write_jsonl_body};
+/// use distlog::serialize::{json, Limits};
+/// let body = br#"{"name": "app", "levelno": 20}"#;
+/// assert!(json::check_record(body, &Limits::default()).unwrap().canonical);
+/// let mut copied = Vec::new();
+/// write_jsonl_body(&mut copied, "TLJ".parse().unwrap(), body);
+/// let mut encoded = Vec::new();
+/// let record = json::decode_record(body, &Limits::default()).unwrap();
+/// write_jsonl(&mut encoded, "TLJ".parse().unwrap(), &record);
+/// assert_eq!(copied, encoded);
+/// ```
+///
+/// [`check_record`]: crate::serialize::json::check_record
+pub fn write_jsonl_body(out: &mut Vec<u8>, topic: Topic, body: &[u8]) {
+    jsonl_with(out, topic, |out| out.extend_from_slice(body));
+}
+
+fn jsonl_with(out: &mut Vec<u8>, topic: Topic, record: impl FnOnce(&mut Vec<u8>)) {
     out.extend_from_slice(b"{\"topic\": \"");
     out.extend_from_slice(topic.as_bytes());
     out.extend_from_slice(b"\", \"record\": ");
-    encode_record(record, out);
+    record(out);
     out.extend_from_slice(b"}\n");
 }
 

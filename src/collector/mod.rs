@@ -51,9 +51,11 @@ pub use filter::Filter;
 pub use stats::Stats;
 
 use crate::runtime::{block_on, sleep, timeout};
-use crate::serialize::{decode_message, MessageError};
+use crate::serialize::{decode_message, decode_with, json, MessageError};
+use crate::topic::Encoding;
 use crate::topic::Topic;
 use crate::Record;
+use bytes::Bytes;
 use config::SinkKind;
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TryRecvError};
 use futures::FutureExt;
@@ -119,7 +121,15 @@ impl From<ConfigError> for CollectorError {
     }
 }
 
-type Batch = Vec<(Topic, Record)>;
+/// One accepted record on its way to the sink thread.
+enum Entry {
+    /// Decoded, for sinks that look inside it.
+    Record(Topic, Record),
+    /// A canonical JSON body, copied to JSON-lines sinks as it came.
+    Body(Topic, Bytes),
+}
+
+type Batch = Vec<Entry>;
 
 /// Runs the collector until `shutdown` becomes true, then drains the input, flushes
 /// every sink and returns the final counts (also printed on stderr).
@@ -133,6 +143,14 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Stats, CollectorErr
         path,
         message: e.to_string(),
     })?;
+    // When nothing looks inside records, JSON bodies are checked, not decoded, and
+    // canonical ones are copied to the output: the same verdicts and bytes, for a
+    // fraction of the work.
+    let check_only = !sinks.need_records()
+        && config
+            .sinks
+            .iter()
+            .all(|s| !matches!(s.kind, SinkKind::Publish { .. }) || !s.filter.needs_record());
     let (tx, sink_thread) = if sinks.is_empty() {
         (None, None)
     } else {
@@ -144,7 +162,7 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Stats, CollectorErr
             .map_err(|e| CollectorError::SinkThread(e.to_string()))?;
         (Some((tx, back_rx)), Some(handle))
     };
-    let result = block_on(receive(config, shutdown, tx));
+    let result = block_on(receive(config, shutdown, tx, check_only));
     let sink_errors = match sink_thread.map(|h| h.join()) {
         None => 0,
         Some(Ok(n)) => n,
@@ -179,8 +197,11 @@ fn sink_loop(mut sinks: Sinks, rx: Receiver<Batch>, back: Sender<Batch>) -> u64 
                 }
             },
         };
-        for (topic, record) in &batch {
-            sinks.write(*topic, record);
+        for entry in &batch {
+            match entry {
+                Entry::Record(topic, record) => sinks.write(*topic, record),
+                Entry::Body(topic, body) => sinks.write_body(*topic, body),
+            }
         }
         // If the way back is full, free them here after all.
         let _ = back.try_send(batch);
@@ -217,6 +238,8 @@ struct Receiving<'a> {
     /// Batches the sink thread has written, to free and reuse here.
     back: Option<Receiver<Batch>>,
     pubs: Vec<(PubSocket, &'a filter::Filter)>,
+    /// Check JSON bodies instead of decoding them: no filter or format needs records.
+    check_only: bool,
     last_stats: Instant,
     last_received: u64,
 }
@@ -225,6 +248,7 @@ async fn receive(
     config: &Config,
     shutdown: &AtomicBool,
     channels: Option<(Sender<Batch>, Receiver<Batch>)>,
+    check_only: bool,
 ) -> Result<Stats, CollectorError> {
     let (tx, back) = match channels {
         Some((tx, back)) => (Some(tx), Some(back)),
@@ -271,6 +295,7 @@ async fn receive(
         tx,
         back,
         pubs,
+        check_only,
         last_stats: Instant::now(),
         last_received: 0,
     };
@@ -354,27 +379,18 @@ impl Receiving<'_> {
     /// Checks, decodes, re-publishes and batches one message.
     async fn take(&mut self, message: ZmqMessage) {
         self.stats.received += 1;
-        let decoded = if message.len() == 2 {
-            match (message.get(0), message.get(1)) {
-                (Some(_), Some(body)) if body.len() > self.config.max_body_bytes => {
-                    let what = format!(
-                        "body of {} bytes exceeds max_body_bytes {}",
-                        body.len(),
-                        self.config.max_body_bytes
-                    );
-                    self.reject(stats::OVERSIZE, &what);
-                    return;
-                }
-                (Some(topic), Some(body)) => {
-                    decode_message(&[topic.as_ref(), body.as_ref()], &self.config.limits)
-                }
-                _ => Err(MessageError::FrameCount(message.len())),
+        if let (2, Some(body)) = (message.len(), message.get(1)) {
+            if body.len() > self.config.max_body_bytes {
+                let what = format!(
+                    "body of {} bytes exceeds max_body_bytes {}",
+                    body.len(),
+                    self.config.max_body_bytes
+                );
+                self.reject(stats::OVERSIZE, &what);
+                return;
             }
-        } else {
-            let frames: Vec<&[u8]> = message.iter().map(|f| f.as_ref()).collect();
-            decode_message(&frames, &self.config.limits)
-        };
-        let (topic, record) = match decoded {
+        }
+        let (topic, record) = match self.examine(&message) {
             Ok(ok) => ok,
             Err(e) => {
                 self.reject(e.reason(), &e.to_string());
@@ -383,9 +399,18 @@ impl Receiving<'_> {
         };
         self.stats.accepted += 1;
         let last = self.pubs.len().wrapping_sub(1);
+        // The body goes to the sinks as it came when the record was only checked.
+        let body = match (&self.tx, &record) {
+            (Some(_), None) => message.get(1).cloned(),
+            _ => None,
+        };
         let mut message = Some(message);
         for (i, (socket, filter)) in self.pubs.iter_mut().enumerate() {
-            if !filter.matches(topic, &record) {
+            let passes = match &record {
+                Some(r) => filter.matches(topic, r),
+                None => filter.matches_topic(topic),
+            };
+            if !passes {
                 continue;
             }
             let m = if i == last {
@@ -398,9 +423,33 @@ impl Receiving<'_> {
                 let _ = socket.send(m).await;
             }
         }
-        if self.tx.is_some() {
-            self.batch.push((topic, record));
+        if self.tx.is_none() {
+            return;
         }
+        match (record, body) {
+            (Some(record), _) => self.batch.push(Entry::Record(topic, record)),
+            (None, Some(body)) => self.batch.push(Entry::Body(topic, body)),
+            (None, None) => {}
+        }
+    }
+
+    /// Validates a message: its topic, and its body checked (a canonical JSON body,
+    /// when nothing needs the record) or decoded.
+    fn examine(&self, message: &ZmqMessage) -> Result<(Topic, Option<Record>), MessageError> {
+        let limits = &self.config.limits;
+        let (Some(topic), Some(body), 2) = (message.get(0), message.get(1), message.len()) else {
+            let frames: Vec<&[u8]> = message.iter().map(|f| f.as_ref()).collect();
+            return decode_message(&frames, limits).map(|(t, r)| (t, Some(r)));
+        };
+        let topic = Topic::parse(topic).map_err(MessageError::Topic)?;
+        if self.check_only && topic.encoding == Encoding::Json {
+            let checked = json::check_record(body, limits).map_err(MessageError::Body)?;
+            if checked.canonical || self.tx.is_none() {
+                return Ok((topic, None));
+            }
+        }
+        let record = decode_with(body, topic.encoding, limits).map_err(MessageError::Body)?;
+        Ok((topic, Some(record)))
     }
 
     fn reject(&mut self, reason: &'static str, what: &str) {

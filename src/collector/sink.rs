@@ -6,8 +6,9 @@
 
 use super::config::{OutputFormat, SinkConfig, SinkKind};
 use super::filter::Filter;
-use super::format::{write_jsonl, write_pretty};
+use super::format::{write_jsonl, write_jsonl_body, write_pretty};
 use super::stats::RateLimit;
+use crate::serialize::{json, Limits};
 use crate::topic::Topic;
 use crate::Record;
 use std::fs::{File, OpenOptions};
@@ -127,12 +128,31 @@ enum Output {
     File(RotatingFile),
 }
 
+/// What one write carries to the sinks.
+#[derive(Clone, Copy)]
+enum Line<'a> {
+    Record(&'a Record),
+    Body(&'a [u8]),
+}
+
 struct Sink {
     filter: Filter,
     output: Output,
     /// Set after a write error on stdout (a closed pipe): the sink stops writing.
     dead: bool,
     errors: RateLimit,
+}
+
+impl Sink {
+    fn is_pretty(&self) -> bool {
+        matches!(
+            self.output,
+            Output::Stdout {
+                format: OutputFormat::Pretty,
+                ..
+            }
+        )
+    }
 }
 
 /// The buffered sinks, written by one thread. Filters are applied here, and each
@@ -195,35 +215,66 @@ impl Sinks {
         self.errors
     }
 
+    /// Whether some sink looks inside records: a readable format, or a filter on
+    /// level, logger or task. When none does, canonical JSON bodies can go to
+    /// [`Sinks::write_body`] without being decoded.
+    pub fn need_records(&self) -> bool {
+        self.sinks
+            .iter()
+            .any(|s| s.filter.needs_record() || s.is_pretty())
+    }
+
     /// Writes a record to every sink whose filter takes it.
     pub fn write(&mut self, topic: Topic, record: &Record) {
+        self.write_line(topic, Line::Record(record));
+    }
+
+    /// Writes a JSON body that [`check_record`](crate::serialize::json::check_record)
+    /// found canonical, copied as it is, to every sink whose filter takes its topic.
+    /// Meant for sinks that do not [need records](Sinks::need_records); a readable
+    /// sink decodes the body all the same.
+    pub fn write_body(&mut self, topic: Topic, body: &[u8]) {
+        self.write_line(topic, Line::Body(body));
+    }
+
+    fn write_line(&mut self, topic: Topic, line: Line<'_>) {
         self.json.clear();
         self.pretty.clear();
+        let mut decoded = None;
         for sink in &mut self.sinks {
-            if sink.dead || !sink.filter.matches(topic, record) {
+            if sink.dead {
+                continue;
+            }
+            let record = match line {
+                Line::Record(r) => Some(r),
+                Line::Body(body) if sink.filter.needs_record() || sink.is_pretty() => {
+                    if decoded.is_none() {
+                        decoded = json::decode_record(body, &Limits::default()).ok();
+                    }
+                    decoded.as_ref()
+                }
+                Line::Body(_) => None,
+            };
+            let passes = match record {
+                Some(r) => sink.filter.matches(topic, r),
+                None => sink.filter.matches_topic(topic),
+            };
+            if !passes {
                 continue;
             }
             let result = match &mut sink.output {
                 Output::Stdout { format, color, out } => {
-                    let buf = if *format == OutputFormat::Pretty {
+                    if *format == OutputFormat::Pretty {
+                        let Some(record) = record else { continue };
                         if self.pretty.is_empty() {
                             write_pretty(&mut self.pretty, topic, record, *color);
                         }
-                        &self.pretty
+                        out.write_all(&self.pretty)
                     } else {
-                        if self.json.is_empty() {
-                            write_jsonl(&mut self.json, topic, record);
-                        }
-                        &self.json
-                    };
-                    out.write_all(buf)
-                }
-                Output::File(file) => {
-                    if self.json.is_empty() {
-                        write_jsonl(&mut self.json, topic, record);
+                        out.write_all(jsonl(&mut self.json, topic, line))
                     }
-                    file.write_line(&self.json)
                 }
+                Output::File(file) => file.write_line(jsonl(&mut self.json, topic, line)),
             };
             if let Err(e) = result {
                 self.errors += 1;
@@ -248,6 +299,17 @@ impl Sinks {
             }
         }
     }
+}
+
+/// The JSON line for what a write carries, made once however many sinks take it.
+fn jsonl<'b>(json: &'b mut Vec<u8>, topic: Topic, line: Line<'_>) -> &'b [u8] {
+    if json.is_empty() {
+        match line {
+            Line::Record(r) => write_jsonl(json, topic, r),
+            Line::Body(body) => write_jsonl_body(json, topic, body),
+        }
+    }
+    json
 }
 
 fn report(sink: &mut Sink, e: &io::Error) {

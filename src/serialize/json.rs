@@ -267,55 +267,46 @@ fn write_u16_escape(u: u16, out: &mut Vec<u8>) {
 /// assert_eq!(err.to_string(), "invalid JSON body at byte 0: a record must be a dict, got a list");
 /// ```
 pub fn decode_record(input: &[u8], limits: &Limits) -> Result<Record, DecodeError> {
-    let mut p = Parser::new(input, limits)?;
-    if p.s.get(p.pos) != Some(&b'{') {
-        // Not an object: decode it anyway, so the error says what is wrong with it.
-        let v = p.value()?;
-        p.finish()?;
-        return Err(DecodeError::new(
-            Encoding::Json,
-            0,
-            ErrorKind::NotADict(super::type_name(&v)),
-        ));
-    }
-    p.count()?;
-    p.enter()?;
-    p.pos += 1;
-    let mut fields: Vec<(Key, Value)> = Vec::with_capacity(32);
-    p.skip_ws();
-    if p.s.get(p.pos) == Some(&b'}') {
-        p.pos += 1;
-    } else {
-        let mut hint = 0;
-        loop {
-            p.skip_ws();
-            if p.s.get(p.pos) != Some(&b'"') {
-                return Err(p.unexpected("a string key"));
-            }
-            p.count()?;
-            let key = p.key(&mut hint)?;
-            p.skip_ws();
-            if p.s.get(p.pos) != Some(&b':') {
-                return Err(p.unexpected("':'"));
-            }
-            p.pos += 1;
-            p.skip_ws();
-            let v = p.value()?;
-            fields.push((key, v));
-            p.skip_ws();
-            match p.s.get(p.pos) {
-                Some(b',') => p.pos += 1,
-                Some(b'}') => {
-                    p.pos += 1;
-                    break;
-                }
-                _ => return Err(p.unexpected("',' or '}'")),
-            }
-        }
-    }
-    p.depth -= 1;
-    p.finish()?;
+    let mut p = Parser::<BUILD>::new(input, limits)?;
+    let fields = p.record()?;
     Ok(Record::from_unique_pairs(dedup_fields(fields)))
+}
+
+/// What [`check_record`] found out about a body that decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked {
+    /// Whether the body is byte for byte what [`encode_record`] writes for the record
+    /// it decodes to (as it is for every body Python's `json.dumps` or distlog wrote),
+    /// so a JSON output can copy it instead of decoding and encoding it again.
+    pub canonical: bool,
+}
+
+/// Checks a record body without building the record: it accepts and rejects exactly
+/// what [`decode_record`] does, with the same errors, and allocates nothing for a
+/// well-formed body. This is how a collector that only counts or copies records
+/// validates them.
+///
+/// ```
+/// use distlog::serialize::{json, Limits};
+/// let limits = Limits::default();
+/// let ok = json::check_record(br#"{"name": "app", "msecs": 5.0}"#, &limits).unwrap();
+/// assert!(ok.canonical);
+/// // Valid, but json.dumps would write it differently.
+/// let spaced = json::check_record(br#"{"name":"app"}"#, &limits).unwrap();
+/// assert!(!spaced.canonical);
+/// let err = json::check_record(br#"{"name": "app",}"#, &limits).unwrap_err();
+/// assert_eq!(err.to_string(), "invalid JSON body at byte 15: found '}', expected a string key");
+/// ```
+pub fn check_record(input: &[u8], limits: &Limits) -> Result<Checked, DecodeError> {
+    let mut p = Parser::<CHECK>::new(input, limits)?;
+    if p.s.get(p.pos) != Some(&b'{') {
+        // The error names the type of what was sent, which takes decoding it.
+        return decode_record(input, limits).map(|_| Checked { canonical: false });
+    }
+    p.record()?;
+    Ok(Checked {
+        canonical: p.canonical,
+    })
 }
 
 /// Decodes one JSON value, as `json.loads` would (see also [`decode_record`]).
@@ -330,13 +321,19 @@ pub fn decode_record(input: &[u8], limits: &Limits) -> Result<Record, DecodeErro
 /// assert_eq!(err.to_string(), "invalid JSON body at byte 8: found '}', expected a string key");
 /// ```
 pub fn decode_value(input: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
-    let mut p = Parser::new(input, limits)?;
+    let mut p = Parser::<BUILD>::new(input, limits)?;
     let v = p.value()?;
     p.finish()?;
     Ok(v)
 }
 
-struct Parser<'a> {
+/// The parser's two modes: build values, or only check the input (every value is then
+/// a placeholder `Value::None`). One grammar serves both, so they cannot disagree on
+/// what is valid.
+const BUILD: bool = true;
+const CHECK: bool = false;
+
+struct Parser<'a, const B: bool> {
     s: &'a [u8],
     text: &'a str,
     pos: usize,
@@ -344,11 +341,15 @@ struct Parser<'a> {
     /// Values and keys read so far, bounded by `max_values`.
     values: usize,
     limits: &'a Limits,
+    /// Checking: whether everything so far is exactly what the encoder writes.
+    canonical: bool,
+    /// Checking: the raw keys of the objects being read, innermost last.
+    keys: Vec<&'a str>,
 }
 
-impl<'a> Parser<'a> {
+impl<'a, const B: bool> Parser<'a, B> {
     /// A parser at the first non-blank byte of `input`, which must be UTF-8.
-    fn new(input: &'a [u8], limits: &'a Limits) -> Result<Parser<'a>, DecodeError> {
+    fn new(input: &'a [u8], limits: &'a Limits) -> Result<Parser<'a, B>, DecodeError> {
         let text = std::str::from_utf8(input).map_err(|e| {
             DecodeError::new(Encoding::Json, e.valid_up_to(), ErrorKind::InvalidUtf8)
         })?;
@@ -359,14 +360,16 @@ impl<'a> Parser<'a> {
             depth: 0,
             values: 0,
             limits,
+            canonical: true,
+            keys: Vec::new(),
         };
-        p.skip_ws();
+        p.ws(0);
         Ok(p)
     }
 
     /// The end of a top-level value: only blanks may follow.
     fn finish(&mut self) -> Result<(), DecodeError> {
-        self.skip_ws();
+        self.ws(0);
         if self.pos != self.s.len() {
             return Err(self.err(ErrorKind::TrailingData));
         }
@@ -387,9 +390,16 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn skip_ws(&mut self) {
+    /// Skips blanks. `json.dumps` writes `spaces` single spaces at this place: one
+    /// after `,` and `:`, none elsewhere.
+    fn ws(&mut self, spaces: usize) {
+        let start = self.pos;
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.pos) {
             self.pos += 1;
+        }
+        if !B && (self.pos - start != spaces || self.s[start..self.pos].iter().any(|&b| b != b' '))
+        {
+            self.canonical = false;
         }
     }
 
@@ -445,18 +455,23 @@ impl<'a> Parser<'a> {
         self.enter()?;
         self.pos += 1;
         let mut items = Vec::new();
-        self.skip_ws();
+        self.ws(0);
         if self.s.get(self.pos) == Some(&b']') {
             self.pos += 1;
             self.depth -= 1;
             return Ok(Value::List(items));
         }
         loop {
-            self.skip_ws();
-            items.push(self.value()?);
-            self.skip_ws();
+            let v = self.value()?;
+            if B {
+                items.push(v);
+            }
+            self.ws(0);
             match self.s.get(self.pos) {
-                Some(b',') => self.pos += 1,
+                Some(b',') => {
+                    self.pos += 1;
+                    self.ws(1);
+                }
                 Some(b']') => {
                     self.pos += 1;
                     self.depth -= 1;
@@ -467,42 +482,110 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// The top-level object of a record, its keys matched to the standard ones.
+    fn record(&mut self) -> Result<Vec<(Key, Value)>, DecodeError> {
+        if self.s.get(self.pos) != Some(&b'{') {
+            // Not an object: decode it anyway, so the error says what is wrong with it.
+            let v = self.value()?;
+            self.finish()?;
+            return Err(DecodeError::new(
+                Encoding::Json,
+                0,
+                ErrorKind::NotADict(super::type_name(&v)),
+            ));
+        }
+        self.count()?;
+        let mut fields = Vec::with_capacity(if B { 32 } else { 0 });
+        let mut hint = 0;
+        self.members(|p| {
+            let key = p.key(&mut hint)?;
+            let v = p.member_value()?;
+            if B {
+                fields.push((key, v));
+            }
+            Ok(())
+        })?;
+        self.finish()?;
+        Ok(fields)
+    }
+
     fn object(&mut self) -> Result<Value, DecodeError> {
+        let mut items: Vec<(Value, Value)> = Vec::new();
+        self.members(|p| {
+            let key = p.key_string()?;
+            let v = p.member_value()?;
+            if B {
+                items.push((Value::Str(key), v));
+            }
+            Ok(())
+        })?;
+        Ok(Value::Dict(if B { dedup_keys(items) } else { items }))
+    }
+
+    /// Reads `{"key": value, ...}`, calling `member` at each key; it reads the key,
+    /// the colon and the value.
+    fn members(
+        &mut self,
+        mut member: impl FnMut(&mut Self) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
         self.enter()?;
         self.pos += 1;
-        let mut items: Vec<(Value, Value)> = Vec::new();
-        self.skip_ws();
+        let first_key = self.keys.len();
+        self.ws(0);
         if self.s.get(self.pos) == Some(&b'}') {
             self.pos += 1;
             self.depth -= 1;
-            return Ok(Value::Dict(items));
+            return Ok(());
         }
         loop {
-            self.skip_ws();
             if self.s.get(self.pos) != Some(&b'"') {
                 return Err(self.unexpected("a string key"));
             }
             self.count()?;
-            let key = self.string()?;
-            self.skip_ws();
-            if self.s.get(self.pos) != Some(&b':') {
-                return Err(self.unexpected("':'"));
-            }
-            self.pos += 1;
-            self.skip_ws();
-            let v = self.value()?;
-            items.push((Value::Str(key), v));
-            self.skip_ws();
+            member(self)?;
+            self.ws(0);
             match self.s.get(self.pos) {
-                Some(b',') => self.pos += 1,
+                Some(b',') => {
+                    self.pos += 1;
+                    self.ws(1);
+                }
                 Some(b'}') => {
                     self.pos += 1;
-                    self.depth -= 1;
-                    return Ok(Value::Dict(dedup_keys(items)));
+                    break;
                 }
                 _ => return Err(self.unexpected("',' or '}'")),
             }
         }
+        self.depth -= 1;
+        if !B {
+            // A repeated key is merged on decoding, so the copy would differ.
+            if !all_distinct(&self.keys[first_key..]) {
+                self.canonical = false;
+            }
+            self.keys.truncate(first_key);
+        }
+        Ok(())
+    }
+
+    /// `: value` after a key.
+    fn member_value(&mut self) -> Result<Value, DecodeError> {
+        self.ws(0);
+        if self.s.get(self.pos) != Some(&b':') {
+            return Err(self.unexpected("':'"));
+        }
+        self.pos += 1;
+        self.ws(1);
+        self.value()
+    }
+
+    /// A key of a nested object; when checking, its raw text is kept to find repeats.
+    fn key_string(&mut self) -> Result<String, DecodeError> {
+        let start = self.pos + 1;
+        let key = self.string()?;
+        if !B {
+            self.keys.push(&self.text[start..self.pos - 1]);
+        }
+        Ok(key)
     }
 
     fn hex4(&mut self) -> Result<u16, DecodeError> {
@@ -520,6 +603,9 @@ impl<'a> Parser<'a> {
                     String::from_utf8_lossy(digits)
                 )))
             })?;
+        if !B && digits.iter().any(u8::is_ascii_uppercase) {
+            self.canonical = false;
+        }
         self.pos += 4;
         Ok(v)
     }
@@ -527,6 +613,10 @@ impl<'a> Parser<'a> {
     /// A record key: borrowed as a static standard key when it is one (they come in
     /// Python's order, so `hint` tries the one after the last match first).
     fn key(&mut self, hint: &mut usize) -> Result<Key, DecodeError> {
+        if !B {
+            self.key_string()?;
+            return Ok(Key::Borrowed(""));
+        }
         let start = self.pos + 1;
         let mut end = start;
         while let Some(&b) = self.s.get(end) {
@@ -573,9 +663,13 @@ impl<'a> Parser<'a> {
             end += 1;
         }
         if self.s.get(end) == Some(&b'"') {
-            let out = self.text[self.pos..end].to_string();
+            let text = &self.text[self.pos..end];
             self.pos = end + 1;
-            return Ok(out);
+            if !B {
+                self.canonical &= is_plain(text.as_bytes());
+                return Ok(String::new());
+            }
+            return Ok(text.to_string());
         }
         let mut out = String::new();
         let mut start = self.pos;
@@ -585,56 +679,20 @@ impl<'a> Parser<'a> {
             };
             match b {
                 b'"' => {
-                    out.push_str(&self.text[start..self.pos]);
+                    if B {
+                        out.push_str(&self.text[start..self.pos]);
+                    }
                     self.pos += 1;
                     return Ok(out);
                 }
                 b'\\' => {
-                    out.push_str(&self.text[start..self.pos]);
+                    if B {
+                        out.push_str(&self.text[start..self.pos]);
+                    }
                     self.pos += 1;
-                    let Some(&e) = self.s.get(self.pos) else {
-                        return Err(self.err(ErrorKind::Eof));
-                    };
-                    self.pos += 1;
-                    match e {
-                        b'"' => out.push('"'),
-                        b'\\' => out.push('\\'),
-                        b'/' => out.push('/'),
-                        b'b' => out.push('\u{8}'),
-                        b'f' => out.push('\u{c}'),
-                        b'n' => out.push('\n'),
-                        b'r' => out.push('\r'),
-                        b't' => out.push('\t'),
-                        b'u' => {
-                            let hi = self.hex4()?;
-                            let c = if (0xD800..0xDC00).contains(&hi)
-                                && self.s[self.pos..].starts_with(b"\\u")
-                            {
-                                let save = self.pos;
-                                self.pos += 2;
-                                let lo = self.hex4()?;
-                                if (0xDC00..0xE000).contains(&lo) {
-                                    let cp = 0x10000
-                                        + (((hi as u32) - 0xD800) << 10)
-                                        + ((lo as u32) - 0xDC00);
-                                    char::from_u32(cp)
-                                } else {
-                                    self.pos = save;
-                                    None
-                                }
-                            } else {
-                                char::from_u32(hi as u32)
-                            };
-                            // Python keeps a lone surrogate in its str; Rust strings
-                            // cannot hold one, so it becomes U+FFFD.
-                            out.push(c.unwrap_or('\u{fffd}'));
-                        }
-                        other => {
-                            self.pos -= 1;
-                            return Err(
-                                self.err(ErrorKind::BadEscape(format!("\\{}", other as char)))
-                            );
-                        }
+                    let c = self.escape()?;
+                    if B {
+                        out.push(c);
                     }
                     start = self.pos;
                 }
@@ -643,9 +701,67 @@ impl<'a> Parser<'a> {
                         self.unexpected("a string character (control characters must be escaped)")
                     );
                 }
-                _ => self.pos += 1,
+                _ => {
+                    // The encoder escapes DEL and every non-ASCII character.
+                    if !B && ESCAPE[b as usize] != 0 {
+                        self.canonical = false;
+                    }
+                    self.pos += 1
+                }
             }
         }
+    }
+
+    /// The character of an escape, read after its backslash.
+    fn escape(&mut self) -> Result<char, DecodeError> {
+        let Some(&e) = self.s.get(self.pos) else {
+            return Err(self.err(ErrorKind::Eof));
+        };
+        self.pos += 1;
+        let c = match e {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let hi = self.hex4()?;
+                let c = if (0xD800..0xDC00).contains(&hi) && self.s[self.pos..].starts_with(b"\\u")
+                {
+                    let save = self.pos;
+                    self.pos += 2;
+                    let lo = self.hex4()?;
+                    if (0xDC00..0xE000).contains(&lo) {
+                        let cp = 0x10000 + (((hi as u32) - 0xD800) << 10) + ((lo as u32) - 0xDC00);
+                        char::from_u32(cp)
+                    } else {
+                        self.pos = save;
+                        None
+                    }
+                } else {
+                    char::from_u32(hi as u32)
+                };
+                // The encoder writes `\u` only for characters it cannot write plain or
+                // with a short escape.
+                if !B && c.is_none_or(|c| c.is_ascii() && ESCAPE[c as usize] != b'u') {
+                    self.canonical = false;
+                }
+                // Python keeps a lone surrogate in its str; Rust strings cannot hold
+                // one, so it becomes U+FFFD.
+                return Ok(c.unwrap_or('\u{fffd}'));
+            }
+            other => {
+                self.pos -= 1;
+                return Err(self.err(ErrorKind::BadEscape(format!("\\{}", other as char))));
+            }
+        };
+        if !B && ESCAPE[c as usize] != e {
+            self.canonical = false;
+        }
+        Ok(c)
     }
 
     fn number(&mut self) -> Result<Value, DecodeError> {
@@ -693,13 +809,19 @@ impl<'a> Parser<'a> {
         let text = &self.text[start..i];
         self.pos = i;
         if is_float {
-            return text.parse::<f64>().map(Value::Float).map_err(|_| {
+            let f = text.parse::<f64>().map_err(|_| {
                 DecodeError::new(
                     Encoding::Json,
                     start,
                     ErrorKind::BadNumber(text.to_string()),
                 )
-            });
+            })?;
+            if !B {
+                // The encoder writes `repr(float)`: `1e5` and `1.50` come back otherwise.
+                self.canonical &= PyFloat::new(f, "NaN", "Infinity").as_bytes() == text.as_bytes();
+                return Ok(Value::None);
+            }
+            return Ok(Value::Float(f));
         }
         if int_digits > self.limits.max_int_digits {
             return Err(DecodeError::new(
@@ -707,6 +829,11 @@ impl<'a> Parser<'a> {
                 start,
                 ErrorKind::IntTooLong(int_digits),
             ));
+        }
+        if !B {
+            // `-0` is the one integer the encoder writes otherwise.
+            self.canonical &= text != "-0";
+            return Ok(Value::None);
         }
         if let Ok(i) = text.parse::<i64>() {
             return Ok(Value::Int(i));
@@ -752,6 +879,16 @@ fn certainly_distinct<'k>(keys: impl ExactSizeIterator<Item = Option<&'k str>>) 
     let sigs = &mut sigs[..n];
     sigs.sort_unstable();
     sigs.windows(2).all(|w| w[0] != w[1])
+}
+
+/// Whether no key repeats, exactly.
+fn all_distinct(keys: &[&str]) -> bool {
+    if certainly_distinct(keys.iter().map(|k| Some(*k))) {
+        return true;
+    }
+    let mut sorted = keys.to_vec();
+    sorted.sort_unstable();
+    sorted.windows(2).all(|w| w[0] != w[1])
 }
 
 /// Record fields with a repeated key merged: first position, last value, as
@@ -886,6 +1023,115 @@ mod tests {
         .unwrap();
         assert_eq!(r.len(), 50);
         assert_eq!(r.get("k0"), Some(&Value::Int(50)));
+    }
+
+    /// Re-encoding the decoded record, to compare with what the checker says.
+    fn reencoded(body: &[u8]) -> Option<Vec<u8>> {
+        let r = decode_record(body, &Limits::default()).ok()?;
+        let mut out = Vec::new();
+        encode_record(&r, &mut out);
+        Some(out)
+    }
+
+    #[test]
+    fn check_says_canonical_exactly_when_the_copy_equals_the_reencoding() {
+        let cases: &[(&str, bool)] = &[
+            (r#"{}"#, true),
+            (
+                r#"{"a": 1, "b": [1, 2.5, -3, "x"], "c": {"d": null, "e": true}}"#,
+                true,
+            ),
+            (
+                r#"{"f": NaN, "g": -Infinity, "h": Infinity, "i": -0.0, "j": 1e+16}"#,
+                true,
+            ),
+            (
+                r#"{"big": 123456789012345678901234567890, "neg": -9223372036854775808}"#,
+                true,
+            ),
+            (
+                r#"{"s": "\u00fcn \ud83d\ude00 \u007f\"\\\n\r\t\b\f\u0001 \ufffd"}"#,
+                true,
+            ),
+            (r#"{"e": [], "o": {}, "n": [[{}]]}"#, true),
+            (r#" {"a": 1}"#, false),
+            (r#"{"a": 1} "#, false),
+            (r#"{"a":1}"#, false),
+            (r#"{"a" : 1}"#, false),
+            (r#"{"a": 1,"b": 2}"#, false),
+            (r#"{"a":  1}"#, false),
+            (r#"{"a":	1}"#, false),
+            (r#"{ "a": 1}"#, false),
+            (r#"{"a": [1,2]}"#, false),
+            (r#"{"a": [ 1]}"#, false),
+            (r#"{"a": 1, "a": 2}"#, false),
+            (r#"{"o": {"k": 1, "k": 1}}"#, false),
+            (r#"{"a": -0}"#, false),
+            (r#"{"a": 1E5}"#, false),
+            (r#"{"a": 1.50}"#, false),
+            (r#"{"a": 1e999}"#, false),
+            (r#"{"a": 0.1e1}"#, false),
+            (r#"{"s": "\/"}"#, false),
+            (r#"{"s": "\u0041"}"#, false),
+            (r#"{"s": "\u000a"}"#, false),
+            (r#"{"s": "\u00FC"}"#, false),
+            (r#"{"s": "\ud800"}"#, false),
+            (r#"{"s": "\ud800\u0041"}"#, false),
+            (r#"{"s": "\udc00"}"#, false),
+            (r#"{"s": "\u0022"}"#, false),
+            ("{\"s\": \"\u{fc}\"}", false),
+            ("{\"s\": \"\u{7f}\"}", false),
+            ("{\"s\": \"a\\n\u{e9}\"}", false),
+        ];
+        for (body, canonical) in cases {
+            let checked = check_record(body.as_bytes(), &Limits::default())
+                .unwrap_or_else(|e| panic!("{body}: {e}"));
+            assert_eq!(checked.canonical, *canonical, "{body}");
+            let again = reencoded(body.as_bytes()).unwrap();
+            assert_eq!(again == body.as_bytes(), *canonical, "{body}");
+        }
+    }
+
+    #[test]
+    fn check_rejects_what_decode_rejects_with_the_same_error() {
+        let limits = Limits {
+            max_depth: 3,
+            max_values: 12,
+            max_int_digits: 5,
+        };
+        let cases = [
+            "",
+            "[1]",
+            "\"x\"",
+            "{",
+            "{\"a\"",
+            "{\"a\": }",
+            "{\"a\": 1,}",
+            "{1: 2}",
+            "{\"a\": [1, 2,]}",
+            "{\"a\": 123456}",
+            "{\"a\": [[[1]]]}",
+            "{\"a\": \"\\x\"}",
+            "{\"a\": \"\\u12\"}",
+            "{\"a\": \"\u{1}\"}",
+            "{\"a\": tru}",
+            "{\"a\": 1} x",
+            "{\"a\": -}",
+            "{\"a\": 1, \"b\": 2, \"c\": 3, \"d\": 4, \"e\": [1, 2, 3]}",
+            "{\"a\": {\"b\": 1}, \"a\": 2}",
+            "\u{feff}{}",
+            "{\"a\": 1.}",
+        ];
+        for body in cases {
+            let want = decode_record(body.as_bytes(), &limits).map(|_| ());
+            let got = check_record(body.as_bytes(), &limits).map(|_| ());
+            assert_eq!(got, want, "{body:?}");
+        }
+        let bad_utf8 = b"{\"a\": \"\xff\"}";
+        assert_eq!(
+            check_record(bad_utf8, &limits).map(|_| ()),
+            decode_record(bad_utf8, &limits).map(|_| ())
+        );
     }
 
     #[test]
