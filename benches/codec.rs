@@ -3,7 +3,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use distlog::record::{Event, ProcessInfo};
-use distlog::serialize::{decode, encode};
+use distlog::serialize::{decode, encode, json, Limits};
 use distlog::topic::Encoding;
 
 fn typical() -> distlog::Record {
@@ -49,6 +49,12 @@ fn bench(c: &mut Criterion) {
         c.bench_function(&format!("decode {enc} ({} bytes)", body.len()), |b| {
             b.iter(|| black_box(decode(black_box(&body), enc)))
         });
+        if enc == Encoding::Json {
+            // What distlogd does with a body when no filter or format needs the record.
+            c.bench_function(&format!("check {enc} ({} bytes)", body.len()), |b| {
+                b.iter(|| black_box(json::check_record(black_box(&body), &Limits::default())))
+            });
+        }
     }
 }
 

@@ -328,7 +328,7 @@ fn install(endpoint: &str) -> distlog::handler::Guard {
     match distlog::builder()
         .endpoint(endpoint)
         .system(distlog::topic::System::Test)
-        .queue_capacity(1 << 20)
+        .queue_capacity(65_536)
         .overflow(distlog::handler::Overflow::Block(Duration::from_secs(10)))
         .flush_timeout(Duration::from_secs(120))
         .filter("info")

@@ -4,12 +4,69 @@
 //! `connect` blocks until it succeeds or times out. So a link owns one socket at a
 //! time: when the peer goes away it drops that socket, hands back every message the
 //! peer never acknowledged, and a later [`Link::connect`] makes a fresh one.
+//!
+//! Messages travel as [`Batch`]es: records already framed for ZMTP, back to back,
+//! handed to zeromq in one piece (`send_framed`, a patch of the vendored crate). One
+//! hand-over per batch instead of one per record is most of what makes the sender
+//! faster than a loop of zeromq `send` calls.
 
 use super::delivery::{self, Tracker};
 use crate::runtime;
+use bytes::Bytes;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
-use zeromq::{Socket, SocketEvent, SocketOptions, SocketSend, ZmqMessage};
+use zeromq::{Socket, SocketEvent, SocketOptions};
+
+/// Whole ZMTP messages back to back, sent in one piece.
+pub(crate) struct Batch {
+    bytes: Bytes,
+    /// Where each message ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    pub(crate) fn new(bytes: Bytes, ends: Vec<usize>) -> Batch {
+        Batch { bytes, ends }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Messages copied into one batch.
+    pub(crate) fn from_messages(messages: &[Bytes]) -> Batch {
+        let mut buf = bytes::BytesMut::with_capacity(messages.iter().map(Bytes::len).sum());
+        let mut ends = Vec::with_capacity(messages.len());
+        for m in messages {
+            buf.extend_from_slice(m);
+            ends.push(buf.len());
+        }
+        Batch::new(buf.freeze(), ends)
+    }
+
+    /// Deals the messages round-robin into `n` batches, the way libzmq's PUSH spreads
+    /// consecutive messages over its peers.
+    pub(crate) fn deal(&self, n: usize) -> Vec<Batch> {
+        let n = n.max(1);
+        let mut hands: Vec<Vec<Bytes>> = vec![Vec::new(); n];
+        for (i, m) in self.messages().enumerate() {
+            hands[i % n].push(m);
+        }
+        hands
+            .iter()
+            .filter(|h| !h.is_empty())
+            .map(|h| Batch::from_messages(h))
+            .collect()
+    }
+
+    /// Each message on its own, sharing the batch's buffer.
+    pub(crate) fn messages(&self) -> impl Iterator<Item = Bytes> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(a, b)| self.bytes.slice(a..b))
+    }
+}
 
 /// Most messages a link lets zeromq hold before their delivery is confirmed; past
 /// this zeromq's own queue would grow until `send` blocks forever.
@@ -22,7 +79,7 @@ pub(crate) struct Link {
     retry_at: Instant,
     backoff: Duration,
     /// Unacknowledged messages from the last connection, to send again.
-    stash: Vec<ZmqMessage>,
+    stash: Vec<Bytes>,
     /// Messages confirmed delivered and not yet reported to the worker.
     newly_delivered: usize,
 }
@@ -35,15 +92,15 @@ struct Up {
     written: u64,
     /// Messages handed to zeromq and not yet acknowledged, with the wire offset at
     /// which each ends.
-    unconfirmed: VecDeque<(u64, ZmqMessage)>,
+    unconfirmed: VecDeque<(u64, Bytes)>,
     /// When zeromq last accepted a message, for links that cannot be tracked.
     last_send: Instant,
 }
 
 /// Why a send did not go through.
 pub(crate) enum SendFailure {
-    /// The peer is gone or stuck; the message comes back for another try.
-    Down(ZmqMessage),
+    /// The peer is gone or stuck; the batch comes back for another try.
+    Down(Batch),
 }
 
 impl Link {
@@ -106,38 +163,37 @@ impl Link {
         true
     }
 
-    /// Hands a message to zeromq, waiting at most `timeout` for it to take it.
+    /// Hands a batch to zeromq, waiting at most `timeout` for it to take it. True if
+    /// its delivery will be confirmed by [`Link::poll`], false if it counts as sent now.
     pub(crate) async fn send(
         &mut self,
-        msg: ZmqMessage,
+        batch: Batch,
         timeout: Duration,
     ) -> Result<bool, SendFailure> {
         let Some(up) = self.up.as_mut() else {
-            return Err(SendFailure::Down(msg));
+            return Err(SendFailure::Down(batch));
         };
-        if up.tracker.is_some() && up.unconfirmed.len() >= MAX_UNCONFIRMED {
+        if up.tracker.is_some() && up.unconfirmed.len() + batch.len() > MAX_UNCONFIRMED {
             // The peer is not keeping up: wait for acknowledgements, not zeromq.
             let deadline = Instant::now() + timeout;
-            while up.unconfirmed.len() >= MAX_UNCONFIRMED {
+            while up.unconfirmed.len() + batch.len() > MAX_UNCONFIRMED {
                 match Self::confirm_up(up) {
                     Some(n) if Instant::now() <= deadline => self.newly_delivered += n,
                     _ => {
                         self.go_down();
-                        return Err(SendFailure::Down(msg));
+                        return Err(SendFailure::Down(batch));
                     }
                 }
-                if up.unconfirmed.len() >= MAX_UNCONFIRMED {
+                if up.unconfirmed.len() + batch.len() > MAX_UNCONFIRMED {
                     runtime::sleep(Duration::from_millis(1)).await;
                 }
             }
         }
         let tracked = up.tracker.is_some();
-        let size = msg.iter().map(|f| delivery::wire_len(&[f])).sum::<u64>();
-        // Frames are reference-counted, so keeping a copy for a resend is cheap.
-        let copy = msg.clone();
         let sent = {
+            // The buffer is reference-counted: zeromq's copy costs no copying.
             // Most sends complete at once; only a send that has to wait pays for a timer.
-            let mut send = std::pin::pin!(up.socket.send(msg));
+            let mut send = std::pin::pin!(up.socket.send_framed(batch.bytes.clone()));
             match futures::poll!(send.as_mut()) {
                 std::task::Poll::Ready(r) => Some(r),
                 std::task::Poll::Pending => runtime::timeout(timeout, send).await,
@@ -147,14 +203,17 @@ impl Link {
             Some(Ok(())) => {
                 up.last_send = Instant::now();
                 if tracked {
-                    up.written += size;
-                    up.unconfirmed.push_back((up.written, copy));
+                    let base = up.written;
+                    up.written += batch.bytes.len() as u64;
+                    for (end, message) in batch.ends.iter().zip(batch.messages()) {
+                        up.unconfirmed.push_back((base + *end as u64, message));
+                    }
                 }
                 Ok(tracked)
             }
             _ => {
                 self.go_down();
-                Err(SendFailure::Down(copy))
+                Err(SendFailure::Down(batch))
             }
         }
     }
@@ -186,11 +245,13 @@ impl Link {
                 gone = true;
             }
         }
-        if up.tracker.is_some() {
+        if let Some(tracker) = &up.tracker {
+            let alive = tracker.alive();
             match Self::confirm_up(up) {
                 Some(n) => self.newly_delivered += n,
                 None => gone = true,
             }
+            gone |= !alive;
         }
         let confirmed = std::mem::take(&mut self.newly_delivered);
         if gone {
@@ -220,7 +281,36 @@ impl Link {
 
     /// Messages that were handed to zeromq but never acknowledged before the link
     /// went down: they must be sent again.
-    pub(crate) fn take_unconfirmed(&mut self) -> Vec<ZmqMessage> {
+    pub(crate) fn take_unconfirmed(&mut self) -> Vec<Bytes> {
         std::mem::take(&mut self.stash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_splits_into_its_framed_messages() {
+        let mut buf = bytes::BytesMut::new();
+        let mut ends = Vec::new();
+        for body in [vec![b'a'; 255], vec![b'b'; 256], Vec::new()] {
+            zeromq::encode_frames(&[b"TLJ".as_slice(), &body], &mut buf);
+            ends.push(buf.len());
+        }
+        let batch = Batch::new(buf.freeze(), ends);
+        let sizes: Vec<usize> = batch.messages().map(|m| m.len()).collect();
+        // Per frame a flag byte and a length of 1 byte up to 255, else 8.
+        assert_eq!(sizes, [5 + 2 + 255, 5 + 9 + 256, 5 + 2]);
+        let first = batch.messages().next().unwrap();
+        assert_eq!(&first[..7], &[1, 3, b'T', b'L', b'J', 0, 255]);
+
+        let hands = batch.deal(2);
+        let dealt: Vec<Vec<Bytes>> = hands.iter().map(|b| b.messages().collect()).collect();
+        let all: Vec<Bytes> = batch.messages().collect();
+        assert_eq!(
+            dealt,
+            [vec![all[0].clone(), all[2].clone()], vec![all[1].clone()]]
+        );
     }
 }

@@ -2,9 +2,10 @@
 //! to the collector(s), reconnecting as needed.
 //!
 //! Shaped like tracing-appender's worker: block for the first event of a batch, take
-//! the rest that are already queued without blocking, then look after the links once.
+//! the rest that are already queued without blocking, frame them all into one buffer
+//! and hand that to zeromq at once, then look after the links.
 
-use super::link::{Link, SendFailure};
+use super::link::{Batch, Link, SendFailure};
 use super::{Config, FlushReport, Item, Shared};
 use crate::record::Event;
 use crate::runtime;
@@ -16,9 +17,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zeromq::ZmqMessage;
 
-/// Size of the buffer that message bodies are carved from.
+/// Size of the buffer that messages are framed in.
 const ARENA: usize = 1 << 20;
 /// Most events taken off the queue before the links are looked after again.
 const BATCH: usize = 512;
@@ -58,14 +58,17 @@ pub(crate) struct Worker {
     control: Receiver<Control>,
     links: Vec<Link>,
     next_link: usize,
-    /// Encoded messages waiting for a link: resends first, then the drop report.
-    pending: VecDeque<ZmqMessage>,
+    /// Framed messages waiting for a link: resends first, then the drop report.
+    pending: VecDeque<Bytes>,
     shared: Arc<Shared>,
     config: Config,
     log_topic: Bytes,
     perf_topic: Bytes,
     reported_drops: u64,
+    /// Where messages are framed; the part not split off yet is the batch being built.
     arena: BytesMut,
+    /// Where each message of that batch ends in `arena`.
+    ends: Vec<usize>,
     scratch: Vec<u8>,
 }
 
@@ -91,6 +94,7 @@ impl Worker {
             perf_topic,
             reported_drops: 0,
             arena: BytesMut::with_capacity(ARENA),
+            ends: Vec::with_capacity(BATCH),
             scratch: Vec::with_capacity(4096),
         }
     }
@@ -138,13 +142,8 @@ impl Worker {
             default(TICK) => return State::Empty,
         };
         self.shared.stalled.store(false, Ordering::Relaxed);
-        self.send_event(first).await;
-        for _ in 1..BATCH {
-            match self.events.try_recv() {
-                Ok(e) => self.send_event(e).await,
-                Err(_) => break,
-            }
-        }
+        self.frame(first);
+        self.pump().await;
         State::Continue
     }
 
@@ -201,16 +200,13 @@ impl Worker {
             "dropped_since".into(),
             crate::record::epoch_seconds(first).into(),
         ));
-        let msg = self.encode(Item::Log(event));
-        self.pending.push_back(msg);
+        self.frame(Item::Log(event));
+        let batch = self.take_batch();
+        self.pending.extend(batch.messages());
     }
 
-    fn encode(&mut self, item: Item) -> ZmqMessage {
-        // Bodies are carved out of one large buffer, so a record costs no allocation
-        // of its own; the buffer is replaced when its room runs out.
-        if self.arena.capacity() - self.arena.len() < 4096 {
-            self.arena = BytesMut::with_capacity(ARENA);
-        }
+    /// Encodes an event and appends it to the batch being built, framed for ZMTP.
+    fn frame(&mut self, item: Item) {
         let mut body = std::mem::take(&mut self.scratch);
         body.clear();
         let topic = match &item {
@@ -231,37 +227,80 @@ impl Worker {
                 }
             }
         };
-        self.arena.extend_from_slice(&body);
-        let mut msg = ZmqMessage::from(topic.clone());
-        msg.push_back(self.arena.split().freeze());
+        // Messages are framed in one large buffer, so a record costs no allocation of
+        // its own; a full buffer is replaced, carrying over the batch begun in it.
+        let need = body.len() + topic.len() + 2 * 9;
+        if self.arena.capacity() - self.arena.len() < need {
+            let mut fresh = BytesMut::with_capacity(ARENA.max(self.arena.len() + need));
+            fresh.extend_from_slice(&self.arena);
+            self.arena = fresh;
+        }
+        zeromq::encode_frames(&[topic.as_ref(), body.as_slice()], &mut self.arena);
+        self.ends.push(self.arena.len());
         self.scratch = body;
-        msg
     }
 
-    async fn send_event(&mut self, event: Item) {
-        let msg = self.encode(event);
-        if !self.pending.is_empty() {
-            self.pending.push_back(msg);
+    fn take_batch(&mut self) -> Batch {
+        let ends = std::mem::replace(&mut self.ends, Vec::with_capacity(BATCH));
+        Batch::new(self.arena.split().freeze(), ends)
+    }
+
+    /// Frames what is queued, up to a batch, and sends the batch.
+    async fn pump(&mut self) {
+        while self.ends.len() < BATCH {
+            match self.events.try_recv() {
+                Ok(e) => self.frame(e),
+                Err(_) => break,
+            }
+        }
+        let batch = self.take_batch();
+        if batch.len() == 0 {
             return;
         }
-        if let Err(SendFailure::Down(msg)) = self.send(msg).await {
-            self.pending.push_back(msg);
+        if !self.pending.is_empty() {
+            self.pending.extend(batch.messages());
+            return;
+        }
+        if let Err(SendFailure::Down(batch)) = self.send(batch).await {
+            self.pending.extend(batch.messages());
         }
     }
 
     /// Sends what waits in `pending`; false if no link would take it.
     async fn send_pending(&mut self) -> bool {
         while let Some(msg) = self.pending.pop_front() {
-            if let Err(SendFailure::Down(msg)) = self.send(msg).await {
-                self.pending.push_front(msg);
+            let len = msg.len();
+            if let Err(SendFailure::Down(batch)) = self.send(Batch::new(msg, vec![len])).await {
+                for m in batch.messages().collect::<Vec<_>>().into_iter().rev() {
+                    self.pending.push_front(m);
+                }
                 return false;
             }
         }
         true
     }
 
-    /// Round-robin over the links that are up, like libzmq PUSH.
-    async fn send(&mut self, mut msg: ZmqMessage) -> Result<(), SendFailure> {
+    /// Sends a batch; with several links up, its messages are dealt over them.
+    async fn send(&mut self, batch: Batch) -> Result<(), SendFailure> {
+        let up = self.links.iter().filter(|l| l.is_up()).count();
+        if up <= 1 || batch.len() <= 1 {
+            return self.send_one(batch).await;
+        }
+        let mut failed = Vec::new();
+        for hand in batch.deal(up) {
+            if let Err(SendFailure::Down(back)) = self.send_one(hand).await {
+                failed.extend(back.messages());
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(SendFailure::Down(Batch::from_messages(&failed)))
+        }
+    }
+
+    /// Round-robin over the links that are up, a batch at a time.
+    async fn send_one(&mut self, mut batch: Batch) -> Result<(), SendFailure> {
         let n = self.links.len();
         for _ in 0..n {
             let i = self.next_link % n;
@@ -270,20 +309,21 @@ impl Worker {
             if !link.is_up() {
                 continue;
             }
-            match link.send(msg, self.config.send_timeout).await {
+            let count = batch.len() as u64;
+            match link.send(batch, self.config.send_timeout).await {
                 Ok(tracked) => {
                     if !tracked {
-                        self.shared.sent.fetch_add(1, Ordering::Relaxed);
+                        self.shared.sent.fetch_add(count, Ordering::Relaxed);
                     }
                     return Ok(());
                 }
                 Err(SendFailure::Down(back)) => {
-                    msg = back;
+                    batch = back;
                     requeue(&mut self.pending, &self.shared, link.take_unconfirmed());
                 }
             }
         }
-        Err(SendFailure::Down(msg))
+        Err(SendFailure::Down(batch))
     }
 
     async fn handle(&mut self, c: Control) -> State {
@@ -326,14 +366,7 @@ impl Worker {
             self.look_after_links().await;
             let any_up = self.links.iter().any(Link::is_up);
             if any_up && self.send_pending().await {
-                let mut n = 0;
-                while n < BATCH {
-                    match self.events.try_recv() {
-                        Ok(e) => self.send_event(e).await,
-                        Err(_) => break,
-                    }
-                    n += 1;
-                }
+                self.pump().await;
             }
             let queued = self.pending.len() + self.events.len();
             let outstanding: usize = self.links.iter().map(Link::outstanding).sum();
@@ -366,7 +399,7 @@ impl Worker {
 
 /// Puts messages a vanished collector never acknowledged back at the front of the
 /// queue, in their original order, and counts them as resent.
-fn requeue(pending: &mut VecDeque<ZmqMessage>, shared: &Shared, back: Vec<ZmqMessage>) {
+fn requeue(pending: &mut VecDeque<Bytes>, shared: &Shared, back: Vec<Bytes>) {
     shared
         .resent
         .fetch_add(back.len() as u64, Ordering::Relaxed);

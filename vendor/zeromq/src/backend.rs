@@ -130,6 +130,11 @@ impl GenericSocketBackend {
                             message: m,
                         })
                     }
+                    Message::Framed(_) => {
+                        return Err(ZmqError::Socket(
+                            "Not connected to peers. Unable to send messages",
+                        ))
+                    }
                 },
             };
             let send_result = match self.peers.get_async(&next_peer_id).await {

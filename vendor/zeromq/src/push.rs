@@ -63,3 +63,26 @@ impl SocketSend for PushSocket {
 }
 
 impl CaptureSocket for PushSocket {}
+
+impl PushSocket {
+    /// Sends one or more whole messages already encoded as ZMTP frames with
+    /// [`encode_frames`], in one piece to one peer: one hand-over to the connection's
+    /// writer however many messages `frames` holds. (distlog patch.)
+    ///
+    /// The bytes must be complete, well-formed frames; a peer that reads anything
+    /// else drops the connection.
+    pub async fn send_framed(&mut self, frames: bytes::Bytes) -> ZmqResult<()> {
+        self.backend
+            .send_round_robin(Message::Framed(frames))
+            .await
+    }
+}
+
+/// Appends `message` as ZMTP frames, ready for [`PushSocket::send_framed`]; several
+/// messages may be appended one after another. (distlog patch.)
+pub fn encode_frames<F: AsRef<[u8]>>(message: &[F], dst: &mut bytes::BytesMut) {
+    let last = message.len().saturating_sub(1);
+    for (i, frame) in message.iter().enumerate() {
+        crate::codec::encode_frame(frame.as_ref(), dst, i != last);
+    }
+}

@@ -15,6 +15,7 @@ pub use framed::ZmqFramedRead;
 pub(crate) use framed::{FrameableWrite, FramedIo, ZmqFramedWrite};
 pub(crate) use greeting::{ZmqGreeting, ZmtpVersion};
 pub use zmq_codec::ZmqCodec;
+pub(crate) use zmq_codec::encode_frame;
 
 use crate::message::ZmqMessage;
 
@@ -24,4 +25,7 @@ pub enum Message {
     Greeting(ZmqGreeting),
     Command(ZmqCommand),
     Message(ZmqMessage),
+    /// Whole messages already encoded as ZMTP frames, written as they are
+    /// (distlog patch: see `PushSocket::send_framed`).
+    Framed(bytes::Bytes),
 }

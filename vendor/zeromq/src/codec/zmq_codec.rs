@@ -5,7 +5,7 @@ use super::Message;
 use crate::{SocketOptions, ZmqMessage};
 
 use asynchronous_codec::{Decoder, Encoder};
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 
 use std::convert::TryFrom;
 
@@ -159,7 +159,8 @@ impl Decoder for ZmqCodec {
     }
 }
 
-fn encode_frame(frame: &Bytes, dst: &mut BytesMut, more: bool) {
+/// Appends one ZMTP 3 frame: flags (MORE, LONG), its length, its bytes.
+pub(crate) fn encode_frame(frame: &[u8], dst: &mut BytesMut, more: bool) {
     let mut flags: u8 = 0;
     if more {
         flags |= 0b0000_0001;
@@ -176,7 +177,7 @@ fn encode_frame(frame: &Bytes, dst: &mut BytesMut, more: bool) {
         dst.reserve(len + 2);
         dst.extend_from_slice(&[flags, len as u8]);
     }
-    dst.extend_from_slice(frame.as_ref());
+    dst.extend_from_slice(frame);
 }
 
 impl Encoder for ZmqCodec {
@@ -187,6 +188,7 @@ impl Encoder for ZmqCodec {
         match message {
             Message::Greeting(payload) => dst.unsplit(payload.into()),
             Message::Command(command) => dst.unsplit(command.into()),
+            Message::Framed(frames) => dst.extend_from_slice(&frames),
             Message::Message(message) => {
                 let last_element = message.len() - 1;
                 for (idx, part) in message.iter().enumerate() {
