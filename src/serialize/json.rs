@@ -343,8 +343,11 @@ struct Parser<'a, const B: bool> {
     limits: &'a Limits,
     /// Checking: whether everything so far is exactly what the encoder writes.
     canonical: bool,
-    /// Checking: the raw keys of the objects being read, innermost last.
+    /// Checking: the raw keys of the objects being read, innermost last (standard
+    /// keys of the record itself are in `standard_seen` instead).
     keys: Vec<&'a str>,
+    /// Checking: which standard keys the record has, by index in `STANDARD_KEYS`.
+    standard_seen: u32,
 }
 
 impl<'a, const B: bool> Parser<'a, B> {
@@ -362,6 +365,7 @@ impl<'a, const B: bool> Parser<'a, B> {
             limits,
             canonical: true,
             keys: Vec::new(),
+            standard_seen: 0,
         };
         p.ws(0);
         Ok(p)
@@ -428,7 +432,10 @@ impl<'a, const B: bool> Parser<'a, B> {
             None => Err(self.err(ErrorKind::Eof)),
             Some(b'{') => self.object(),
             Some(b'[') => self.array(),
-            Some(b'"') => Ok(Value::Str(self.string()?)),
+            Some(b'"') => {
+                let s = self.string()?;
+                Ok(if B { Value::Str(s) } else { Value::None })
+            }
             Some(b't') => self.eat_literal("true", Value::Bool(true)),
             Some(b'f') => self.eat_literal("false", Value::Bool(false)),
             Some(b'n') => self.eat_literal("null", Value::None),
@@ -498,11 +505,17 @@ impl<'a, const B: bool> Parser<'a, B> {
         let mut fields = Vec::with_capacity(if B { 32 } else { 0 });
         let mut hint = 0;
         self.members(|p| {
+            if !B {
+                if !p.check_key(&mut hint)? {
+                    p.member_value()?;
+                } else {
+                    p.value()?;
+                }
+                return Ok(());
+            }
             let key = p.key(&mut hint)?;
             let v = p.member_value()?;
-            if B {
-                fields.push((key, v));
-            }
+            fields.push((key, v));
             Ok(())
         })?;
         self.finish()?;
@@ -610,13 +623,44 @@ impl<'a, const B: bool> Parser<'a, B> {
         Ok(v)
     }
 
+    /// Checking: a record key. The standard keys come in Python's order, so the
+    /// next one is tried first, whole with its colon as the encoder writes it
+    /// (`"name": `): true when that matched and the value comes next.
+    fn check_key(&mut self, hint: &mut usize) -> Result<bool, DecodeError> {
+        if let Some(encoded) = standard_keys().get(*hint) {
+            if self.s[self.pos..].starts_with(encoded) {
+                self.pos += encoded.len();
+                self.see_standard(*hint);
+                *hint += 1;
+                return Ok(true);
+            }
+        }
+        let start = self.pos + 1;
+        self.string()?;
+        let raw = &self.text[start..self.pos - 1];
+        match STANDARD_KEYS.iter().position(|k| *k == raw) {
+            Some(i) => {
+                self.see_standard(i);
+                *hint = i + 1;
+            }
+            None => self.keys.push(raw),
+        }
+        Ok(false)
+    }
+
+    /// Checking: a standard key of the record; a second one would be merged.
+    fn see_standard(&mut self, i: usize) {
+        const _: () = assert!(STANDARD_KEYS.len() <= 32, "standard_seen is a u32");
+        let bit = 1u32 << i;
+        if self.standard_seen & bit != 0 {
+            self.canonical = false;
+        }
+        self.standard_seen |= bit;
+    }
+
     /// A record key: borrowed as a static standard key when it is one (they come in
     /// Python's order, so `hint` tries the one after the last match first).
     fn key(&mut self, hint: &mut usize) -> Result<Key, DecodeError> {
-        if !B {
-            self.key_string()?;
-            return Ok(Key::Borrowed(""));
-        }
         let start = self.pos + 1;
         let mut end = start;
         while let Some(&b) = self.s.get(end) {
@@ -645,8 +689,31 @@ impl<'a, const B: bool> Parser<'a, B> {
 
     fn string(&mut self) -> Result<String, DecodeError> {
         self.pos += 1; // opening quote
-                       // Most strings have no escape: find the closing quote eight bytes at a time and
-                       // copy the text once, at its exact size.
+        if !B {
+            // Checking, most strings are exactly as the encoder writes them: plain
+            // ASCII up to the closing quote. One pass tells.
+            let mut end = self.pos;
+            while let Some(chunk) = self.s.get(end..end + 8) {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(chunk);
+                if needs_escape(u64::from_le_bytes(word)) {
+                    break;
+                }
+                end += 8;
+            }
+            while let Some(&b) = self.s.get(end) {
+                if ESCAPE[b as usize] != 0 {
+                    break;
+                }
+                end += 1;
+            }
+            if self.s.get(end) == Some(&b'"') {
+                self.pos = end + 1;
+                return Ok(String::new());
+            }
+        }
+        // Most strings have no escape: find the closing quote eight bytes at a time and
+        // copy the text once, at its exact size.
         let mut end = self.pos;
         while let Some(chunk) = self.s.get(end..end + 8) {
             let mut word = [0u8; 8];
@@ -1054,6 +1121,13 @@ mod tests {
                 true,
             ),
             (r#"{"e": [], "o": {}, "n": [[{}]]}"#, true),
+            (r#"{"name": 1, "msg": 2, "zzz": 3, "args": 4}"#, true),
+            (r#"{"levelno": 1, "name": 2, "x": {"name": 3}}"#, true),
+            (r#"{"name": "a", "name": "b"}"#, false),
+            (r#"{"msg": 1, "name": 2, "msg": 3}"#, false),
+            (r#"{"name":1, "name": 2}"#, false),
+            (r#"{"extra": 1, "name": 2, "extra": 3}"#, false),
+            (r#"{"n\u0061me": 1, "name": 2}"#, false),
             (r#" {"a": 1}"#, false),
             (r#"{"a": 1} "#, false),
             (r#"{"a":1}"#, false),
