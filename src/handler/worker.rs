@@ -12,7 +12,7 @@ use crate::runtime;
 use crate::serialize;
 use crate::topic::Kind;
 use bytes::{Bytes, BytesMut};
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -24,6 +24,11 @@ const ARENA: usize = 1 << 20;
 const BATCH: usize = 512;
 /// How long an idle worker sleeps before checking its links again.
 const TICK: Duration = Duration::from_millis(50);
+/// How long the worker keeps looking for events itself after the last one, before it
+/// blocks on the queue.
+const POLL_FOR: Duration = Duration::from_millis(100);
+/// The pause between two looks.
+const POLL_EVERY: Duration = Duration::from_micros(500);
 /// How long an untracked link must be idle before its queue counts as written.
 const UNTRACKED_GRACE: Duration = Duration::from_millis(200);
 
@@ -65,6 +70,7 @@ pub(crate) struct Worker {
     log_topic: Bytes,
     perf_topic: Bytes,
     reported_drops: u64,
+    last_event: Instant,
     /// Where messages are framed; the part not split off yet is the batch being built.
     arena: BytesMut,
     /// Where each message of that batch ends in `arena`.
@@ -93,6 +99,7 @@ impl Worker {
             log_topic,
             perf_topic,
             reported_drops: 0,
+            last_event: Instant::now(),
             arena: BytesMut::with_capacity(ARENA),
             ends: Vec::with_capacity(BATCH),
             scratch: Vec::with_capacity(4096),
@@ -130,17 +137,29 @@ impl Worker {
         if !self.send_pending().await {
             return State::Disconnected;
         }
-        let first = crossbeam_channel::select! {
-            recv(self.events) -> e => match e {
-                Ok(e) => e,
-                Err(_) => return self.shutdown(Instant::now() + self.config.flush_timeout).await,
+        let first = match self.events.try_recv() {
+            Ok(e) => e,
+            Err(TryRecvError::Empty) if self.last_event.elapsed() < POLL_FOR => {
+                // A worker blocked on the queue must be woken by the next log call: a
+                // system call of several microseconds on the application's thread,
+                // the tail of the caller's cost. While events keep coming, the worker
+                // looks for them itself instead.
+                std::thread::sleep(POLL_EVERY);
+                return State::Empty;
+            }
+            Err(_) => crossbeam_channel::select! {
+                recv(self.events) -> e => match e {
+                    Ok(e) => e,
+                    Err(_) => return self.shutdown(Instant::now() + self.config.flush_timeout).await,
+                },
+                recv(self.control) -> c => match c {
+                    Ok(c) => return self.handle(c).await,
+                    Err(_) => return self.shutdown(Instant::now() + self.config.flush_timeout).await,
+                },
+                default(TICK) => return State::Empty,
             },
-            recv(self.control) -> c => match c {
-                Ok(c) => return self.handle(c).await,
-                Err(_) => return self.shutdown(Instant::now() + self.config.flush_timeout).await,
-            },
-            default(TICK) => return State::Empty,
         };
+        self.last_event = Instant::now();
         self.shared.stalled.store(false, Ordering::Relaxed);
         self.frame(first);
         self.pump().await;
