@@ -316,6 +316,10 @@ async fn receive(
                 Some(m)
             }
             None => {
+                if ready_in_a_row > 0 {
+                    // The clock is read once per run of ready messages, not per message.
+                    last_message = Instant::now();
+                }
                 ready_in_a_row = 0;
                 r.hand_over(drain_start.is_some())?;
                 r.maybe_stats();
@@ -336,14 +340,17 @@ async fn receive(
                     }
                     None => TICK,
                 };
-                timeout(wait, pull.recv()).await
+                let got = timeout(wait, pull.recv()).await;
+                if matches!(got, Some(Ok(_))) {
+                    last_message = Instant::now();
+                }
+                got
             }
         };
         match received {
             None => {}
             Some(Ok(message)) => {
                 failed_in_a_row = 0;
-                last_message = Instant::now();
                 r.take(message).await;
             }
             Some(Err(e)) => {

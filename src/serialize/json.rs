@@ -466,12 +466,13 @@ impl<'a, const B: bool> Parser<'a, B> {
         if self.s.get(self.pos) == Some(&b']') {
             self.pos += 1;
             self.depth -= 1;
-            return Ok(Value::List(items));
+            return Ok(if B { Value::List(items) } else { Value::None });
         }
         loop {
-            let v = self.value()?;
             if B {
-                items.push(v);
+                items.push(self.value()?);
+            } else {
+                self.skip()?;
             }
             self.ws(0);
             match self.s.get(self.pos) {
@@ -482,7 +483,7 @@ impl<'a, const B: bool> Parser<'a, B> {
                 Some(b']') => {
                     self.pos += 1;
                     self.depth -= 1;
-                    return Ok(Value::List(items));
+                    return Ok(if B { Value::List(items) } else { Value::None });
                 }
                 _ => return Err(self.unexpected("',' or ']'")),
             }
@@ -507,11 +508,9 @@ impl<'a, const B: bool> Parser<'a, B> {
         self.members(|p| {
             if !B {
                 if !p.check_key(&mut hint)? {
-                    p.member_value()?;
-                } else {
-                    p.value()?;
+                    p.colon()?;
                 }
-                return Ok(());
+                return p.skip();
             }
             let key = p.key(&mut hint)?;
             let v = p.member_value()?;
@@ -526,13 +525,19 @@ impl<'a, const B: bool> Parser<'a, B> {
         let mut items: Vec<(Value, Value)> = Vec::new();
         self.members(|p| {
             let key = p.key_string()?;
-            let v = p.member_value()?;
+            p.colon()?;
             if B {
-                items.push((Value::Str(key), v));
+                items.push((Value::Str(key), p.value()?));
+                Ok(())
+            } else {
+                p.skip()
             }
-            Ok(())
         })?;
-        Ok(Value::Dict(if B { dedup_keys(items) } else { items }))
+        Ok(if B {
+            Value::Dict(dedup_keys(items))
+        } else {
+            Value::None
+        })
     }
 
     /// Reads `{"key": value, ...}`, calling `member` at each key; it reads the key,
@@ -580,15 +585,34 @@ impl<'a, const B: bool> Parser<'a, B> {
         Ok(())
     }
 
-    /// `: value` after a key.
-    fn member_value(&mut self) -> Result<Value, DecodeError> {
+    /// The `: ` between a key and its value.
+    fn colon(&mut self) -> Result<(), DecodeError> {
         self.ws(0);
         if self.s.get(self.pos) != Some(&b':') {
             return Err(self.unexpected("':'"));
         }
         self.pos += 1;
         self.ws(1);
+        Ok(())
+    }
+
+    /// `: value` after a key.
+    fn member_value(&mut self) -> Result<Value, DecodeError> {
+        self.colon()?;
         self.value()
+    }
+
+    /// Checking: reads a value, keeping nothing.
+    fn skip(&mut self) -> Result<(), DecodeError> {
+        let v = self.value()?;
+        // Checking, values are placeholders that own nothing: no need to run the
+        // (not inlined, and per value) drop.
+        debug_assert!(matches!(
+            v,
+            Value::None | Value::Bool(_) | Value::Float(_) | Value::Int(_)
+        ));
+        std::mem::forget(v);
+        Ok(())
     }
 
     /// A key of a nested object; when checking, its raw text is kept to find repeats.
@@ -628,7 +652,7 @@ impl<'a, const B: bool> Parser<'a, B> {
     /// (`"name": `): true when that matched and the value comes next.
     fn check_key(&mut self, hint: &mut usize) -> Result<bool, DecodeError> {
         if let Some(encoded) = standard_keys().get(*hint) {
-            if self.s[self.pos..].starts_with(encoded) {
+            if starts_with_short(&self.s[self.pos..], encoded) {
                 self.pos += encoded.len();
                 self.see_standard(*hint);
                 *hint += 1;
@@ -948,6 +972,26 @@ fn certainly_distinct<'k>(keys: impl ExactSizeIterator<Item = Option<&'k str>>) 
     sigs.windows(2).all(|w| w[0] != w[1])
 }
 
+/// `s.starts_with(prefix)` for prefixes of a few words, as the standard keys are:
+/// compared eight bytes at a time (the last word overlapping), without a call to
+/// `memcmp`.
+fn starts_with_short(s: &[u8], prefix: &[u8]) -> bool {
+    let n = prefix.len();
+    let Some(s) = s.get(..n) else {
+        return false;
+    };
+    if n < 8 {
+        return s == prefix;
+    }
+    let word = |b: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[at..at + 8]);
+        u64::from_ne_bytes(w)
+    };
+    (0..n / 8).all(|i| word(s, i * 8) == word(prefix, i * 8))
+        && word(s, n - 8) == word(prefix, n - 8)
+}
+
 /// Whether no key repeats, exactly.
 fn all_distinct(keys: &[&str]) -> bool {
     if certainly_distinct(keys.iter().map(|k| Some(*k))) {
@@ -1164,6 +1208,24 @@ mod tests {
             let again = reencoded(body.as_bytes()).unwrap();
             assert_eq!(again == body.as_bytes(), *canonical, "{body}");
         }
+    }
+
+    #[test]
+    fn short_prefix_compare_agrees_with_starts_with() {
+        let text = b"\"relativeCreated\": 1.5, \"name\": \"x\"";
+        for key in standard_keys() {
+            for at in 0..text.len() {
+                for cut in [0, 1, key.len() / 2] {
+                    let prefix = &key[..key.len() - cut];
+                    assert_eq!(
+                        starts_with_short(&text[at..], prefix),
+                        text[at..].starts_with(prefix)
+                    );
+                }
+            }
+        }
+        let i = STANDARD_KEYS.iter().position(|k| *k == "relativeCreated");
+        assert!(starts_with_short(text, &standard_keys()[i.unwrap()]));
     }
 
     #[test]
