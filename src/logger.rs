@@ -191,7 +191,8 @@ impl log::Log for Logger {
         if INTERNAL_TARGETS.iter().any(|t| target.starts_with(t)) {
             return;
         }
-        self.handler.enqueue(event_from(record));
+        let event = capture(record, self.handler.spent_event());
+        self.handler.enqueue(event);
     }
 
     fn flush(&self) {
@@ -202,15 +203,42 @@ impl log::Log for Logger {
 /// Captures a `log` record: the message is formatted here (Rust has no lazy args to
 /// send); the target and key names are interned, so they cost no allocation.
 pub fn event_from(record: &log::Record<'_>) -> Event {
-    let message = match record.args().as_str() {
-        Some(s) => s.to_string(),
-        None => record.args().to_string(),
+    capture(record, None)
+}
+
+/// [`event_from`], writing into the message and key-value buffers of a sent event
+/// when one is at hand.
+fn capture(record: &log::Record<'_>, spent: Option<Event>) -> Event {
+    let (message, extra) = match spent {
+        Some(Event {
+            mut message,
+            mut extra,
+            ..
+        }) => {
+            message.clear();
+            match record.args().as_str() {
+                Some(s) => message.push_str(s),
+                None => {
+                    let _ = fmt::Write::write_fmt(&mut message, *record.args());
+                }
+            }
+            extra.clear();
+            (message, extra)
+        }
+        None => {
+            let message = match record.args().as_str() {
+                Some(s) => s.to_string(),
+                None => record.args().to_string(),
+            };
+            (message, Vec::new())
+        }
     };
     let mut event = Event::new(
         record.level(),
         crate::intern::intern(record.target()),
         message,
     );
+    event.extra = extra;
     event.file = record
         .file_static()
         .map(Cow::Borrowed)
@@ -296,6 +324,39 @@ impl<'v> log::kv::VisitValue<'v> for Typed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reused_event_keeps_nothing_of_the_last_one() {
+        let mut spent = Event::new(log::Level::Error, "old", "old message".into());
+        spent.extra.push(("stale".into(), 1.into()));
+        spent.exc_text = Some("Traceback".into());
+        spent.context = Value::Dict(vec![("taskId".into(), "t/1".into())]);
+        spent.line = Some(99);
+        let kvs = [("n", log::kv::Value::from(7i64))];
+        let args = format_args!("new {}", 5);
+        let record = log::Record::builder()
+            .args(args)
+            .level(log::Level::Info)
+            .target("shop")
+            .key_values(&kvs)
+            .build();
+        let reused = capture(&record, Some(spent));
+        let fresh = capture(&record, None);
+        let process = crate::record::ProcessInfo::current();
+        let fields = |e: &Event| {
+            let mut out = Vec::new();
+            crate::record::Fields::for_each(&e.fields(&process), &mut |k, v| {
+                if !["created", "msecs", "relativeCreated", "asctime"].contains(&k.as_str()) {
+                    out.push(format!("{}={v:?}", k.as_str()));
+                }
+            });
+            out
+        };
+        assert_eq!(fields(&reused), fields(&fresh));
+        assert_eq!(reused.message, "new 5");
+        assert_eq!(reused.exc_text, None);
+        assert_eq!(reused.extra.len(), 1);
+    }
 
     #[test]
     fn kv_values_keep_their_types() {

@@ -38,6 +38,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use worker::{Control, Worker};
 
+/// Most sent events kept for reuse.
+const SPENT: usize = 1024;
+
 /// How often a call blocked on a full queue looks for room.
 const BLOCK_POLL: Duration = Duration::from_micros(100);
 
@@ -154,6 +157,11 @@ pub(crate) struct Shared {
     /// Set when a blocking caller timed out; callers then drop until the worker
     /// takes from the queue again.
     pub(crate) stalled: AtomicBool,
+    /// Events the worker has sent, handed back so a log call can reuse their
+    /// buffers: then the message and key-values cost no allocation, and the worker
+    /// frees nothing that another thread allocated (glibc makes such frees contend
+    /// with the application's own allocations for the arena's lock).
+    pub(crate) spent: (Sender<Event>, crossbeam_channel::Receiver<Event>),
 }
 
 impl Shared {
@@ -299,6 +307,7 @@ impl Builder {
             unconfirmed_at_shutdown: AtomicU64::new(0),
             first_drop: AtomicU64::new(0),
             stalled: AtomicBool::new(false),
+            spent: crossbeam_channel::bounded(SPENT),
         });
         let worker = Worker::new(rx, ctl_rx, shared.clone(), config.clone());
         let thread = std::thread::Builder::new()
@@ -379,6 +388,11 @@ impl Handler {
     /// Returns whether the event was queued (a dropped one is counted).
     pub fn enqueue(&self, event: Event) -> bool {
         self.put(Item::Log(event))
+    }
+
+    /// A sent event whose buffers can be reused for the next one, if there is one.
+    pub(crate) fn spent_event(&self) -> Option<Event> {
+        self.inner.shared.spent.1.try_recv().ok()
     }
 
     /// Queues a ready-made record of any kind: performance measurements use

@@ -257,6 +257,13 @@ impl Worker {
         zeromq::encode_frames(&[topic.as_ref(), body.as_slice()], &mut self.arena);
         self.ends.push(self.arena.len());
         self.scratch = body;
+        if let Item::Log(event) = item {
+            // Back to the application for reuse (not a huge one, which would keep its
+            // memory); when enough are waiting, freed here.
+            if event.message.capacity() <= 4096 && event.extra.capacity() <= 64 {
+                let _ = self.shared.spent.0.try_send(event);
+            }
+        }
     }
 
     fn take_batch(&mut self) -> Batch {
