@@ -3,7 +3,7 @@ use futures::Stream;
 use parking_lot::Mutex;
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::hash::Hash;
 use std::pin::Pin;
 use std::sync::atomic;
@@ -59,10 +59,21 @@ impl<S, K: Clone + Eq + Hash> QueueInner<S, K> {
     }
 }
 
-pub struct FairQueue<S, K: Clone> {
+/// Most items taken from one stream at once (distlog patch).
+const READ_AHEAD: usize = 64;
+
+pub struct FairQueue<S: Stream, K: Clone> {
     block_on_no_clients: bool,
     inner: Arc<Mutex<QueueInner<S, K>>>,
+    /// Items a stream already had ready when it was polled, handed out before the
+    /// streams are polled again: the locking, hashing and waker allocation of a poll
+    /// are paid once per run of up to `READ_AHEAD` items instead of once per item.
+    /// (distlog patch.)
+    read_ahead: VecDeque<(K, S::Item)>,
 }
+
+// The read-ahead items are only moved in and out, never pinned.
+impl<S: Stream, K: Clone> Unpin for FairQueue<S, K> {}
 
 #[derive(Clone)]
 struct ReadyEvent<K: Clone> {
@@ -118,6 +129,9 @@ where
     #[allow(clippy::needless_continue)]
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let fair_queue = self.get_mut();
+        if let Some(item) = fair_queue.read_ahead.pop_front() {
+            return Poll::Ready(Some(item));
+        }
         let mut remaining_ready = {
             let mut inner = fair_queue.inner.lock();
             inner.waker = Some(cx.waker().clone());
@@ -156,9 +170,29 @@ where
                 Poll::Ready(Some(res)) => {
                     let key = event.key.clone();
                     let item = Some((key.clone(), res));
-                    let mut inner = fair_queue.inner.lock();
-                    inner.streams.insert(event.key, io_stream);
-                    inner.push_ready(key);
+                    let mut ended = false;
+                    while fair_queue.read_ahead.len() < READ_AHEAD {
+                        match io_stream.as_mut().poll_next(&mut cx) {
+                            Poll::Ready(Some(more)) => {
+                                fair_queue.read_ahead.push_back((key.clone(), more));
+                            }
+                            Poll::Ready(None) => {
+                                ended = true;
+                                break;
+                            }
+                            Poll::Pending => break,
+                        }
+                    }
+                    if ended {
+                        let callback = fair_queue.inner.lock().on_disconnect.clone();
+                        if let Some(callback) = callback {
+                            callback(key);
+                        }
+                    } else {
+                        let mut inner = fair_queue.inner.lock();
+                        inner.streams.insert(event.key, io_stream);
+                        inner.push_ready(key);
+                    }
                     return Poll::Ready(item);
                 }
                 Poll::Ready(None) => {
@@ -201,10 +235,11 @@ where
     }
 }
 
-impl<S, K: Clone> FairQueue<S, K> {
+impl<S: Stream, K: Clone> FairQueue<S, K> {
     pub fn new(block_on_no_clients: bool) -> Self {
         Self {
             block_on_no_clients,
+            read_ahead: VecDeque::new(),
             inner: Arc::new(Mutex::new(QueueInner {
                 counter: atomic::AtomicUsize::new(0),
                 ready_queue: BinaryHeap::new(),
