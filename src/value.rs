@@ -131,9 +131,9 @@ impl PyFloat {
     }
 
     fn push_all(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.push(b);
-        }
+        let n = bytes.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8] {

@@ -662,7 +662,11 @@ impl<'a, const B: bool> Parser<'a, B> {
         let start = self.pos + 1;
         self.string()?;
         let raw = &self.text[start..self.pos - 1];
-        match STANDARD_KEYS.iter().position(|k| *k == raw) {
+        let first = raw.as_bytes().first();
+        match STANDARD_KEYS
+            .iter()
+            .position(|k| k.as_bytes().first() == first && *k == raw)
+        {
             Some(i) => {
                 self.see_standard(i);
                 *hint = i + 1;
@@ -994,6 +998,12 @@ fn starts_with_short(s: &[u8], prefix: &[u8]) -> bool {
 
 /// Whether no key repeats, exactly.
 fn all_distinct(keys: &[&str]) -> bool {
+    if keys.len() <= 8 {
+        return keys
+            .iter()
+            .enumerate()
+            .all(|(i, k)| !keys[i + 1..].contains(k));
+    }
     if certainly_distinct(keys.iter().map(|k| Some(*k))) {
         return true;
     }
