@@ -654,6 +654,8 @@ impl<'a, const B: bool> Parser<'a, B> {
         if let Some(encoded) = standard_keys().get(*hint) {
             if starts_with_short(&self.s[self.pos..], encoded) {
                 self.pos += encoded.len();
+                // More blanks may follow the one space (valid, but not canonical).
+                self.ws(0);
                 self.see_standard(*hint);
                 *hint += 1;
                 return Ok(true);
@@ -1267,6 +1269,9 @@ mod tests {
             "{\"a\": {\"b\": 1}, \"a\": 2}",
             "\u{feff}{}",
             "{\"a\": 1.}",
+            "{\"name\": \n\nt",
+            "{\"name\":  tru",
+            "{\"msg\": ]",
         ];
         for body in cases {
             let want = decode_record(body.as_bytes(), &limits).map(|_| ());
