@@ -7,13 +7,28 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zeromq::{Socket, SocketRecv};
 
+#[cfg(feature = "async-std")]
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    async_std::task::block_on(f)
+}
+
+#[cfg(all(feature = "tokio", not(feature = "async-std")))]
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(f)
+}
+
 /// A PULL socket on its own thread that counts what it receives.
 fn sink(endpoint: String) -> Arc<AtomicU64> {
     let count = Arc::new(AtomicU64::new(0));
     let c = count.clone();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        async_std::task::block_on(async move {
+        block_on(async move {
             let mut pull = zeromq::PullSocket::new();
             if pull.bind(&endpoint).await.is_err() {
                 return;
