@@ -717,26 +717,33 @@ impl<'a, const B: bool> Parser<'a, B> {
         })
     }
 
+    /// The first byte from here on that `stops`, found eight bytes at a time while
+    /// `word_stops` (any of eight bytes stops) says none does.
+    fn scan(&self, word_stops: impl Fn(u64) -> bool, stops: impl Fn(u8) -> bool) -> usize {
+        let mut end = self.pos;
+        while let Some(chunk) = self.s.get(end..end + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            if word_stops(u64::from_le_bytes(word)) {
+                break;
+            }
+            end += 8;
+        }
+        while let Some(&b) = self.s.get(end) {
+            if stops(b) {
+                break;
+            }
+            end += 1;
+        }
+        end
+    }
+
     fn string(&mut self) -> Result<String, DecodeError> {
         self.pos += 1; // opening quote
         if !B {
             // Checking, most strings are exactly as the encoder writes them: plain
             // ASCII up to the closing quote. One pass tells.
-            let mut end = self.pos;
-            while let Some(chunk) = self.s.get(end..end + 8) {
-                let mut word = [0u8; 8];
-                word.copy_from_slice(chunk);
-                if needs_escape(u64::from_le_bytes(word)) {
-                    break;
-                }
-                end += 8;
-            }
-            while let Some(&b) = self.s.get(end) {
-                if ESCAPE[b as usize] != 0 {
-                    break;
-                }
-                end += 1;
-            }
+            let end = self.scan(needs_escape, |b| ESCAPE[b as usize] != 0);
             if self.s.get(end) == Some(&b'"') {
                 self.pos = end + 1;
                 return Ok(String::new());
@@ -744,21 +751,7 @@ impl<'a, const B: bool> Parser<'a, B> {
         }
         // Most strings have no escape: find the closing quote eight bytes at a time and
         // copy the text once, at its exact size.
-        let mut end = self.pos;
-        while let Some(chunk) = self.s.get(end..end + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            if ends_plain_run(u64::from_le_bytes(word)) {
-                break;
-            }
-            end += 8;
-        }
-        while let Some(&b) = self.s.get(end) {
-            if b == b'"' || b == b'\\' || b < 0x20 {
-                break;
-            }
-            end += 1;
-        }
+        let end = self.scan(ends_plain_run, |b| b == b'"' || b == b'\\' || b < 0x20);
         if self.s.get(end) == Some(&b'"') {
             let text = &self.text[self.pos..end];
             self.pos = end + 1;
