@@ -54,6 +54,10 @@ fn bench(c: &mut Criterion) {
             c.bench_function(&format!("check {enc} ({} bytes)", body.len()), |b| {
                 b.iter(|| black_box(json::check_record(black_box(&body), &Limits::default())))
             });
+            // What it does when nothing is written (`--output none`).
+            c.bench_function(&format!("validate {enc} ({} bytes)", body.len()), |b| {
+                b.iter(|| black_box(json::validate_record(black_box(&body), &Limits::default())))
+            });
         }
     }
 }

@@ -1,9 +1,9 @@
 //! The JSON decoder on any bytes: never panics, never overflows the stack, and what it
 //! accepts re-encodes to text that decodes and re-encodes to the same bytes.
 //!
-//! The record checker on the same bytes: it accepts and rejects exactly what the record
-//! decoder does, with the same error, and when it calls a body canonical, re-encoding
-//! the decoded record gives back that body byte for byte.
+//! The record checker and validator on the same bytes: they accept and reject exactly
+//! what the record decoder does, with the same error, and when the checker calls a body
+//! canonical, re-encoding the decoded record gives back that body byte for byte.
 #![no_main]
 
 use distlog::serialize::{json, Limits};
@@ -25,7 +25,14 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let checked = json::check_record(data, &limits);
-    match json::decode_record(data, &limits) {
+    let validated = json::validate_record(data, &limits);
+    let decoded = json::decode_record(data, &limits);
+    assert_eq!(
+        validated,
+        decoded.as_ref().map(|_| ()).map_err(Clone::clone),
+        "the validator's verdict differs"
+    );
+    match decoded {
         Ok(record) => {
             let checked = checked.expect("the checker accepts what the decoder accepts");
             let mut again = Vec::new();

@@ -309,6 +309,26 @@ pub fn check_record(input: &[u8], limits: &Limits) -> Result<Checked, DecodeErro
     })
 }
 
+/// Validates a record body and nothing more: it accepts and rejects exactly what
+/// [`decode_record`] does, with the same errors, and neither builds the record nor
+/// finds out whether the body is canonical (no float is even parsed). This is how a
+/// collector that only counts records checks them.
+///
+/// ```
+/// use distlog::serialize::{json, Limits};
+/// let limits = Limits::default();
+/// assert!(json::validate_record(br#"{"name":"app","msecs":5.00}"#, &limits).is_ok());
+/// let err = json::validate_record(br#"{"name": "app" "x": 1}"#, &limits).unwrap_err();
+/// assert_eq!(err.to_string(), "invalid JSON body at byte 15: found '\"', expected ',' or '}'");
+/// ```
+pub fn validate_record(input: &[u8], limits: &Limits) -> Result<(), DecodeError> {
+    let mut p = Parser::<VALIDATE>::new(input, limits)?;
+    if p.s.get(p.pos) != Some(&b'{') {
+        return decode_record(input, limits).map(|_| ());
+    }
+    p.record().map(|_| ())
+}
+
 /// Decodes one JSON value, as `json.loads` would (see also [`decode_record`]).
 ///
 /// ```
@@ -327,13 +347,15 @@ pub fn decode_value(input: &[u8], limits: &Limits) -> Result<Value, DecodeError>
     Ok(v)
 }
 
-/// The parser's two modes: build values, or only check the input (every value is then
-/// a placeholder `Value::None`). One grammar serves both, so they cannot disagree on
-/// what is valid.
-const BUILD: bool = true;
-const CHECK: bool = false;
+/// The parser's modes: build values; check the input and whether it is canonical; or
+/// only validate it. Checking and validating, every value is a placeholder
+/// `Value::None`. One grammar serves all three, so they cannot disagree on what is
+/// valid.
+const BUILD: u8 = 0;
+const CHECK: u8 = 1;
+const VALIDATE: u8 = 2;
 
-struct Parser<'a, const B: bool> {
+struct Parser<'a, const M: u8> {
     s: &'a [u8],
     text: &'a str,
     pos: usize,
@@ -350,9 +372,14 @@ struct Parser<'a, const B: bool> {
     standard_seen: u32,
 }
 
-impl<'a, const B: bool> Parser<'a, B> {
+impl<'a, const M: u8> Parser<'a, M> {
+    /// Whether values are built.
+    const B: bool = M == BUILD;
+    /// Whether `canonical` is kept up to date.
+    const C: bool = M == CHECK;
+
     /// A parser at the first non-blank byte of `input`, which must be UTF-8.
-    fn new(input: &'a [u8], limits: &'a Limits) -> Result<Parser<'a, B>, DecodeError> {
+    fn new(input: &'a [u8], limits: &'a Limits) -> Result<Parser<'a, M>, DecodeError> {
         let text = std::str::from_utf8(input).map_err(|e| {
             DecodeError::new(Encoding::Json, e.valid_up_to(), ErrorKind::InvalidUtf8)
         })?;
@@ -401,7 +428,8 @@ impl<'a, const B: bool> Parser<'a, B> {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.pos) {
             self.pos += 1;
         }
-        if !B && (self.pos - start != spaces || self.s[start..self.pos].iter().any(|&b| b != b' '))
+        if Self::C
+            && (self.pos - start != spaces || self.s[start..self.pos].iter().any(|&b| b != b' '))
         {
             self.canonical = false;
         }
@@ -434,7 +462,7 @@ impl<'a, const B: bool> Parser<'a, B> {
             Some(b'[') => self.array(),
             Some(b'"') => {
                 let s = self.string()?;
-                Ok(if B { Value::Str(s) } else { Value::None })
+                Ok(if Self::B { Value::Str(s) } else { Value::None })
             }
             Some(b't') => self.eat_literal("true", Value::Bool(true)),
             Some(b'f') => self.eat_literal("false", Value::Bool(false)),
@@ -466,10 +494,14 @@ impl<'a, const B: bool> Parser<'a, B> {
         if self.s.get(self.pos) == Some(&b']') {
             self.pos += 1;
             self.depth -= 1;
-            return Ok(if B { Value::List(items) } else { Value::None });
+            return Ok(if Self::B {
+                Value::List(items)
+            } else {
+                Value::None
+            });
         }
         loop {
-            if B {
+            if Self::B {
                 items.push(self.value()?);
             } else {
                 self.skip()?;
@@ -483,7 +515,11 @@ impl<'a, const B: bool> Parser<'a, B> {
                 Some(b']') => {
                     self.pos += 1;
                     self.depth -= 1;
-                    return Ok(if B { Value::List(items) } else { Value::None });
+                    return Ok(if Self::B {
+                        Value::List(items)
+                    } else {
+                        Value::None
+                    });
                 }
                 _ => return Err(self.unexpected("',' or ']'")),
             }
@@ -503,10 +539,10 @@ impl<'a, const B: bool> Parser<'a, B> {
             ));
         }
         self.count()?;
-        let mut fields = Vec::with_capacity(if B { 32 } else { 0 });
+        let mut fields = Vec::with_capacity(if Self::B { 32 } else { 0 });
         let mut hint = 0;
         self.members(|p| {
-            if !B {
+            if !Self::B {
                 if !p.check_key(&mut hint)? {
                     p.colon()?;
                 }
@@ -526,14 +562,14 @@ impl<'a, const B: bool> Parser<'a, B> {
         self.members(|p| {
             let key = p.key_string()?;
             p.colon()?;
-            if B {
+            if Self::B {
                 items.push((Value::Str(key), p.value()?));
                 Ok(())
             } else {
                 p.skip()
             }
         })?;
-        Ok(if B {
+        Ok(if Self::B {
             Value::Dict(dedup_keys(items))
         } else {
             Value::None
@@ -575,7 +611,7 @@ impl<'a, const B: bool> Parser<'a, B> {
             }
         }
         self.depth -= 1;
-        if !B {
+        if Self::C {
             // A repeated key is merged on decoding, so the copy would differ.
             if !all_distinct(&self.keys[first_key..]) {
                 self.canonical = false;
@@ -619,7 +655,7 @@ impl<'a, const B: bool> Parser<'a, B> {
     fn key_string(&mut self) -> Result<String, DecodeError> {
         let start = self.pos + 1;
         let key = self.string()?;
-        if !B {
+        if Self::C {
             self.keys.push(&self.text[start..self.pos - 1]);
         }
         Ok(key)
@@ -640,7 +676,7 @@ impl<'a, const B: bool> Parser<'a, B> {
                     String::from_utf8_lossy(digits)
                 )))
             })?;
-        if !B && digits.iter().any(u8::is_ascii_uppercase) {
+        if Self::C && digits.iter().any(u8::is_ascii_uppercase) {
             self.canonical = false;
         }
         self.pos += 4;
@@ -663,6 +699,9 @@ impl<'a, const B: bool> Parser<'a, B> {
         }
         let start = self.pos + 1;
         self.string()?;
+        if !Self::C {
+            return Ok(false);
+        }
         let raw = &self.text[start..self.pos - 1];
         let first = raw.as_bytes().first();
         match STANDARD_KEYS
@@ -681,6 +720,9 @@ impl<'a, const B: bool> Parser<'a, B> {
     /// Checking: a standard key of the record; a second one would be merged.
     fn see_standard(&mut self, i: usize) {
         const _: () = assert!(STANDARD_KEYS.len() <= 32, "standard_seen is a u32");
+        if !Self::C {
+            return;
+        }
         let bit = 1u32 << i;
         if self.standard_seen & bit != 0 {
             self.canonical = false;
@@ -740,7 +782,7 @@ impl<'a, const B: bool> Parser<'a, B> {
 
     fn string(&mut self) -> Result<String, DecodeError> {
         self.pos += 1; // opening quote
-        if !B {
+        if Self::C {
             // Checking, most strings are exactly as the encoder writes them: plain
             // ASCII up to the closing quote. One pass tells.
             let end = self.scan(needs_escape, |b| ESCAPE[b as usize] != 0);
@@ -755,8 +797,8 @@ impl<'a, const B: bool> Parser<'a, B> {
         if self.s.get(end) == Some(&b'"') {
             let text = &self.text[self.pos..end];
             self.pos = end + 1;
-            if !B {
-                self.canonical &= is_plain(text.as_bytes());
+            if !Self::B {
+                self.canonical &= !Self::C || is_plain(text.as_bytes());
                 return Ok(String::new());
             }
             return Ok(text.to_string());
@@ -769,19 +811,19 @@ impl<'a, const B: bool> Parser<'a, B> {
             };
             match b {
                 b'"' => {
-                    if B {
+                    if Self::B {
                         out.push_str(&self.text[start..self.pos]);
                     }
                     self.pos += 1;
                     return Ok(out);
                 }
                 b'\\' => {
-                    if B {
+                    if Self::B {
                         out.push_str(&self.text[start..self.pos]);
                     }
                     self.pos += 1;
                     let c = self.escape()?;
-                    if B {
+                    if Self::B {
                         out.push(c);
                     }
                     start = self.pos;
@@ -793,7 +835,7 @@ impl<'a, const B: bool> Parser<'a, B> {
                 }
                 _ => {
                     // The encoder escapes DEL and every non-ASCII character.
-                    if !B && ESCAPE[b as usize] != 0 {
+                    if Self::C && ESCAPE[b as usize] != 0 {
                         self.canonical = false;
                     }
                     self.pos += 1
@@ -836,7 +878,7 @@ impl<'a, const B: bool> Parser<'a, B> {
                 };
                 // The encoder writes `\u` only for characters it cannot write plain or
                 // with a short escape.
-                if !B && c.is_none_or(|c| c.is_ascii() && ESCAPE[c as usize] != b'u') {
+                if Self::C && c.is_none_or(|c| c.is_ascii() && ESCAPE[c as usize] != b'u') {
                     self.canonical = false;
                 }
                 // Python keeps a lone surrogate in its str; Rust strings cannot hold
@@ -848,7 +890,7 @@ impl<'a, const B: bool> Parser<'a, B> {
                 return Err(self.err(ErrorKind::BadEscape(format!("\\{}", other as char))));
             }
         };
-        if !B && ESCAPE[c as usize] != e {
+        if Self::C && ESCAPE[c as usize] != e {
             self.canonical = false;
         }
         Ok(c)
@@ -899,6 +941,10 @@ impl<'a, const B: bool> Parser<'a, B> {
         let text = &self.text[start..i];
         self.pos = i;
         if is_float {
+            if M == VALIDATE {
+                // Any text of this grammar reads as a float (at worst as inf or 0.0).
+                return Ok(Value::None);
+            }
             let f = text.parse::<f64>().map_err(|_| {
                 DecodeError::new(
                     Encoding::Json,
@@ -906,7 +952,7 @@ impl<'a, const B: bool> Parser<'a, B> {
                     ErrorKind::BadNumber(text.to_string()),
                 )
             })?;
-            if !B {
+            if Self::C {
                 // The encoder writes `repr(float)`: `1e5` and `1.50` come back otherwise.
                 self.canonical &= PyFloat::new(f, "NaN", "Infinity").as_bytes() == text.as_bytes();
                 return Ok(Value::None);
@@ -920,9 +966,9 @@ impl<'a, const B: bool> Parser<'a, B> {
                 ErrorKind::IntTooLong(int_digits),
             ));
         }
-        if !B {
+        if !Self::B {
             // `-0` is the one integer the encoder writes otherwise.
-            self.canonical &= text != "-0";
+            self.canonical &= !Self::C || text != "-0";
             return Ok(Value::None);
         }
         if let Ok(i) = text.parse::<i64>() {
@@ -1234,7 +1280,7 @@ mod tests {
     }
 
     #[test]
-    fn check_rejects_what_decode_rejects_with_the_same_error() {
+    fn check_and_validate_reject_what_decode_rejects_with_the_same_error() {
         let limits = Limits {
             max_depth: 3,
             max_values: 12,
@@ -1270,6 +1316,7 @@ mod tests {
             let want = decode_record(body.as_bytes(), &limits).map(|_| ());
             let got = check_record(body.as_bytes(), &limits).map(|_| ());
             assert_eq!(got, want, "{body:?}");
+            assert_eq!(validate_record(body.as_bytes(), &limits), want, "{body:?}");
         }
         let bad_utf8 = b"{\"a\": \"\xff\"}";
         assert_eq!(
