@@ -43,6 +43,22 @@ pub const STANDARD_KEYS: [&str; 25] = [
     "taskName",
 ];
 
+/// The index of `key` in [`STANDARD_KEYS`], if it is one. Extra keys are looked up on
+/// every record, so the names are told apart by length and first byte before any
+/// comparison of their text.
+///
+/// ```
+/// use distlog::record::{standard_index, STANDARD_KEYS};
+/// assert_eq!(standard_index("msecs").map(|i| STANDARD_KEYS[i]), Some("msecs"));
+/// assert_eq!(standard_index("order_id"), None);
+/// ```
+pub fn standard_index(key: &str) -> Option<usize> {
+    let first = key.as_bytes().first();
+    STANDARD_KEYS
+        .iter()
+        .position(|k| k.len() == key.len() && k.as_bytes().first() == first && *k == key)
+}
+
 /// One log record.
 ///
 /// ```
@@ -138,7 +154,7 @@ impl Record {
     /// The fields that are not among Python's standard keys: `extra=` data, `log`
     /// key-values, anything a newer Python adds.
     pub fn extras(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.fields().filter(|(k, _)| !STANDARD_KEYS.contains(k))
+        self.fields().filter(|(k, _)| standard_index(k).is_none())
     }
 
     fn str_of(&self, key: &str) -> Option<&str> {
@@ -411,7 +427,7 @@ impl Event {
     /// building it: no allocation beyond escaping a message that has newlines.
     pub fn fields<'a>(&'a self, process: &'a ProcessInfo) -> EventFields<'a> {
         let clash = self.extra.iter().enumerate().any(|(i, (k, _))| {
-            STANDARD_KEYS.contains(&k.as_ref()) || self.extra[..i].iter().any(|(prev, _)| prev == k)
+            standard_index(k).is_some() || self.extra[..i].iter().any(|(prev, _)| prev == k)
         });
         EventFields {
             event: self,
@@ -660,7 +676,7 @@ impl EventFields<'_> {
     fn extras(&self, f: &mut dyn FnMut(Name<'_>, FieldRef<'_>)) {
         let mut merged: Vec<(Cow<'_, str>, &Value)> = Vec::new();
         for (k, v) in &self.event.extra {
-            let key: Cow<'_, str> = if STANDARD_KEYS.contains(&k.as_ref()) {
+            let key: Cow<'_, str> = if standard_index(k).is_some() {
                 Cow::Owned(format!("extra_{k}"))
             } else {
                 Cow::Borrowed(k.as_ref())

@@ -703,11 +703,7 @@ impl<'a, const M: u8> Parser<'a, M> {
             return Ok(false);
         }
         let raw = &self.text[start..self.pos - 1];
-        let first = raw.as_bytes().first();
-        match STANDARD_KEYS
-            .iter()
-            .position(|k| k.as_bytes().first() == first && *k == raw)
-        {
+        match crate::record::standard_index(raw) {
             Some(i) => {
                 self.see_standard(i);
                 *hint = i + 1;
@@ -749,7 +745,7 @@ impl<'a, const M: u8> Parser<'a, M> {
         let found = STANDARD_KEYS
             .get(*hint..)
             .and_then(|rest| rest.iter().position(|k| *k == text).map(|i| i + *hint))
-            .or_else(|| STANDARD_KEYS.iter().position(|k| *k == text));
+            .or_else(|| crate::record::standard_index(text));
         Ok(match found {
             Some(i) => {
                 *hint = i + 1;
