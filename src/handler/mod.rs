@@ -49,9 +49,11 @@ const BLOCK_POLL: Duration = Duration::from_micros(100);
 pub enum Overflow {
     /// Drop the new record and count it. Never waits. The default.
     DropNewest,
-    /// Wait up to the given time for room, then drop and count. After one such
-    /// timeout, calls drop at once until the queue drains, so a long outage costs
-    /// the application one timeout, not one per record.
+    /// Wait up to the given time for room, then drop and count. A waiting call looks
+    /// every 100 µs and goes on once a quarter of the queue has drained, so a full
+    /// queue costs the sender nothing. After one timeout, calls drop at once until
+    /// the queue drains, so a long outage costs the application one timeout, not one
+    /// per record.
     Block(Duration),
 }
 
