@@ -437,6 +437,14 @@ impl Event {
     }
 }
 
+impl EventFields<'_> {
+    /// Whether extra keys are renamed or merged (one repeats, or is named like a
+    /// standard key): then the fields are not the usual 24 plus the extras in order.
+    pub(crate) fn renames(&self) -> bool {
+        self.needs_rename
+    }
+}
+
 /// One field's value, borrowed: what encoders read from a [`Record`] or an [`Event`].
 #[derive(Debug, Clone, Copy)]
 pub enum FieldRef<'a> {

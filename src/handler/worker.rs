@@ -9,8 +9,8 @@ use super::link::{Batch, Link, SendFailure};
 use super::{Config, FlushReport, Item, Shared};
 use crate::record::Event;
 use crate::runtime;
-use crate::serialize;
-use crate::topic::Kind;
+use crate::serialize::{self, callsite::CallSites};
+use crate::topic::{Encoding, Kind};
 use bytes::{Bytes, BytesMut};
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use std::collections::VecDeque;
@@ -76,6 +76,8 @@ pub(crate) struct Worker {
     /// Where each message of that batch ends in `arena`.
     ends: Vec<usize>,
     scratch: Vec<u8>,
+    /// JSON of recent call sites' constant fields.
+    call_sites: CallSites,
 }
 
 impl Worker {
@@ -86,6 +88,7 @@ impl Worker {
         config: Config,
     ) -> Self {
         let links = config.endpoints.iter().cloned().map(Link::new).collect();
+        let call_sites = CallSites::new(shared.process.clone());
         let log_topic = Bytes::from_static(config.topic(Kind::Log).as_bytes());
         let perf_topic = Bytes::from_static(config.topic(Kind::Performance).as_bytes());
         Worker {
@@ -103,6 +106,7 @@ impl Worker {
             arena: BytesMut::with_capacity(ARENA),
             ends: Vec::with_capacity(BATCH),
             scratch: Vec::with_capacity(4096),
+            call_sites,
         }
     }
 
@@ -230,11 +234,14 @@ impl Worker {
         body.clear();
         let topic = match &item {
             Item::Log(event) => {
-                serialize::encode_fields(
-                    &event.fields(&self.shared.process),
-                    self.config.encoding,
-                    &mut body,
-                );
+                match self.config.encoding {
+                    Encoding::Json => self.call_sites.encode(event, &mut body),
+                    Encoding::Pickle => serialize::encode_fields(
+                        &event.fields(&self.shared.process),
+                        Encoding::Pickle,
+                        &mut body,
+                    ),
+                }
                 &self.log_topic
             }
             Item::Record(kind, record) => {

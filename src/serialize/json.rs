@@ -19,7 +19,7 @@
 //! ```
 
 use super::{DecodeError, ErrorKind, Limits};
-use crate::record::{FieldRef, Fields, Key, Record, STANDARD_KEYS};
+use crate::record::{FieldRef, Fields, Key, Name, Record, STANDARD_KEYS};
 use crate::topic::Encoding;
 use crate::value::{PyFloat, Value};
 use num_bigint::BigInt;
@@ -36,22 +36,26 @@ pub fn encode_record(record: &Record, out: &mut Vec<u8>) {
 pub fn encode_fields(fields: &dyn Fields, out: &mut Vec<u8>) {
     out.push(b'{');
     let mut first = true;
-    let keys = standard_keys();
     fields.for_each(&mut |k, v| {
-        if !first {
-            out.extend_from_slice(b", ");
-        }
+        write_member(first, k, v, out);
         first = false;
-        match k.standard_index().and_then(|i| keys.get(i)) {
-            Some(encoded) => out.extend_from_slice(encoded),
-            None => {
-                write_str(k.as_str(), out);
-                out.extend_from_slice(b": ");
-            }
-        }
-        write_field(v, out);
     });
     out.push(b'}');
+}
+
+/// Appends one `"key": value` of an object, after `, ` unless it is the first.
+pub(crate) fn write_member(first: bool, k: Name<'_>, v: FieldRef<'_>, out: &mut Vec<u8>) {
+    if !first {
+        out.extend_from_slice(b", ");
+    }
+    match k.standard_index().and_then(|i| standard_keys().get(i)) {
+        Some(encoded) => out.extend_from_slice(encoded),
+        None => {
+            write_str(k.as_str(), out);
+            out.extend_from_slice(b": ");
+        }
+    }
+    write_field(v, out);
 }
 
 /// Python's standard keys, each already written as `"key": `.

@@ -22,6 +22,7 @@
 //! }
 //! ```
 
+pub(crate) mod callsite;
 pub mod json;
 pub mod pickle;
 
