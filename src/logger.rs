@@ -209,30 +209,17 @@ pub fn event_from(record: &log::Record<'_>) -> Event {
 /// [`event_from`], writing into the message and key-value buffers of a sent event
 /// when one is at hand.
 fn capture(record: &log::Record<'_>, spent: Option<Event>) -> Event {
-    let (message, extra) = match spent {
-        Some(Event {
-            mut message,
-            mut extra,
-            ..
-        }) => {
-            message.clear();
-            match record.args().as_str() {
-                Some(s) => message.push_str(s),
-                None => {
-                    let _ = fmt::Write::write_fmt(&mut message, *record.args());
-                }
-            }
-            extra.clear();
-            (message, extra)
-        }
+    let (mut message, mut extra) = spent.map_or_else(Default::default, |e| (e.message, e.extra));
+    message.clear();
+    extra.clear();
+    match record.args().as_str() {
+        Some(s) => message.push_str(s),
+        // `to_string` sizes a new buffer once, where writing would grow it in steps.
+        None if message.capacity() == 0 => message = record.args().to_string(),
         None => {
-            let message = match record.args().as_str() {
-                Some(s) => s.to_string(),
-                None => record.args().to_string(),
-            };
-            (message, Vec::new())
+            let _ = fmt::Write::write_fmt(&mut message, *record.args());
         }
-    };
+    }
     let mut event = Event::new(
         record.level(),
         crate::intern::intern(record.target()),

@@ -487,10 +487,7 @@ pub struct Name<'a> {
 impl<'a> Name<'a> {
     /// Any key. Its standard index is looked up, so encoders still take the fast path.
     pub fn new(text: &'a str) -> Name<'a> {
-        let standard = STANDARD_KEYS
-            .iter()
-            .position(|k| *k == text)
-            .map(|i| i as u8);
+        let standard = standard_index(text).map(|i| i as u8);
         Name { text, standard }
     }
 

@@ -144,14 +144,17 @@ struct Sink {
 }
 
 impl Sink {
-    fn is_pretty(&self) -> bool {
-        matches!(
-            self.output,
-            Output::Stdout {
-                format: OutputFormat::Pretty,
-                ..
-            }
-        )
+    /// Whether this sink looks inside records: a readable format, or a filter on
+    /// level, logger or task.
+    fn needs_record(&self) -> bool {
+        self.filter.needs_record()
+            || matches!(
+                self.output,
+                Output::Stdout {
+                    format: OutputFormat::Pretty,
+                    ..
+                }
+            )
     }
 }
 
@@ -219,9 +222,7 @@ impl Sinks {
     /// level, logger or task. When none does, canonical JSON bodies can go to
     /// [`Sinks::write_body`] without being decoded.
     pub fn need_records(&self) -> bool {
-        self.sinks
-            .iter()
-            .any(|s| s.filter.needs_record() || s.is_pretty())
+        self.sinks.iter().any(Sink::needs_record)
     }
 
     /// Writes a record to every sink whose filter takes it.
@@ -247,7 +248,7 @@ impl Sinks {
             }
             let record = match line {
                 Line::Record(r) => Some(r),
-                Line::Body(body) if sink.filter.needs_record() || sink.is_pretty() => {
+                Line::Body(body) if sink.needs_record() => {
                     if decoded.is_none() {
                         decoded = json::decode_record(body, &Limits::default()).ok();
                     }

@@ -14,39 +14,22 @@ pub(crate) struct Tracker {
     #[cfg(target_os = "linux")]
     fd: i32,
     /// Bytes acknowledged before the first message: the ZMTP greeting and handshake.
+    #[cfg(target_os = "linux")]
     base: u64,
 }
 
 impl Tracker {
-    /// Bytes of our messages the peer's kernel has acknowledged, or `None` if the
-    /// connection is gone.
-    pub(crate) fn delivered(&self) -> Option<u64> {
-        self.acked().map(|a| a.saturating_sub(self.base))
-    }
-
-    /// Whether the connection is still established. A collector that exits closes
-    /// it; noticing that here matters when no further send would fail to show it.
-    pub(crate) fn alive(&self) -> bool {
-        self.established()
-    }
-
+    /// Bytes of our messages the peer's kernel has acknowledged, and whether the
+    /// connection is still established (a collector that exits closes it, which
+    /// matters when no later send would fail to show it); `None` if the socket is
+    /// gone. One `TCP_INFO` read gives both.
     #[cfg(target_os = "linux")]
-    fn acked(&self) -> Option<u64> {
-        tcp_info(self.fd).map(|i| i.bytes_acked)
-    }
-
-    #[cfg(target_os = "linux")]
-    fn established(&self) -> bool {
-        tcp_info(self.fd).is_some_and(|i| i.established)
+    pub(crate) fn delivered(&self) -> Option<(u64, bool)> {
+        tcp_info(self.fd).map(|i| (i.bytes_acked.saturating_sub(self.base), i.established))
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn established(&self) -> bool {
-        false
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn acked(&self) -> Option<u64> {
+    pub(crate) fn delivered(&self) -> Option<(u64, bool)> {
         None
     }
 }

@@ -178,7 +178,7 @@ impl Link {
             let deadline = Instant::now() + timeout;
             while up.unconfirmed.len() + batch.len() > MAX_UNCONFIRMED {
                 match Self::confirm_up(up) {
-                    Some(n) if Instant::now() <= deadline => self.newly_delivered += n,
+                    Some((n, _)) if Instant::now() <= deadline => self.newly_delivered += n,
                     _ => {
                         self.go_down();
                         return Err(SendFailure::Down(batch));
@@ -218,9 +218,11 @@ impl Link {
         }
     }
 
-    fn confirm_up(up: &mut Up) -> Option<usize> {
+    /// Drops the messages the peer's kernel has acknowledged: how many, and whether
+    /// the connection is still established; `None` if it cannot be told.
+    fn confirm_up(up: &mut Up) -> Option<(usize, bool)> {
         let tracker = up.tracker.as_ref()?;
-        let delivered = tracker.delivered()?;
+        let (delivered, open) = tracker.delivered()?;
         let mut n = 0;
         while up
             .unconfirmed
@@ -230,7 +232,7 @@ impl Link {
             up.unconfirmed.pop_front();
             n += 1;
         }
-        Some(n)
+        Some((n, open))
     }
 
     /// Counts newly acknowledged messages, and notices a peer that went away.
@@ -245,13 +247,14 @@ impl Link {
                 gone = true;
             }
         }
-        if let Some(tracker) = &up.tracker {
-            let alive = tracker.alive();
+        if up.tracker.is_some() {
             match Self::confirm_up(up) {
-                Some(n) => self.newly_delivered += n,
+                Some((n, open)) => {
+                    self.newly_delivered += n;
+                    gone |= !open;
+                }
                 None => gone = true,
             }
-            gone |= !alive;
         }
         let confirmed = std::mem::take(&mut self.newly_delivered);
         if gone {

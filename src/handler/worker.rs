@@ -88,7 +88,6 @@ impl Worker {
         config: Config,
     ) -> Self {
         let links = config.endpoints.iter().cloned().map(Link::new).collect();
-        let call_sites = CallSites::new(shared.process.clone());
         let log_topic = Bytes::from_static(config.topic(Kind::Log).as_bytes());
         let perf_topic = Bytes::from_static(config.topic(Kind::Performance).as_bytes());
         Worker {
@@ -106,7 +105,7 @@ impl Worker {
             arena: BytesMut::with_capacity(ARENA),
             ends: Vec::with_capacity(BATCH),
             scratch: Vec::with_capacity(4096),
-            call_sites,
+            call_sites: CallSites::new(),
         }
     }
 
@@ -235,7 +234,10 @@ impl Worker {
         let topic = match &item {
             Item::Log(event) => {
                 match self.config.encoding {
-                    Encoding::Json => self.call_sites.encode(event, &mut body),
+                    Encoding::Json => {
+                        self.call_sites
+                            .encode(event, &self.shared.process, &mut body)
+                    }
                     Encoding::Pickle => serialize::encode_fields(
                         &event.fields(&self.shared.process),
                         Encoding::Pickle,
@@ -302,11 +304,9 @@ impl Worker {
     /// Sends what waits in `pending`; false if no link would take it.
     async fn send_pending(&mut self) -> bool {
         while let Some(msg) = self.pending.pop_front() {
-            let len = msg.len();
-            if let Err(SendFailure::Down(batch)) = self.send(Batch::new(msg, vec![len])).await {
-                for m in batch.messages().collect::<Vec<_>>().into_iter().rev() {
-                    self.pending.push_front(m);
-                }
+            let batch = Batch::new(msg.clone(), vec![msg.len()]);
+            if self.send(batch).await.is_err() {
+                self.pending.push_front(msg);
                 return false;
             }
         }

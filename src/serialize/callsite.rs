@@ -91,23 +91,22 @@ impl Entry {
 /// Encodes events as JSON, remembering the constant fields of recent call sites.
 pub(crate) struct CallSites {
     slots: Vec<Option<Entry>>,
-    process: ProcessInfo,
     /// Events encoded from a remembered call site.
     hits: u64,
 }
 
 impl CallSites {
-    pub(crate) fn new(process: ProcessInfo) -> CallSites {
+    pub(crate) fn new() -> CallSites {
         CallSites {
             slots: (0..SLOTS).map(|_| None).collect(),
-            process,
             hits: 0,
         }
     }
 
     /// Appends the event as a JSON object, exactly as [`json::encode_fields`] would.
-    pub(crate) fn encode(&mut self, event: &Event, out: &mut Vec<u8>) {
-        let fields = event.fields(&self.process);
+    /// `process` must be the same for every call: its fields are remembered too.
+    pub(crate) fn encode(&mut self, event: &Event, process: &ProcessInfo, out: &mut Vec<u8>) {
+        let fields = event.fields(process);
         let Some(site) = Site::of(event).filter(|_| !fields.renames()) else {
             json::encode_fields(&fields, out);
             return;
@@ -181,7 +180,7 @@ mod tests {
     #[test]
     fn cached_sites_encode_exactly_as_the_plain_encoder() {
         let process = ProcessInfo::current();
-        let mut sites = CallSites::new(process.clone());
+        let mut sites = CallSites::new();
         let other_thread = ThreadInfo {
             id: 7,
             name: Cow::Borrowed("worker-7"),
@@ -218,7 +217,7 @@ mod tests {
         }
         for e in events.iter().chain(events.iter()) {
             let mut cached = Vec::new();
-            sites.encode(e, &mut cached);
+            sites.encode(e, &process, &mut cached);
             assert_eq!(
                 String::from_utf8_lossy(&cached),
                 String::from_utf8_lossy(&plain(e, &process))

@@ -553,7 +553,8 @@ impl<'a, const M: u8> Parser<'a, M> {
                 return p.skip();
             }
             let key = p.key(&mut hint)?;
-            let v = p.member_value()?;
+            p.colon()?;
+            let v = p.value()?;
             fields.push((key, v));
             Ok(())
         })?;
@@ -634,12 +635,6 @@ impl<'a, const M: u8> Parser<'a, M> {
         self.pos += 1;
         self.ws(1);
         Ok(())
-    }
-
-    /// `: value` after a key.
-    fn member_value(&mut self) -> Result<Value, DecodeError> {
-        self.colon()?;
-        self.value()
     }
 
     /// Checking: reads a value, keeping nothing.
@@ -734,13 +729,7 @@ impl<'a, const M: u8> Parser<'a, M> {
     /// Python's order, so `hint` tries the one after the last match first).
     fn key(&mut self, hint: &mut usize) -> Result<Key, DecodeError> {
         let start = self.pos + 1;
-        let mut end = start;
-        while let Some(&b) = self.s.get(end) {
-            if b == b'"' || b == b'\\' || b < 0x20 {
-                break;
-            }
-            end += 1;
-        }
+        let end = self.scan(start, ends_plain_run, ends_string_run);
         if self.s.get(end) != Some(&b'"') {
             return self.string().map(Key::Owned);
         }
@@ -759,10 +748,15 @@ impl<'a, const M: u8> Parser<'a, M> {
         })
     }
 
-    /// The first byte from here on that `stops`, found eight bytes at a time while
+    /// The first byte from `from` on that `stops`, found eight bytes at a time while
     /// `word_stops` (any of eight bytes stops) says none does.
-    fn scan(&self, word_stops: impl Fn(u64) -> bool, stops: impl Fn(u8) -> bool) -> usize {
-        let mut end = self.pos;
+    fn scan(
+        &self,
+        from: usize,
+        word_stops: impl Fn(u64) -> bool,
+        stops: impl Fn(u8) -> bool,
+    ) -> usize {
+        let mut end = from;
         while let Some(chunk) = self.s.get(end..end + 8) {
             let mut word = [0u8; 8];
             word.copy_from_slice(chunk);
@@ -785,7 +779,7 @@ impl<'a, const M: u8> Parser<'a, M> {
         if Self::C {
             // Checking, most strings are exactly as the encoder writes them: plain
             // ASCII up to the closing quote. One pass tells.
-            let end = self.scan(needs_escape, |b| ESCAPE[b as usize] != 0);
+            let end = self.scan(self.pos, needs_escape, |b| ESCAPE[b as usize] != 0);
             if self.s.get(end) == Some(&b'"') {
                 self.pos = end + 1;
                 return Ok(String::new());
@@ -793,7 +787,7 @@ impl<'a, const M: u8> Parser<'a, M> {
         }
         // Most strings have no escape: find the closing quote eight bytes at a time and
         // copy the text once, at its exact size.
-        let end = self.scan(ends_plain_run, |b| b == b'"' || b == b'\\' || b < 0x20);
+        let end = self.scan(self.pos, ends_plain_run, ends_string_run);
         if self.s.get(end) == Some(&b'"') {
             let text = &self.text[self.pos..end];
             self.pos = end + 1;
@@ -984,8 +978,13 @@ impl<'a, const M: u8> Parser<'a, M> {
     }
 }
 
-/// Whether any of eight bytes ends a plain run inside a JSON string: a quote, a
-/// backslash, or a control character (which is an error there).
+/// Whether a byte ends a plain run inside a JSON string: a quote, a backslash, or a
+/// control character (which is an error there).
+fn ends_string_run(b: u8) -> bool {
+    b == b'"' || b == b'\\' || b < 0x20
+}
+
+/// [`ends_string_run`] for any of eight bytes at once.
 fn ends_plain_run(x: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
