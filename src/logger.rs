@@ -1,7 +1,7 @@
 //! distlog as the `log` crate's global logger.
 
 use crate::filter::{Filter, FilterError};
-use crate::handler::{self, BuildError, Guard, Handler, Overflow};
+use crate::handler::{self, BuildError, Guard, Handler, Overflow, Spent};
 use crate::record::Event;
 use crate::topic::{Encoding, System};
 use crate::value::Value;
@@ -191,7 +191,7 @@ impl log::Log for Logger {
         if INTERNAL_TARGETS.iter().any(|t| target.starts_with(t)) {
             return;
         }
-        let event = capture(record, self.handler.spent_event());
+        let event = capture(record, self.handler.spent_buffers());
         self.handler.enqueue(event);
     }
 
@@ -208,8 +208,11 @@ pub fn event_from(record: &log::Record<'_>) -> Event {
 
 /// [`event_from`], writing into the message and key-value buffers of a sent event
 /// when one is at hand.
-fn capture(record: &log::Record<'_>, spent: Option<Event>) -> Event {
-    let (mut message, mut extra) = spent.map_or_else(Default::default, |e| (e.message, e.extra));
+fn capture(record: &log::Record<'_>, spent: Option<Spent>) -> Event {
+    let Spent {
+        mut message,
+        mut extra,
+    } = spent.unwrap_or_default();
     message.clear();
     extra.clear();
     match record.args().as_str() {
@@ -314,11 +317,10 @@ mod tests {
 
     #[test]
     fn a_reused_event_keeps_nothing_of_the_last_one() {
-        let mut spent = Event::new(log::Level::Error, "old", "old message".into());
-        spent.extra.push(("stale".into(), 1.into()));
-        spent.exc_text = Some("Traceback".into());
-        spent.context = Value::Dict(vec![("taskId".into(), "t/1".into())]);
-        spent.line = Some(99);
+        let spent = Spent {
+            message: "old message, longer than the new one".into(),
+            extra: vec![("stale".into(), 1.into()), ("n".into(), "old".into())],
+        };
         let kvs = [("n", log::kv::Value::from(7i64))];
         let args = format_args!("new {}", 5);
         let record = log::Record::builder()

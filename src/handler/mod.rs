@@ -31,6 +31,7 @@ mod worker;
 use crate::record::{Event, ProcessInfo, Record};
 use crate::topic::{Encoding, Kind, System, Topic};
 use crossbeam_channel::{Sender, TrySendError};
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,11 +39,19 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use worker::{Control, Worker};
 
-/// Most sent events kept for reuse.
-const SPENT: usize = 1024;
+/// Spent buffers travel back to the application this many at a time, so that a log
+/// call takes one from a list of its own thread rather than from a channel.
+pub(crate) const SPENT_CHUNK: usize = 64;
 
 /// How often a call blocked on a full queue looks for room.
 const BLOCK_POLL: Duration = Duration::from_micros(100);
+
+/// The heap buffers of a sent event: its message and its key-values.
+#[derive(Default)]
+pub(crate) struct Spent {
+    pub(crate) message: String,
+    pub(crate) extra: Vec<(crate::record::Key, crate::Value)>,
+}
 
 /// What a log call does when the queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,11 +168,13 @@ pub(crate) struct Shared {
     /// Set when a blocking caller timed out; callers then drop until the worker
     /// takes from the queue again.
     pub(crate) stalled: AtomicBool,
-    /// Events the worker has sent, handed back so a log call can reuse their
-    /// buffers: then the message and key-values cost no allocation, and the worker
-    /// frees nothing that another thread allocated (glibc makes such frees contend
-    /// with the application's own allocations for the arena's lock).
-    pub(crate) spent: (Sender<Event>, crossbeam_channel::Receiver<Event>),
+    /// The buffers of events the worker has sent, handed back so a log call can
+    /// reuse them: then the message and key-values cost no allocation, and the
+    /// worker frees nothing that another thread allocated (glibc makes such frees
+    /// contend with the application's own allocations for the arena's lock). There
+    /// is room for a queue's worth: a caller blocked on a full queue resumes when a
+    /// quarter has drained, and should find that quarter's buffers waiting.
+    pub(crate) spent: (Sender<Vec<Spent>>, crossbeam_channel::Receiver<Vec<Spent>>),
 }
 
 impl Shared {
@@ -309,7 +320,7 @@ impl Builder {
             unconfirmed_at_shutdown: AtomicU64::new(0),
             first_drop: AtomicU64::new(0),
             stalled: AtomicBool::new(false),
-            spent: crossbeam_channel::bounded(SPENT),
+            spent: crossbeam_channel::bounded((config.capacity / SPENT_CHUNK).max(2)),
         });
         let worker = Worker::new(rx, ctl_rx, shared.clone(), config.clone());
         let thread = std::thread::Builder::new()
@@ -392,9 +403,22 @@ impl Handler {
         self.put(Item::Log(event))
     }
 
-    /// A sent event whose buffers can be reused for the next one, if there is one.
-    pub(crate) fn spent_event(&self) -> Option<Event> {
-        self.inner.shared.spent.1.try_recv().ok()
+    /// The buffers of a sent event, to be filled again by the next log call on this
+    /// thread, if there are any.
+    pub(crate) fn spent_buffers(&self) -> Option<Spent> {
+        thread_local! {
+            static SPARE: RefCell<Vec<Spent>> = const { RefCell::new(Vec::new()) };
+        }
+        SPARE
+            .try_with(|spare| {
+                let mut spare = spare.borrow_mut();
+                if spare.is_empty() {
+                    *spare = self.inner.shared.spent.1.try_recv().ok()?;
+                }
+                spare.pop()
+            })
+            .ok()
+            .flatten()
     }
 
     /// Queues a ready-made record of any kind: performance measurements use

@@ -6,7 +6,7 @@
 //! and hand that to zeromq at once, then look after the links.
 
 use super::link::{Batch, Link, SendFailure};
-use super::{Config, FlushReport, Item, Shared};
+use super::{Config, FlushReport, Item, Shared, Spent, SPENT_CHUNK};
 use crate::record::Event;
 use crate::runtime;
 use crate::serialize::{self, callsite::CallSites};
@@ -78,6 +78,8 @@ pub(crate) struct Worker {
     scratch: Vec<u8>,
     /// JSON of recent call sites' constant fields.
     call_sites: CallSites,
+    /// Buffers of sent events, to go back to the application.
+    spent: Vec<Spent>,
 }
 
 impl Worker {
@@ -106,6 +108,7 @@ impl Worker {
             ends: Vec::with_capacity(BATCH),
             scratch: Vec::with_capacity(4096),
             call_sites: CallSites::new(),
+            spent: Vec::with_capacity(SPENT_CHUNK),
         }
     }
 
@@ -270,7 +273,14 @@ impl Worker {
             // Back to the application for reuse (not a huge one, which would keep its
             // memory); when enough are waiting, freed here.
             if event.message.capacity() <= 4096 && event.extra.capacity() <= 64 {
-                let _ = self.shared.spent.0.try_send(event);
+                self.spent.push(Spent {
+                    message: event.message,
+                    extra: event.extra,
+                });
+                if self.spent.len() == SPENT_CHUNK {
+                    let chunk = std::mem::replace(&mut self.spent, Vec::with_capacity(SPENT_CHUNK));
+                    let _ = self.shared.spent.0.try_send(chunk);
+                }
             }
         }
     }
