@@ -409,6 +409,16 @@ impl Event {
         }
     }
 
+    /// `created`, `msecs` and `relativeCreated`, as Python's `LogRecord` computes them.
+    pub(crate) fn times(&self, process: &ProcessInfo) -> [f64; 3] {
+        let created = epoch_seconds(self.time);
+        [
+            created,
+            (created.fract() * 1000.0).floor().max(0.0),
+            (created - process.start) * 1000.0,
+        ]
+    }
+
     /// Builds the record, keys in Python's order.
     pub fn into_record(self, process: &ProcessInfo) -> Record {
         let fields = self.fields(process);
@@ -600,7 +610,6 @@ impl Fields for EventFields<'_> {
     fn for_each(&self, f: &mut dyn FnMut(Name<'_>, FieldRef<'_>)) {
         let e = self.event;
         let p = self.process;
-        let created = epoch_seconds(e.time);
         let pathname = e.file.as_deref().unwrap_or("");
         let filename = match pathname.bytes().rposition(|b| b == b'/' || b == b'\\') {
             Some(i) => &pathname[i + 1..],
@@ -633,14 +642,12 @@ impl Fields for EventFields<'_> {
             crate::std_name!("funcName"),
             FieldRef::Str(e.module_path.as_deref().unwrap_or("")),
         );
+        let [created, msecs, relative] = e.times(p);
         f(crate::std_name!("created"), FieldRef::Float(created));
-        f(
-            crate::std_name!("msecs"),
-            FieldRef::Float((created.fract() * 1000.0).floor().max(0.0)),
-        );
+        f(crate::std_name!("msecs"), FieldRef::Float(msecs));
         f(
             crate::std_name!("relativeCreated"),
-            FieldRef::Float((created - p.start) * 1000.0),
+            FieldRef::Float(relative),
         );
         f(crate::std_name!("thread"), FieldRef::U64(e.thread.id));
         f(
@@ -705,10 +712,10 @@ impl EventFields<'_> {
 
 /// `asctime` text on the stack, cached per thread for the current second, since the
 /// local-time conversion is the costly part and records come many to a second.
-struct AscTime([u8; 23]);
+pub(crate) struct AscTime([u8; 23]);
 
 impl AscTime {
-    fn of(t: SystemTime) -> AscTime {
+    pub(crate) fn of(t: SystemTime) -> AscTime {
         use std::cell::RefCell;
         thread_local! {
             static LAST: RefCell<(i64, [u8; 19])> = const { RefCell::new((i64::MIN, [0; 19])) };
@@ -737,7 +744,7 @@ impl AscTime {
         AscTime(out)
     }
 
-    fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or("")
     }
 }

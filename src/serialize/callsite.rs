@@ -37,23 +37,15 @@ struct Site {
 
 impl Site {
     fn of(e: &Event) -> Option<Site> {
-        // Whether the string is borrowed (static) is the point, so not `&str`.
-        #[allow(clippy::ptr_arg)]
-        fn id(s: &Cow<'static, str>) -> Option<(usize, usize)> {
-            match s {
-                Cow::Borrowed(b) => Some((b.as_ptr() as usize, b.len())),
-                Cow::Owned(_) => None,
-            }
-        }
         fn opt(s: &Option<Cow<'static, str>>) -> Option<(usize, usize)> {
-            s.as_ref().map_or(Some((0, 0)), id)
+            s.as_ref().map_or(Some((0, 0)), static_id)
         }
         Some(Site {
             strings: [
-                id(&e.target)?,
+                static_id(&e.target)?,
                 opt(&e.file)?,
                 opt(&e.module_path)?,
-                id(&e.thread.name)?,
+                static_id(&e.thread.name)?,
                 (e.levelname.as_ptr() as usize, e.levelname.len()),
             ],
             levelno: e.levelno,
@@ -75,16 +67,80 @@ impl Site {
 /// The encoded runs of one call site.
 struct Entry {
     site: Site,
-    /// The runs' bytes, one after another.
+    /// The runs' bytes, one after another, then the extras' keys.
     bytes: Vec<u8>,
     /// Where each run (the four of `RUNS`, then `hostname`) ends in `bytes`.
     ends: [usize; 5],
+    /// The identity of each extra key the site was learnt with, and where its
+    /// `, "key": ` ends in `bytes`: a call site of the `log` macros names the same
+    /// static keys every time, so that they need neither a clash check nor escaping
+    /// again.
+    keys: Vec<((usize, usize), usize)>,
 }
 
 impl Entry {
     fn run(&self, r: usize) -> &[u8] {
         let start = if r == 0 { 0 } else { self.ends[r - 1] };
         &self.bytes[start..self.ends[r]]
+    }
+
+    /// Whether the event's extra keys are the very strings this site was learnt with.
+    fn same_keys(&self, event: &Event) -> bool {
+        event.extra.len() == self.keys.len()
+            && event
+                .extra
+                .iter()
+                .zip(&self.keys)
+                .all(|((k, _), (id, _))| static_id(k) == Some(*id))
+    }
+
+    /// Writes the event: the remembered runs and keys, and the fields that change.
+    fn write(&self, event: &Event, process: &ProcessInfo, out: &mut Vec<u8>) {
+        use crate::record::{escape_newlines, AscTime, FieldRef};
+        use crate::std_name;
+        let [created, msecs, relative] = event.times(process);
+        out.push(b'{');
+        out.extend_from_slice(self.run(0));
+        json::write_member(false, std_name!("msg"), FieldRef::Str(&event.message), out);
+        out.extend_from_slice(self.run(1));
+        let exc_text = event.exc_text.as_deref().map(escape_newlines);
+        let exc_text = exc_text.as_deref().map_or(FieldRef::None, FieldRef::Str);
+        json::write_member(false, std_name!("exc_text"), exc_text, out);
+        out.extend_from_slice(self.run(2));
+        json::write_member(false, std_name!("created"), FieldRef::Float(created), out);
+        json::write_member(false, std_name!("msecs"), FieldRef::Float(msecs), out);
+        let relative = FieldRef::Float(relative);
+        json::write_member(false, std_name!("relativeCreated"), relative, out);
+        out.extend_from_slice(self.run(3));
+        let context = FieldRef::Value(&event.context);
+        json::write_member(false, std_name!("context"), context, out);
+        let mut key_start = self.ends[4];
+        for ((_, v), (_, key_end)) in event.extra.iter().zip(&self.keys) {
+            out.extend_from_slice(&self.bytes[key_start..*key_end]);
+            json::write_field(FieldRef::Value(v), out);
+            key_start = *key_end;
+        }
+        let message = escape_newlines(&event.message);
+        json::write_member(false, std_name!("message"), FieldRef::Str(&message), out);
+        let stamp = AscTime::of(event.time);
+        json::write_member(
+            false,
+            std_name!("asctime"),
+            FieldRef::Str(stamp.as_str()),
+            out,
+        );
+        out.extend_from_slice(self.run(4));
+        out.push(b'}');
+    }
+}
+
+/// The address and length of a static string, which stand for its call site.
+// Whether the string is borrowed (static) is the point, so not `&str`.
+#[allow(clippy::ptr_arg)]
+fn static_id(s: &Cow<'static, str>) -> Option<(usize, usize)> {
+    match s {
+        Cow::Borrowed(b) => Some((b.as_ptr() as usize, b.len())),
+        Cow::Owned(_) => None,
     }
 }
 
@@ -106,51 +162,52 @@ impl CallSites {
     /// Appends the event as a JSON object, exactly as [`json::encode_fields`] would.
     /// `process` must be the same for every call: its fields are remembered too.
     pub(crate) fn encode(&mut self, event: &Event, process: &ProcessInfo, out: &mut Vec<u8>) {
-        let fields = event.fields(process);
-        let Some(site) = Site::of(event).filter(|_| !fields.renames()) else {
-            json::encode_fields(&fields, out);
+        let Some(site) = Site::of(event) else {
+            json::encode_fields(&event.fields(process), out);
             return;
         };
         let slot = site.slot();
-        match &self.slots[slot] {
-            Some(entry) if entry.site == site => {
+        if let Some(entry) = &self.slots[slot] {
+            if entry.site == site && entry.same_keys(event) {
                 self.hits += 1;
-                let hostname = EXTRAS_AT + event.extra.len() + 2;
-                let mut i = 0;
-                out.push(b'{');
-                fields.for_each(&mut |k, v| {
-                    match RUNS.iter().position(|&(a, b)| (a..=b).contains(&i)) {
-                        Some(r) if RUNS[r].0 == i => out.extend_from_slice(entry.run(r)),
-                        Some(_) => {}
-                        None if i == hostname => out.extend_from_slice(entry.run(4)),
-                        None => json::write_member(i == 0, k, v, out),
-                    }
-                    i += 1;
-                });
-                out.push(b'}');
+                entry.write(event, process, out);
+                return;
             }
-            _ => {
-                let entry = Self::learn(site, event, &fields, out);
-                self.slots[slot] = Some(entry);
-            }
+        }
+        let fields = event.fields(process);
+        match Self::learn(site, event, &fields, out) {
+            Some(entry) => self.slots[slot] = Some(entry),
+            None => json::encode_fields(&fields, out),
         }
     }
 
     /// Encodes the event the plain way, noting where each field starts and ends.
+    /// `None`, having written nothing, if the event cannot be remembered: its extra
+    /// keys are renamed, or one of them is not static.
     fn learn(
         site: Site,
         event: &Event,
         fields: &crate::record::EventFields<'_>,
         out: &mut Vec<u8>,
-    ) -> Entry {
+    ) -> Option<Entry> {
+        if fields.renames() {
+            return None;
+        }
+        let ids = event
+            .extra
+            .iter()
+            .map(|(k, _)| static_id(k))
+            .collect::<Option<Vec<_>>>()?;
+        // Each field's start, end of key and end.
         let mut spans = Vec::with_capacity(EXTRAS_AT + event.extra.len() + 3);
+        let base = out.len();
         out.push(b'{');
-        let mut first = true;
         fields.for_each(&mut |k, v| {
             let start = out.len();
-            json::write_member(first, k, v, out);
-            first = false;
-            spans.push((start, out.len()));
+            json::write_name(start == base + 1, k, out);
+            let key_end = out.len();
+            json::write_field(v, out);
+            spans.push((start, key_end, out.len()));
         });
         out.push(b'}');
         let hostname = spans.len() - 1;
@@ -158,10 +215,20 @@ impl CallSites {
         let mut ends = [0; 5];
         let runs = RUNS.iter().copied().chain([(hostname, hostname)]);
         for (r, (a, b)) in runs.enumerate() {
-            bytes.extend_from_slice(&out[spans[a].0..spans[b].1]);
+            bytes.extend_from_slice(&out[spans[a].0..spans[b].2]);
             ends[r] = bytes.len();
         }
-        Entry { site, bytes, ends }
+        let mut keys = Vec::with_capacity(ids.len());
+        for (id, &(start, key_end, _)) in ids.into_iter().zip(&spans[EXTRAS_AT..]) {
+            bytes.extend_from_slice(&out[start..key_end]);
+            keys.push((id, bytes.len()));
+        }
+        Some(Entry {
+            site,
+            bytes,
+            ends,
+            keys,
+        })
     }
 }
 
@@ -202,9 +269,14 @@ mod tests {
             if i % 13 == 0 {
                 e.context = Value::Dict(vec![("key".into(), "1@t/1".into())]);
             }
-            for k in 0..(i % 4) {
+            // A call site names the same keys each time, mostly.
+            let keys = if i % 23 == 0 { 3 } else { i % 5 % 4 };
+            for k in 0..keys {
                 e.extra
                     .push((Cow::Borrowed(["a", "b", "c"][k as usize % 3]), i.into()));
+            }
+            if i % 29 == 0 {
+                e.extra.push((Cow::Owned("owned".into()), "x".into()));
             }
             if i % 17 == 0 {
                 // Renamed extras: the plain path.
@@ -216,10 +288,12 @@ mod tests {
             events.push(e);
         }
         for e in events.iter().chain(events.iter()) {
-            let mut cached = Vec::new();
+            // Appended to what the buffer holds, whichever path is taken.
+            let mut cached = b"[".to_vec();
             sites.encode(e, &process, &mut cached);
+            assert_eq!(cached[0], b'[');
             assert_eq!(
-                String::from_utf8_lossy(&cached),
+                String::from_utf8_lossy(&cached[1..]),
                 String::from_utf8_lossy(&plain(e, &process))
             );
         }

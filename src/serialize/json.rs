@@ -45,6 +45,12 @@ pub fn encode_fields(fields: &dyn Fields, out: &mut Vec<u8>) {
 
 /// Appends one `"key": value` of an object, after `, ` unless it is the first.
 pub(crate) fn write_member(first: bool, k: Name<'_>, v: FieldRef<'_>, out: &mut Vec<u8>) {
+    write_name(first, k, out);
+    write_field(v, out);
+}
+
+/// What [`write_member`] writes before the value.
+pub(crate) fn write_name(first: bool, k: Name<'_>, out: &mut Vec<u8>) {
     if !first {
         out.extend_from_slice(b", ");
     }
@@ -55,7 +61,6 @@ pub(crate) fn write_member(first: bool, k: Name<'_>, v: FieldRef<'_>, out: &mut 
             out.extend_from_slice(b": ");
         }
     }
-    write_field(v, out);
 }
 
 /// Python's standard keys, each already written as `"key": `.
@@ -74,7 +79,7 @@ fn standard_keys() -> &'static [Vec<u8>] {
     })
 }
 
-fn write_field(v: FieldRef<'_>, out: &mut Vec<u8>) {
+pub(crate) fn write_field(v: FieldRef<'_>, out: &mut Vec<u8>) {
     match v {
         FieldRef::None => out.extend_from_slice(b"null"),
         FieldRef::Str(s) => write_str(s, out),
