@@ -214,7 +214,6 @@ fn capture(record: &log::Record<'_>, spent: Option<Spent>) -> Event {
         mut extra,
     } = spent.unwrap_or_default();
     message.clear();
-    extra.clear();
     match record.args().as_str() {
         Some(s) => message.push_str(s),
         // `to_string` sizes a new buffer once, where writing would grow it in steps.
@@ -228,7 +227,6 @@ fn capture(record: &log::Record<'_>, spent: Option<Spent>) -> Event {
         crate::intern::intern(record.target()),
         message,
     );
-    event.extra = extra;
     event.file = record
         .file_static()
         .map(Cow::Borrowed)
@@ -238,17 +236,25 @@ fn capture(record: &log::Record<'_>, spent: Option<Spent>) -> Event {
         .module_path_static()
         .map(Cow::Borrowed)
         .or_else(|| record.module_path().map(|m| Cow::Owned(m.to_string())));
-    let kvs = record.key_values();
-    let count = kvs.count();
-    if count > 0 {
-        event.extra.reserve_exact(count);
-        let _ = kvs.visit(&mut Collect(&mut event.extra));
-    }
+    let mut collect = Collect {
+        extra: &mut extra,
+        written: 0,
+    };
+    let _ = record.key_values().visit(&mut collect);
+    let written = collect.written;
+    extra.truncate(written);
+    event.extra = extra;
     event.context = crate::context::current_context();
     event
 }
 
-struct Collect<'a>(&'a mut Vec<(crate::record::Key, Value)>);
+/// Writes key-values over those of a spent event: a string value then reuses the
+/// old one's buffer instead of freeing it and allocating another.
+struct Collect<'a> {
+    extra: &'a mut Vec<(crate::record::Key, Value)>,
+    /// Pairs written so far; what lies beyond is left from the spent event.
+    written: usize,
+}
 
 impl<'kvs> log::kv::VisitSource<'kvs> for Collect<'_> {
     fn visit_pair(
@@ -256,57 +262,81 @@ impl<'kvs> log::kv::VisitSource<'kvs> for Collect<'_> {
         key: log::kv::Key<'kvs>,
         value: log::kv::Value<'kvs>,
     ) -> Result<(), log::kv::Error> {
-        let mut typed = Typed(Value::None);
+        let key = crate::intern::intern(key.as_str());
+        if self.written == self.extra.len() {
+            self.extra.push((key, Value::None));
+        } else {
+            self.extra[self.written].0 = key;
+        }
+        let slot = &mut self.extra[self.written].1;
+        self.written += 1;
         // One dispatch on the value's type instead of trying each conversion in turn.
-        let _ = value.visit(&mut typed);
-        self.0.push((crate::intern::intern(key.as_str()), typed.0));
+        let _ = value.visit(&mut Typed(slot));
         Ok(())
     }
 }
 
 /// A `log` key-value keeps its type: bools, integers, floats and strings map to the
 /// Python types; anything else is sent as its `Display` text.
-struct Typed(Value);
+struct Typed<'a>(&'a mut Value);
 
-impl<'v> log::kv::VisitValue<'v> for Typed {
+impl Typed<'_> {
+    /// Makes the slot the string `write` writes, in the slot's old buffer if it held
+    /// a string.
+    fn string(&mut self, write: impl FnOnce(&mut String)) {
+        let mut s = match std::mem::take(self.0) {
+            Value::Str(mut s) => {
+                s.clear();
+                s
+            }
+            _ => String::new(),
+        };
+        write(&mut s);
+        *self.0 = Value::Str(s);
+    }
+}
+
+impl<'v> log::kv::VisitValue<'v> for Typed<'_> {
     fn visit_any(&mut self, value: log::kv::Value<'_>) -> Result<(), log::kv::Error> {
-        self.0 = Value::Str(value.to_string());
+        self.string(|s| {
+            let _ = fmt::Write::write_fmt(s, format_args!("{value}"));
+        });
         Ok(())
     }
     fn visit_null(&mut self) -> Result<(), log::kv::Error> {
-        self.0 = Value::None;
+        *self.0 = Value::None;
         Ok(())
     }
     fn visit_u64(&mut self, v: u64) -> Result<(), log::kv::Error> {
-        self.0 = Value::from(v);
+        *self.0 = Value::from(v);
         Ok(())
     }
     fn visit_i64(&mut self, v: i64) -> Result<(), log::kv::Error> {
-        self.0 = Value::Int(v);
+        *self.0 = Value::Int(v);
         Ok(())
     }
     fn visit_u128(&mut self, v: u128) -> Result<(), log::kv::Error> {
-        self.0 = Value::from(v);
+        *self.0 = Value::from(v);
         Ok(())
     }
     fn visit_i128(&mut self, v: i128) -> Result<(), log::kv::Error> {
-        self.0 = Value::from(v);
+        *self.0 = Value::from(v);
         Ok(())
     }
     fn visit_f64(&mut self, v: f64) -> Result<(), log::kv::Error> {
-        self.0 = Value::Float(v);
+        *self.0 = Value::Float(v);
         Ok(())
     }
     fn visit_bool(&mut self, v: bool) -> Result<(), log::kv::Error> {
-        self.0 = Value::Bool(v);
+        *self.0 = Value::Bool(v);
         Ok(())
     }
     fn visit_str(&mut self, v: &str) -> Result<(), log::kv::Error> {
-        self.0 = Value::Str(v.to_string());
+        self.string(|s| s.push_str(v));
         Ok(())
     }
     fn visit_char(&mut self, v: char) -> Result<(), log::kv::Error> {
-        self.0 = Value::Str(v.to_string());
+        self.string(|s| s.push(v));
         Ok(())
     }
 }
@@ -317,20 +347,6 @@ mod tests {
 
     #[test]
     fn a_reused_event_keeps_nothing_of_the_last_one() {
-        let spent = Spent {
-            message: "old message, longer than the new one".into(),
-            extra: vec![("stale".into(), 1.into()), ("n".into(), "old".into())],
-        };
-        let kvs = [("n", log::kv::Value::from(7i64))];
-        let args = format_args!("new {}", 5);
-        let record = log::Record::builder()
-            .args(args)
-            .level(log::Level::Info)
-            .target("shop")
-            .key_values(&kvs)
-            .build();
-        let reused = capture(&record, Some(spent));
-        let fresh = capture(&record, None);
         let process = crate::record::ProcessInfo::current();
         let fields = |e: &Event| {
             let mut out = Vec::new();
@@ -341,10 +357,32 @@ mod tests {
             });
             out
         };
-        assert_eq!(fields(&reused), fields(&fresh));
-        assert_eq!(reused.message, "new 5");
-        assert_eq!(reused.exc_text, None);
-        assert_eq!(reused.extra.len(), 1);
+        let more = [
+            ("n", log::kv::Value::from(7i64)),
+            ("user", log::kv::Value::from("alice")),
+            ("grade", log::kv::Value::from('b')),
+        ];
+        let fewer = [("n", log::kv::Value::from("seven"))];
+        // More key-values than the spent event had, then fewer.
+        for kvs in [&more[..], &fewer[..]] {
+            let spent = Spent {
+                message: "old message, longer than the new one".into(),
+                extra: vec![("stale".into(), 1.into()), ("n".into(), "old".into())],
+            };
+            let args = format_args!("new {}", 5);
+            let record = log::Record::builder()
+                .args(args)
+                .level(log::Level::Info)
+                .target("shop")
+                .key_values(&kvs)
+                .build();
+            let reused = capture(&record, Some(spent));
+            let fresh = capture(&record, None);
+            assert_eq!(fields(&reused), fields(&fresh));
+            assert_eq!(reused.message, "new 5");
+            assert_eq!(reused.exc_text, None);
+            assert_eq!(reused.extra.len(), kvs.len());
+        }
     }
 
     #[test]
