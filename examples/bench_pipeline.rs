@@ -69,13 +69,20 @@ fn main() {
     );
 
     let mut received = Vec::new();
+    // CPU time per record of each side, from the rusage of the waited-for children.
+    let (mut producer_cpu, mut collector_cpu) = (Vec::new(), Vec::new());
     let e2e = median3(|| {
         let (daemon, endpoint) = distlogd(&dir, &["--output", "none"]);
+        let before = children_cpu();
         let rate = child_metric(
             &["--section", "e2e", "--endpoint", &endpoint, "--records", &n],
             "e2e_per_s",
         );
+        let producer_done = children_cpu();
         received.push(stop(daemon));
+        let per_record = |d: Duration| d.as_secs_f64() * 1e6 / (records + 1) as f64;
+        producer_cpu.push(per_record(producer_done - before));
+        collector_cpu.push(per_record(children_cpu() - producer_done));
         rate
     });
     row(
@@ -93,6 +100,15 @@ fn main() {
     row(
         "  ratio to the same sender with no collector (collector keeps up: 1)",
         format!("{:.2}", e2e / bare),
+    );
+    let (producer_cpu, collector_cpu) = (median(producer_cpu), median(collector_cpu));
+    row(
+        "  CPU per record, µs: producer (application + sender) / distlogd",
+        format!("{producer_cpu:.2} / {collector_cpu:.2}"),
+    );
+    row(
+        "  distlogd's CPU per record over the producer's (keeps up: <= 1)",
+        format!("{:.2}", collector_cpu / producer_cpu),
     );
 
     let file = std::env::temp_dir().join(format!("distlog-bench-{}.jsonl", std::process::id()));
@@ -384,6 +400,23 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 /// The median of three measurements.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// User and system time of the children waited for so far.
+fn children_cpu() -> Duration {
+    // SAFETY: getrusage writes into the struct it is given and nothing else.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
 fn median3(mut f: impl FnMut() -> f64) -> f64 {
     let mut v = [f(), f(), f()];
     v.sort_by(f64::total_cmp);
