@@ -5,21 +5,22 @@
 //! the rest that are already queued without blocking, frame them all into one buffer
 //! and hand that to zeromq at once, then look after the links.
 
-use super::link::{Batch, Link, SendFailure};
+use super::link::{append_frame, Batch, Link, SendFailure};
 use super::{Config, FlushReport, Item, Shared, Spent, SPENT_CHUNK};
 use crate::record::Event;
 use crate::runtime;
 use crate::serialize::{self, callsite::CallSites};
 use crate::topic::{Encoding, Kind};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Size of the buffer that messages are framed in.
-const ARENA: usize = 1 << 20;
+/// Bounds of the size a batch's buffer starts with: it grows if need be.
+const ARENA_MIN: usize = 4096;
+const ARENA_MAX: usize = 1 << 20;
 /// Most events taken off the queue before the links are looked after again.
 const BATCH: usize = 512;
 /// How long an idle worker sleeps before checking its links again.
@@ -71,11 +72,10 @@ pub(crate) struct Worker {
     perf_topic: Bytes,
     reported_drops: u64,
     last_event: Instant,
-    /// Where messages are framed; the part not split off yet is the batch being built.
-    arena: BytesMut,
+    /// The batch being built: its messages, framed, back to back.
+    arena: Vec<u8>,
     /// Where each message of that batch ends in `arena`.
     ends: Vec<usize>,
-    scratch: Vec<u8>,
     /// JSON of recent call sites' constant fields.
     call_sites: CallSites,
     /// Buffers of sent events, to go back to the application.
@@ -104,9 +104,8 @@ impl Worker {
             perf_topic,
             reported_drops: 0,
             last_event: Instant::now(),
-            arena: BytesMut::with_capacity(ARENA),
+            arena: Vec::with_capacity(ARENA_MAX),
             ends: Vec::with_capacity(BATCH),
-            scratch: Vec::with_capacity(4096),
             call_sites: CallSites::new(),
             spent: Vec::with_capacity(SPENT_CHUNK),
         }
@@ -232,43 +231,20 @@ impl Worker {
 
     /// Encodes an event and appends it to the batch being built, framed for ZMTP.
     fn frame(&mut self, item: Item) {
-        let mut body = std::mem::take(&mut self.scratch);
-        body.clear();
-        let topic = match &item {
-            Item::Log(event) => {
-                match self.config.encoding {
-                    Encoding::Json => {
-                        self.call_sites
-                            .encode(event, &self.shared.process, &mut body)
-                    }
-                    Encoding::Pickle => serialize::encode_fields(
-                        &event.fields(&self.shared.process),
-                        Encoding::Pickle,
-                        &mut body,
-                    ),
-                }
-                &self.log_topic
-            }
-            Item::Record(kind, record) => {
-                serialize::encode(record, self.config.encoding, &mut body);
-                if *kind == Kind::Log {
-                    &self.log_topic
-                } else {
-                    &self.perf_topic
-                }
-            }
+        let (topic, encoding) = match &item {
+            Item::Record(Kind::Performance, _) => (&self.perf_topic, self.config.encoding),
+            _ => (&self.log_topic, self.config.encoding),
         };
-        // Messages are framed in one large buffer, so a record costs no allocation of
-        // its own; a full buffer is replaced, carrying over the batch begun in it.
-        let need = body.len() + topic.len() + 2 * 9;
-        if self.arena.capacity() - self.arena.len() < need {
-            let mut fresh = BytesMut::with_capacity(ARENA.max(self.arena.len() + need));
-            fresh.extend_from_slice(&self.arena);
-            self.arena = fresh;
-        }
-        zeromq::encode_frames(&[topic.as_ref(), body.as_slice()], &mut self.arena);
+        append_frame(&mut self.arena, true, |out| out.extend_from_slice(topic));
+        let (call_sites, process) = (&mut self.call_sites, &self.shared.process);
+        append_frame(&mut self.arena, false, |out| match (&item, encoding) {
+            (Item::Log(event), Encoding::Json) => call_sites.encode(event, process, out),
+            (Item::Log(event), Encoding::Pickle) => {
+                serialize::encode_fields(&event.fields(process), Encoding::Pickle, out)
+            }
+            (Item::Record(_, record), _) => serialize::encode(record, encoding, out),
+        });
         self.ends.push(self.arena.len());
-        self.scratch = body;
         if let Item::Log(event) = item {
             // Back to the application for reuse (not a huge one, which would keep its
             // memory); when enough are waiting, freed here.
@@ -287,7 +263,11 @@ impl Worker {
 
     fn take_batch(&mut self) -> Batch {
         let ends = std::mem::replace(&mut self.ends, Vec::with_capacity(BATCH));
-        Batch::new(self.arena.split().freeze(), ends)
+        // The next batch's buffer is sized by this one, so that a trickle of records
+        // in small batches does not hold a large buffer per record until acknowledged.
+        let size = (self.arena.len() + self.arena.len() / 4).clamp(ARENA_MIN, ARENA_MAX);
+        let arena = std::mem::replace(&mut self.arena, Vec::with_capacity(size));
+        Batch::new(Bytes::from(arena), ends)
     }
 
     /// Frames what is queued, up to a batch, and sends the batch.
