@@ -63,7 +63,9 @@ pub(crate) fn intern(s: &str) -> Cow<'static, str> {
         return Cow::Owned(s.to_string());
     }
     let addr = s.as_ptr() as usize;
-    let slot = (addr >> 3) % SLOTS;
+    // Literals of one crate lie close together, at addresses with low bits in
+    // common: mix them all into the slot.
+    let slot = ((addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % SLOTS;
     let cached = BY_ADDRESS.with(|c| {
         let (a, k) = c.borrow()[slot];
         // The address alone is not enough: a heap string may reuse a freed one.
