@@ -1,7 +1,7 @@
-use crate::codec::{CodecResult, Message, ZmqFramedWrite};
+use crate::codec::{CodecResult, FrameableWrite, Message, ZmqFramedWrite};
 
 use futures::channel::mpsc;
-use futures::{SinkExt, StreamExt};
+use futures::{AsyncWriteExt, SinkExt, StreamExt};
 
 const WRITE_BATCH_LIMIT: usize = 128;
 
@@ -13,20 +13,35 @@ pub(crate) async fn write_message_queue(
 ) -> CodecResult<()> {
     while let Some(message) = queue_receiver.next().await {
         // When backlog already exists, feed a batch before flushing once to avoid per-message flush cost during bursts.
-        send_queue.feed(message).await?;
+        write_one(&mut send_queue, message).await?;
 
         for _ in 1..WRITE_BATCH_LIMIT {
             let message = match queue_receiver.try_recv() {
                 Ok(message) => message,
                 Err(_) => break,
             };
-            send_queue.feed(message).await?;
+            write_one(&mut send_queue, message).await?;
         }
 
         send_queue.flush().await?;
     }
 
     Ok(())
+}
+
+/// Feeds one message to the sink. (distlog patch:) pre-framed bytes are written to
+/// the socket as they are, once what the sink holds is written, instead of being
+/// copied into the sink's buffer first.
+async fn write_one(send_queue: &mut ZmqFramedWrite, message: Message) -> CodecResult<()> {
+    match message {
+        Message::Framed(bytes) => {
+            send_queue.flush().await?;
+            let io: &mut Box<dyn FrameableWrite> = send_queue;
+            io.write_all(&bytes).await?;
+            Ok(())
+        }
+        other => send_queue.feed(other).await,
+    }
 }
 
 #[cfg(test)]
