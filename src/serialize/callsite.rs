@@ -12,7 +12,7 @@
 //! thread names): an event with any owned string among them is encoded the plain way.
 
 use super::json;
-use crate::record::{Event, Fields, ProcessInfo};
+use crate::record::{escape_newlines, Event, Fields, ProcessInfo};
 use std::borrow::Cow;
 
 /// Call sites remembered at once; a new one replaces the one in its slot.
@@ -95,40 +95,47 @@ impl Entry {
     }
 
     /// Writes the event: the remembered runs and keys, and the fields that change.
+    /// Standard keys are written as literals, as `json::write_member` writes them.
     fn write(&self, event: &Event, process: &ProcessInfo, out: &mut Vec<u8>) {
-        use crate::record::{escape_newlines, AscTime, FieldRef};
-        use crate::std_name;
+        use crate::record::{AscTime, FieldRef};
         let [created, msecs, relative] = event.times(process);
         out.push(b'{');
         out.extend_from_slice(self.run(0));
-        json::write_member(false, std_name!("msg"), FieldRef::Str(&event.message), out);
+        out.extend_from_slice(b", \"msg\": ");
+        let msg = out.len();
+        json::write_str(&event.message, out);
+        let msg = msg..out.len();
         out.extend_from_slice(self.run(1));
-        let exc_text = event.exc_text.as_deref().map(escape_newlines);
-        let exc_text = exc_text.as_deref().map_or(FieldRef::None, FieldRef::Str);
-        json::write_member(false, std_name!("exc_text"), exc_text, out);
+        out.extend_from_slice(b", \"exc_text\": ");
+        match &event.exc_text {
+            Some(text) => json::write_str(&escape_newlines(text), out),
+            None => out.extend_from_slice(b"null"),
+        }
         out.extend_from_slice(self.run(2));
-        json::write_member(false, std_name!("created"), FieldRef::Float(created), out);
-        json::write_member(false, std_name!("msecs"), FieldRef::Float(msecs), out);
-        let relative = FieldRef::Float(relative);
-        json::write_member(false, std_name!("relativeCreated"), relative, out);
+        out.extend_from_slice(b", \"created\": ");
+        json::write_field(FieldRef::Float(created), out);
+        out.extend_from_slice(b", \"msecs\": ");
+        json::write_field(FieldRef::Float(msecs), out);
+        out.extend_from_slice(b", \"relativeCreated\": ");
+        json::write_field(FieldRef::Float(relative), out);
         out.extend_from_slice(self.run(3));
-        let context = FieldRef::Value(&event.context);
-        json::write_member(false, std_name!("context"), context, out);
+        out.extend_from_slice(b", \"context\": ");
+        json::encode_value(&event.context, out);
         let mut key_start = self.ends[4];
         for ((_, v), (_, key_end)) in event.extra.iter().zip(&self.keys) {
             out.extend_from_slice(&self.bytes[key_start..*key_end]);
-            json::write_field(FieldRef::Value(v), out);
+            json::encode_value(v, out);
             key_start = *key_end;
         }
-        let message = escape_newlines(&event.message);
-        json::write_member(false, std_name!("message"), FieldRef::Str(&message), out);
-        let stamp = AscTime::of(event.time);
-        json::write_member(
-            false,
-            std_name!("asctime"),
-            FieldRef::Str(stamp.as_str()),
-            out,
-        );
+        out.extend_from_slice(b", \"message\": ");
+        if event.message.contains('\n') {
+            json::write_str(&escape_newlines(&event.message), out);
+        } else {
+            // The same text as `msg`, so the same JSON.
+            out.extend_from_within(msg);
+        }
+        out.extend_from_slice(b", \"asctime\": ");
+        json::write_str(AscTime::of(event.time).as_str(), out);
         out.extend_from_slice(self.run(4));
         out.push(b'}');
     }
@@ -256,7 +263,12 @@ mod tests {
         for i in 0..600i64 {
             let level = [log::Level::Info, log::Level::Warn][(i % 2) as usize];
             let target: &'static str = ["shop", "shop.orders", "db"][(i % 3) as usize];
-            let mut e = Event::new(level, target, format!("order {i}\nline two \u{e9}"));
+            let message = match i % 3 {
+                0 => format!("order {i}\nline two \u{e9}"),
+                1 => format!("order {i} \u{e9} \"quoted\""),
+                _ => format!("order {i}"),
+            };
+            let mut e = Event::new(level, target, message);
             e.file = Some(Cow::Borrowed(["src/a.rs", "src/b.rs"][(i % 2) as usize]));
             e.line = Some((i % 5) as u32);
             e.module_path = (i % 4 != 0).then_some(Cow::Borrowed("shop::orders"));
