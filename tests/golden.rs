@@ -72,18 +72,19 @@ fn our_encodings_of_golden_records_read_back_in_python() {
 
 #[test]
 fn floats_are_written_as_python_writes_them() {
-    // A deterministic spread of doubles: random bit patterns, and the exact halves
-    // where shortest-digit ties occur.
+    // A deterministic spread of doubles: random bit patterns, timestamps, and the
+    // exact halves where shortest-digit ties occur.
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut floats = Vec::new();
-    for i in 0..3000 {
+    for i in 0..6000 {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let f = if i % 3 == 0 {
-            (x % 1_000_000) as f64 / 65536.0
-        } else {
-            f64::from_bits(x)
+        let f = match i % 4 {
+            0 => (x % 1_000_000) as f64 / 65536.0,
+            // Like `created` and `relativeCreated`.
+            1 => 1.7e9 + (x >> 20) as f64 * 1e-9,
+            _ => f64::from_bits(x),
         };
         if f.is_finite() {
             floats.push(distlog::Value::Float(f));
