@@ -170,10 +170,12 @@ static ESCAPE: [u8; 256] = {
     t
 };
 
-/// Whether any of eight bytes is one `ensure_ascii` escapes: a control character,
-/// `"`, `\\`, DEL, or a byte of a non-ASCII character (bit 7 set). SWAR: the
-/// classic "has a byte less than n" and "has a zero byte" tricks, on all lanes at once.
-fn needs_escape(x: u64) -> bool {
+/// Which of eight bytes (little-endian lanes, high bit set) are ones `ensure_ascii`
+/// escapes: a control character, `"`, `\\`, DEL, or a byte of a non-ASCII character
+/// (bit 7 set). SWAR: the classic "has a byte less than n" and "has a zero byte"
+/// tricks, on all lanes at once. A borrow can only flag a lane above one that is
+/// flagged rightly, so the lowest flagged lane is exact, which is what scans need.
+fn needs_escape(x: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
@@ -181,7 +183,7 @@ fn needs_escape(x: u64) -> bool {
     let quote = has_zero(x ^ (ONES * b'"' as u64));
     let backslash = has_zero(x ^ (ONES * b'\\' as u64));
     let del = has_zero(x ^ (ONES * 0x7f));
-    (below_space | quote | backslash | del | (x & HIGH)) != 0
+    below_space | quote | backslash | del | (x & HIGH)
 }
 
 /// Whether a string needs no escape at all, the common case, checked eight bytes at a
@@ -191,7 +193,7 @@ fn is_plain(bytes: &[u8]) -> bool {
     for chunk in chunks.by_ref() {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        if needs_escape(u64::from_le_bytes(word)) {
+        if needs_escape(u64::from_le_bytes(word)) != 0 {
             return false;
         }
     }
@@ -217,7 +219,7 @@ pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
         while let Some(chunk) = bytes.get(i..i + 8) {
             let mut word = [0u8; 8];
             word.copy_from_slice(chunk);
-            if needs_escape(u64::from_le_bytes(word)) {
+            if needs_escape(u64::from_le_bytes(word)) != 0 {
                 break;
             }
             i += 8;
@@ -729,7 +731,7 @@ impl<'a, const M: u8> Parser<'a, M> {
     /// Python's order, so `hint` tries the one after the last match first).
     fn key(&mut self, hint: &mut usize) -> Result<Key, DecodeError> {
         let start = self.pos + 1;
-        let end = self.scan(start, ends_plain_run, ends_string_run);
+        let end = self.scan(start, ends_plain_run);
         if self.s.get(end) != Some(&b'"') {
             return self.string().map(Key::Owned);
         }
@@ -748,30 +750,34 @@ impl<'a, const M: u8> Parser<'a, M> {
         })
     }
 
-    /// The first byte from `from` on that `stops`, found eight bytes at a time while
-    /// `word_stops` (any of eight bytes stops) says none does.
-    fn scan(
-        &self,
-        from: usize,
-        word_stops: impl Fn(u64) -> bool,
-        stops: impl Fn(u8) -> bool,
-    ) -> usize {
-        let mut end = from;
-        while let Some(chunk) = self.s.get(end..end + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            if word_stops(u64::from_le_bytes(word)) {
-                break;
+    /// The first byte from `from` on that `stops` flags, or the end of the input,
+    /// found eight bytes at a time. `stops` flags a zero byte, which lets the last
+    /// word be read padded with zeros.
+    fn scan(&self, from: usize, stops: impl Fn(u64) -> u64) -> usize {
+        let s = self.s;
+        let mut at = from;
+        while let Some(chunk) = s.get(at..at + 8) {
+            let lanes = stops(word(chunk));
+            if lanes != 0 {
+                return at + (lanes.trailing_zeros() / 8) as usize;
             }
-            end += 8;
+            at += 8;
         }
-        while let Some(&b) = self.s.get(end) {
-            if stops(b) {
-                break;
+        let Some(rest) = s.get(at..).filter(|rest| !rest.is_empty()) else {
+            return s.len();
+        };
+        // Fewer than eight bytes left: the input's last word shifted down to them (the
+        // bytes before them might flag the lanes above with a borrow), or for a
+        // shorter input a copy.
+        let last = match s.len().checked_sub(8) {
+            Some(start) => word(&s[start..]) >> (8 * (at - start)),
+            None => {
+                let mut padded = [0u8; 8];
+                padded[..rest.len()].copy_from_slice(rest);
+                u64::from_le_bytes(padded)
             }
-            end += 1;
-        }
-        end
+        };
+        (at + (stops(last).trailing_zeros() / 8) as usize).min(s.len())
     }
 
     fn string(&mut self) -> Result<String, DecodeError> {
@@ -779,7 +785,7 @@ impl<'a, const M: u8> Parser<'a, M> {
         if Self::C {
             // Checking, most strings are exactly as the encoder writes them: plain
             // ASCII up to the closing quote. One pass tells.
-            let end = self.scan(self.pos, needs_escape, |b| ESCAPE[b as usize] != 0);
+            let end = self.scan(self.pos, needs_escape);
             if self.s.get(end) == Some(&b'"') {
                 self.pos = end + 1;
                 return Ok(String::new());
@@ -787,7 +793,7 @@ impl<'a, const M: u8> Parser<'a, M> {
         }
         // Most strings have no escape: find the closing quote eight bytes at a time and
         // copy the text once, at its exact size.
-        let end = self.scan(self.pos, ends_plain_run, ends_string_run);
+        let end = self.scan(self.pos, ends_plain_run);
         if self.s.get(end) == Some(&b'"') {
             let text = &self.text[self.pos..end];
             self.pos = end + 1;
@@ -978,19 +984,21 @@ impl<'a, const M: u8> Parser<'a, M> {
     }
 }
 
-/// Whether a byte ends a plain run inside a JSON string: a quote, a backslash, or a
-/// control character (which is an error there).
-fn ends_string_run(b: u8) -> bool {
-    b == b'"' || b == b'\\' || b < 0x20
-}
-
-/// [`ends_string_run`] for any of eight bytes at once.
-fn ends_plain_run(x: u64) -> bool {
+/// Which of eight bytes end a plain run inside a JSON string: a quote, a backslash,
+/// or a control character (which is an error there). Lanes as [`needs_escape`]'s.
+fn ends_plain_run(x: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-    (below_space | has_zero(x ^ (ONES * b'"' as u64)) | has_zero(x ^ (ONES * b'\\' as u64))) != 0
+    below_space | has_zero(x ^ (ONES * b'"' as u64)) | has_zero(x ^ (ONES * b'\\' as u64))
+}
+
+/// Eight bytes as a little-endian word: the first byte is the lowest lane.
+fn word(eight: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&eight[..8]);
+    u64::from_le_bytes(w)
 }
 
 /// Whether the keys are certainly distinct, judged by a cheap signature (length and
@@ -1332,7 +1340,7 @@ mod tests {
                 word[lane] = b;
                 let want = b == b'"' || b == b'\\' || b < 0x20;
                 assert_eq!(
-                    ends_plain_run(u64::from_le_bytes(word)),
+                    ends_plain_run(u64::from_le_bytes(word)) != 0,
                     want,
                     "byte {b:#x} lane {lane}"
                 );
@@ -1347,10 +1355,72 @@ mod tests {
                 let mut word = [b'a'; 8];
                 word[lane] = b;
                 assert_eq!(
-                    needs_escape(u64::from_le_bytes(word)),
+                    needs_escape(u64::from_le_bytes(word)) != 0,
                     ESCAPE[b as usize] != 0,
                     "byte {b:#x} lane {lane}"
                 );
+            }
+        }
+    }
+
+    /// Scans take the lowest flagged lane as the first stop, so it must be exact
+    /// whatever the lanes below and above it hold.
+    #[test]
+    fn swar_lowest_flagged_lane_is_the_first_stop() {
+        let string_stop = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
+        let escaped = |b: u8| ESCAPE[b as usize] != 0;
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                for (lo, hi) in [(0, 1), (2, 3), (3, 7), (6, 7)] {
+                    let mut bytes = [b'a'; 8];
+                    bytes[lo] = a;
+                    bytes[hi] = b;
+                    let x = u64::from_le_bytes(bytes);
+                    let first = |stop: &dyn Fn(u8) -> bool| {
+                        bytes.iter().position(|&c| stop(c)).unwrap_or(8) as u32
+                    };
+                    assert_eq!(ends_plain_run(x).trailing_zeros() / 8, first(&string_stop));
+                    assert_eq!(needs_escape(x).trailing_zeros() / 8, first(&escaped));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn scans_stop_at_the_same_byte_near_the_end_of_any_input() {
+        let limits = Limits::default();
+        for len in 0..20 {
+            for stop_at in 0..=len {
+                for stop in [b'"', b'\\', 0x1f, 0x7f, 0xc3] {
+                    let mut s = vec![b'x'; len];
+                    if stop_at < len {
+                        s[stop_at] = stop;
+                    }
+                    for from in 0..=len {
+                        let p = Parser::<CHECK> {
+                            s: &s,
+                            text: "",
+                            pos: 0,
+                            depth: 0,
+                            values: 0,
+                            limits: &limits,
+                            canonical: true,
+                            keys: Vec::new(),
+                            standard_seen: 0,
+                        };
+                        let first = |stops: &dyn Fn(u8) -> bool| {
+                            (from..len).find(|&i| stops(s[i])).unwrap_or(len)
+                        };
+                        assert_eq!(
+                            p.scan(from, ends_plain_run),
+                            first(&|b| b == b'"' || b == b'\\' || b < 0x20)
+                        );
+                        assert_eq!(
+                            p.scan(from, needs_escape),
+                            first(&|b| ESCAPE[b as usize] != 0)
+                        );
+                    }
+                }
             }
         }
     }
