@@ -176,14 +176,8 @@ static ESCAPE: [u8; 256] = {
 /// tricks, on all lanes at once. A borrow can only flag a lane above one that is
 /// flagged rightly, so the lowest flagged lane is exact, which is what scans need.
 fn needs_escape(x: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-    let quote = has_zero(x ^ (ONES * b'"' as u64));
-    let backslash = has_zero(x ^ (ONES * b'\\' as u64));
-    let del = has_zero(x ^ (ONES * 0x7f));
-    below_space | quote | backslash | del | (x & HIGH)
+    // Non-ASCII lanes are flagged anyway, so the tricks' usual `& !x` can go.
+    (ascii_stops(x) | (x ^ (ONES * 0x7f)).wrapping_sub(ONES) | x) & HIGH
 }
 
 /// Whether a string needs no escape at all, the common case, checked eight bytes at a
@@ -429,7 +423,22 @@ impl<'a, const M: u8> Parser<'a, M> {
 
     /// Skips blanks. `json.dumps` writes `spaces` single spaces at this place: one
     /// after `,` and `:`, none elsewhere.
+    #[inline(always)]
     fn ws(&mut self, spaces: usize) {
+        debug_assert!(spaces <= 1);
+        // Nearly always just those spaces are there, which a load or two tells.
+        let at = self.pos + spaces;
+        if (spaces == 0 || self.s.get(self.pos) == Some(&b' '))
+            && !matches!(self.s.get(at), Some(b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            self.pos = at;
+            return;
+        }
+        self.more_ws(spaces);
+    }
+
+    #[inline(never)]
+    fn more_ws(&mut self, spaces: usize) {
         let start = self.pos;
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.pos) {
             self.pos += 1;
@@ -441,9 +450,14 @@ impl<'a, const M: u8> Parser<'a, M> {
         }
     }
 
-    fn eat_literal(&mut self, lit: &str, v: Value) -> Result<Value, DecodeError> {
-        if self.s[self.pos..].starts_with(lit.as_bytes()) {
-            self.pos += lit.len();
+    /// Its length known, the comparison is a load or two, not a call to `memcmp`.
+    fn eat_literal<const N: usize>(
+        &mut self,
+        lit: &[u8; N],
+        v: Value,
+    ) -> Result<Value, DecodeError> {
+        if self.s.get(self.pos..self.pos + N) == Some(lit) {
+            self.pos += N;
             Ok(v)
         } else {
             Err(self.unexpected("a JSON value"))
@@ -461,6 +475,13 @@ impl<'a, const M: u8> Parser<'a, M> {
     }
 
     fn value(&mut self) -> Result<Value, DecodeError> {
+        self.value_here()
+    }
+
+    /// [`Self::value`], inlined into [`Self::skip`] so that checking builds no
+    /// placeholder.
+    #[inline(always)]
+    fn value_here(&mut self) -> Result<Value, DecodeError> {
         self.count()?;
         match self.s.get(self.pos) {
             None => Err(self.err(ErrorKind::Eof)),
@@ -470,11 +491,11 @@ impl<'a, const M: u8> Parser<'a, M> {
                 let s = self.string()?;
                 Ok(if Self::B { Value::Str(s) } else { Value::None })
             }
-            Some(b't') => self.eat_literal("true", Value::Bool(true)),
-            Some(b'f') => self.eat_literal("false", Value::Bool(false)),
-            Some(b'n') => self.eat_literal("null", Value::None),
-            Some(b'N') => self.eat_literal("NaN", Value::Float(f64::NAN)),
-            Some(b'I') => self.eat_literal("Infinity", Value::Float(f64::INFINITY)),
+            Some(b't') => self.eat_literal(b"true", Value::Bool(true)),
+            Some(b'f') => self.eat_literal(b"false", Value::Bool(false)),
+            Some(b'n') => self.eat_literal(b"null", Value::None),
+            Some(b'N') => self.eat_literal(b"NaN", Value::Float(f64::NAN)),
+            Some(b'I') => self.eat_literal(b"Infinity", Value::Float(f64::INFINITY)),
             Some(b'-') if self.s[self.pos..].starts_with(b"-Infinity") => {
                 self.pos += 9;
                 Ok(Value::Float(f64::NEG_INFINITY))
@@ -641,7 +662,7 @@ impl<'a, const M: u8> Parser<'a, M> {
 
     /// Checking: reads a value, keeping nothing.
     fn skip(&mut self) -> Result<(), DecodeError> {
-        let v = self.value()?;
+        let v = self.value_here()?;
         // Checking, values are placeholders that own nothing: no need to run the
         // (not inlined, and per value) drop.
         debug_assert!(matches!(
@@ -753,19 +774,25 @@ impl<'a, const M: u8> Parser<'a, M> {
     /// The first byte from `from` on that `stops` flags, or the end of the input,
     /// found eight bytes at a time. `stops` flags a zero byte, which lets the last
     /// word be read padded with zeros.
+    #[inline]
     fn scan(&self, from: usize, stops: impl Fn(u64) -> u64) -> usize {
         let s = self.s;
+        let Some(tail) = s.get(from..) else {
+            return s.len();
+        };
         let mut at = from;
-        while let Some(chunk) = s.get(at..at + 8) {
+        let mut words = tail.chunks_exact(8);
+        for chunk in words.by_ref() {
             let lanes = stops(word(chunk));
             if lanes != 0 {
                 return at + (lanes.trailing_zeros() / 8) as usize;
             }
             at += 8;
         }
-        let Some(rest) = s.get(at..).filter(|rest| !rest.is_empty()) else {
+        let rest = words.remainder();
+        if rest.is_empty() {
             return s.len();
-        };
+        }
         // Fewer than eight bytes left: the input's last word shifted down to them (the
         // bytes before them might flag the lanes above with a borrow), or for a
         // shorter input a copy.
@@ -780,46 +807,57 @@ impl<'a, const M: u8> Parser<'a, M> {
         (at + (stops(last).trailing_zeros() / 8) as usize).min(s.len())
     }
 
+    #[inline(always)]
     fn string(&mut self) -> Result<String, DecodeError> {
         self.pos += 1; // opening quote
-        if Self::C {
-            // Checking, most strings are exactly as the encoder writes them: plain
-            // ASCII up to the closing quote. One pass tells.
-            let end = self.scan(self.pos, needs_escape);
-            if self.s.get(end) == Some(&b'"') {
-                self.pos = end + 1;
-                return Ok(String::new());
-            }
-        }
-        // Most strings have no escape: find the closing quote eight bytes at a time and
-        // copy the text once, at its exact size.
-        let end = self.scan(self.pos, ends_plain_run);
+                       // Most strings are exactly as the encoder writes them: plain ASCII up to the
+                       // closing quote. One scan finds it (checking, the first byte that needs an
+                       // escape being that quote also says the string is canonical) and building
+                       // copies the text once, at its exact size.
+        let stops: fn(u64) -> u64 = if Self::C {
+            needs_escape
+        } else {
+            ends_plain_run
+        };
+        let end = self.scan(self.pos, stops);
         if self.s.get(end) == Some(&b'"') {
-            let text = &self.text[self.pos..end];
+            let start = self.pos;
             self.pos = end + 1;
-            if !Self::B {
-                self.canonical &= !Self::C || is_plain(text.as_bytes());
-                return Ok(String::new());
-            }
-            return Ok(text.to_string());
+            return Ok(if Self::B {
+                self.text[start..end].to_string()
+            } else {
+                String::new()
+            });
         }
+        self.escaped_string(end)
+    }
+
+    /// The rest of a string that is not one plain run: the bytes from `self.pos` to
+    /// `plain_to` need no escape, so they end no run either.
+    #[inline(never)]
+    fn escaped_string(&mut self, plain_to: usize) -> Result<String, DecodeError> {
         let mut out = String::new();
         let mut start = self.pos;
+        let mut from = plain_to;
         loop {
-            let Some(&b) = self.s.get(self.pos) else {
-                return Err(self.err(ErrorKind::Eof));
-            };
-            match b {
-                b'"' => {
+            let end = self.scan(from, ends_plain_run);
+            // The encoder escapes DEL and every non-ASCII character.
+            if Self::C && !is_plain(&self.s[from..end]) {
+                self.canonical = false;
+            }
+            self.pos = end;
+            match self.s.get(end) {
+                None => return Err(self.err(ErrorKind::Eof)),
+                Some(b'"') => {
                     if Self::B {
-                        out.push_str(&self.text[start..self.pos]);
+                        out.push_str(&self.text[start..end]);
                     }
                     self.pos += 1;
                     return Ok(out);
                 }
-                b'\\' => {
+                Some(b'\\') => {
                     if Self::B {
-                        out.push_str(&self.text[start..self.pos]);
+                        out.push_str(&self.text[start..end]);
                     }
                     self.pos += 1;
                     let c = self.escape()?;
@@ -827,18 +865,12 @@ impl<'a, const M: u8> Parser<'a, M> {
                         out.push(c);
                     }
                     start = self.pos;
+                    from = self.pos;
                 }
-                0..=0x1f => {
+                Some(_) => {
                     return Err(
                         self.unexpected("a string character (control characters must be escaped)")
                     );
-                }
-                _ => {
-                    // The encoder escapes DEL and every non-ASCII character.
-                    if Self::C && ESCAPE[b as usize] != 0 {
-                        self.canonical = false;
-                    }
-                    self.pos += 1
                 }
             }
         }
@@ -987,11 +1019,19 @@ impl<'a, const M: u8> Parser<'a, M> {
 /// Which of eight bytes end a plain run inside a JSON string: a quote, a backslash,
 /// or a control character (which is an error there). Lanes as [`needs_escape`]'s.
 fn ends_plain_run(x: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-    below_space | has_zero(x ^ (ONES * b'"' as u64)) | has_zero(x ^ (ONES * b'\\' as u64))
+    ascii_stops(x) & !x & HIGH
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The borrows of "has a byte below 0x20", "has a zero byte" after xor with `"` and
+/// with `\\`, in one: those tricks each mask with `!v & HIGH`, where `v` is `x` or
+/// `x` xor an ASCII byte, all of which have the high bits of `x`.
+fn ascii_stops(x: u64) -> u64 {
+    x.wrapping_sub(ONES * 0x20)
+        | (x ^ (ONES * b'"' as u64)).wrapping_sub(ONES)
+        | (x ^ (ONES * b'\\' as u64)).wrapping_sub(ONES)
 }
 
 /// Eight bytes as a little-endian word: the first byte is the lowest lane.
