@@ -48,8 +48,8 @@ pub(crate) fn write_member(first: bool, k: Name<'_>, v: FieldRef<'_>, out: &mut 
     if !first {
         out.extend_from_slice(b", ");
     }
-    match k.standard_index().and_then(|i| standard_keys().get(i)) {
-        Some(encoded) => out.extend_from_slice(encoded),
+    match k.standard_index().and_then(|i| ENCODED_KEYS.get(i)) {
+        Some(encoded) => out.extend_from_slice(encoded.as_bytes()),
         None => {
             write_str(k.as_str(), out);
             out.extend_from_slice(b": ");
@@ -59,19 +59,84 @@ pub(crate) fn write_member(first: bool, k: Name<'_>, v: FieldRef<'_>, out: &mut 
 }
 
 /// Python's standard keys, each already written as `"key": `.
-fn standard_keys() -> &'static [Vec<u8>] {
-    static KEYS: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
-    KEYS.get_or_init(|| {
-        STANDARD_KEYS
-            .iter()
-            .map(|k| {
-                let mut v = Vec::new();
-                write_str(k, &mut v);
-                v.extend_from_slice(b": ");
-                v
-            })
-            .collect()
-    })
+static ENCODED_KEYS: [EncodedKey; STANDARD_KEYS.len()] = {
+    let mut keys = [EncodedKey {
+        text: [0; 24],
+        len: 0,
+        words: [0; 3],
+        keep: [0; 3],
+    }; STANDARD_KEYS.len()];
+    let mut i = 0;
+    while i < STANDARD_KEYS.len() {
+        let key = STANDARD_KEYS[i].as_bytes();
+        let len = key.len() + 4;
+        assert!(len <= 24, "a standard key is longer than EncodedKey holds");
+        let text = &mut keys[i].text;
+        text[0] = b'"';
+        let mut j = 0;
+        while j < key.len() {
+            let b = key[j];
+            assert!(
+                b >= 0x20 && b < 0x7f && b != b'"' && b != b'\\',
+                "needs an escape"
+            );
+            text[1 + j] = b;
+            j += 1;
+        }
+        text[len - 3] = b'"';
+        text[len - 2] = b':';
+        text[len - 1] = b' ';
+        let mut w = 0;
+        while w < 3 {
+            let mut bytes = [0u8; 8];
+            let mut j = 0;
+            while j < 8 {
+                bytes[j] = keys[i].text[8 * w + j];
+                j += 1;
+            }
+            keys[i].words[w] = u64::from_le_bytes(bytes);
+            let in_word = len.saturating_sub(8 * w);
+            keys[i].keep[w] = if in_word >= 8 {
+                u64::MAX
+            } else {
+                (1u64 << (8 * in_word)) - 1
+            };
+            w += 1;
+        }
+        keys[i].len = len;
+        i += 1;
+    }
+    keys
+};
+
+/// A standard key as the encoder writes it, and as the record checker looks for it:
+/// three words to compare with the input's, masked to the key's length, without a
+/// call to `memcmp` or a loop.
+#[derive(Clone, Copy)]
+struct EncodedKey {
+    /// `"key": `, padded with zeros.
+    text: [u8; 24],
+    len: usize,
+    /// `text` as little-endian words.
+    words: [u64; 3],
+    /// The bytes of each word that are the key's.
+    keep: [u64; 3],
+}
+
+impl EncodedKey {
+    fn as_bytes(&self) -> &[u8] {
+        &self.text[..self.len]
+    }
+
+    /// Whether `s` starts with the key.
+    fn starts(&self, s: &[u8]) -> bool {
+        let Some(head) = s.get(..24) else {
+            // Within three words of the end: rare enough for `memcmp`.
+            return s.starts_with(self.as_bytes());
+        };
+        let differ = |w: usize| (word(&head[8 * w..]) ^ self.words[w]) & self.keep[w];
+        differ(0) | differ(1) | differ(2) == 0
+    }
 }
 
 fn write_field(v: FieldRef<'_>, out: &mut Vec<u8>) {
@@ -360,8 +425,8 @@ struct Parser<'a, const M: u8> {
     text: &'a str,
     pos: usize,
     depth: usize,
-    /// Values and keys read so far, bounded by `max_values`.
-    values: usize,
+    /// How many more values and keys may be read: `max_values` to start with.
+    values_left: usize,
     limits: &'a Limits,
     /// Checking: whether everything so far is exactly what the encoder writes.
     canonical: bool,
@@ -388,7 +453,7 @@ impl<'a, const M: u8> Parser<'a, M> {
             text,
             pos: 0,
             depth: 0,
-            values: 0,
+            values_left: limits.max_values,
             limits,
             canonical: true,
             keys: Vec::new(),
@@ -467,10 +532,10 @@ impl<'a, const M: u8> Parser<'a, M> {
     /// Counts one more value or key. Without a bound, `[0,0,...]` holds a 32-byte
     /// value per two input bytes: 1 GiB for a 64 MiB body.
     fn count(&mut self) -> Result<(), DecodeError> {
-        self.values += 1;
-        if self.values > self.limits.max_values {
+        let Some(left) = self.values_left.checked_sub(1) else {
             return Err(self.err(ErrorKind::TooManyValues(self.limits.max_values)));
-        }
+        };
+        self.values_left = left;
         Ok(())
     }
 
@@ -661,6 +726,7 @@ impl<'a, const M: u8> Parser<'a, M> {
     }
 
     /// Checking: reads a value, keeping nothing.
+    #[inline(always)]
     fn skip(&mut self) -> Result<(), DecodeError> {
         let v = self.value_here()?;
         // Checking, values are placeholders that own nothing: no need to run the
@@ -709,9 +775,9 @@ impl<'a, const M: u8> Parser<'a, M> {
     /// next one is tried first, whole with its colon as the encoder writes it
     /// (`"name": `): true when that matched and the value comes next.
     fn check_key(&mut self, hint: &mut usize) -> Result<bool, DecodeError> {
-        if let Some(encoded) = standard_keys().get(*hint) {
-            if starts_with_short(&self.s[self.pos..], encoded) {
-                self.pos += encoded.len();
+        if let Some(encoded) = ENCODED_KEYS.get(*hint) {
+            if encoded.starts(&self.s[self.pos..]) {
+                self.pos += encoded.len;
                 // More blanks may follow the one space (valid, but not canonical).
                 self.ws(0);
                 self.see_standard(*hint);
@@ -1064,26 +1130,6 @@ fn certainly_distinct<'k>(keys: impl ExactSizeIterator<Item = Option<&'k str>>) 
     sigs.windows(2).all(|w| w[0] != w[1])
 }
 
-/// `s.starts_with(prefix)` for prefixes of a few words, as the standard keys are:
-/// compared eight bytes at a time (the last word overlapping), without a call to
-/// `memcmp`.
-fn starts_with_short(s: &[u8], prefix: &[u8]) -> bool {
-    let n = prefix.len();
-    let Some(s) = s.get(..n) else {
-        return false;
-    };
-    if n < 8 {
-        return s == prefix;
-    }
-    let word = |b: &[u8], at: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&b[at..at + 8]);
-        u64::from_ne_bytes(w)
-    };
-    (0..n / 8).all(|i| word(s, i * 8) == word(prefix, i * 8))
-        && word(s, n - 8) == word(prefix, n - 8)
-}
-
 /// Whether no key repeats, exactly.
 fn all_distinct(keys: &[&str]) -> bool {
     if keys.len() <= 8 {
@@ -1309,21 +1355,25 @@ mod tests {
     }
 
     #[test]
-    fn short_prefix_compare_agrees_with_starts_with() {
-        let text = b"\"relativeCreated\": 1.5, \"name\": \"x\"";
-        for key in standard_keys() {
-            for at in 0..text.len() {
-                for cut in [0, 1, key.len() / 2] {
-                    let prefix = &key[..key.len() - cut];
-                    assert_eq!(
-                        starts_with_short(&text[at..], prefix),
-                        text[at..].starts_with(prefix)
-                    );
-                }
+    fn encoded_keys_are_what_the_encoder_writes_and_match_like_starts_with() {
+        let text =
+            b"\"relativeCreated\": 1.5, \"name\": \"x\", \"msgs\": 1, \"msg\":1, \"msg\": 1, \
+            \"process\": \"processName\": 2, \"taskName\": 1";
+        for (key, encoded) in STANDARD_KEYS.iter().zip(&ENCODED_KEYS) {
+            let mut want = Vec::new();
+            write_str(key, &mut want);
+            want.extend_from_slice(b": ");
+            assert_eq!(encoded.as_bytes(), want);
+            for at in 0..=text.len() {
+                assert_eq!(
+                    encoded.starts(&text[at..]),
+                    text[at..].starts_with(&want),
+                    "{key} at {at}"
+                );
             }
         }
         let i = STANDARD_KEYS.iter().position(|k| *k == "relativeCreated");
-        assert!(starts_with_short(text, &standard_keys()[i.unwrap()]));
+        assert!(ENCODED_KEYS[i.unwrap()].starts(text));
     }
 
     #[test]
@@ -1442,7 +1492,7 @@ mod tests {
                             text: "",
                             pos: 0,
                             depth: 0,
-                            values: 0,
+                            values_left: 0,
                             limits: &limits,
                             canonical: true,
                             keys: Vec::new(),
