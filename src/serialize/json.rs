@@ -129,6 +129,7 @@ impl EncodedKey {
     }
 
     /// Whether `s` starts with the key.
+    #[inline(always)]
     fn starts(&self, s: &[u8]) -> bool {
         let Some(head) = s.get(..24) else {
             // Within three words of the end: rare enough for `memcmp`.
@@ -684,12 +685,17 @@ impl<'a, const M: u8> Parser<'a, M> {
             self.depth -= 1;
             return Ok(());
         }
+        if self.s.get(self.pos) != Some(&b'"') {
+            return Err(self.unexpected("a string key"));
+        }
         loop {
-            if self.s.get(self.pos) != Some(&b'"') {
-                return Err(self.unexpected("a string key"));
-            }
             self.count()?;
             member(self)?;
+            // Nearly always the encoder's separator and the next key: nothing to judge.
+            if self.s.get(self.pos..self.pos + 3) == Some(b", \"") {
+                self.pos += 2;
+                continue;
+            }
             self.ws(0);
             match self.s.get(self.pos) {
                 Some(b',') => {
@@ -701,6 +707,9 @@ impl<'a, const M: u8> Parser<'a, M> {
                     break;
                 }
                 _ => return Err(self.unexpected("',' or '}'")),
+            }
+            if self.s.get(self.pos) != Some(&b'"') {
+                return Err(self.unexpected("a string key"));
             }
         }
         self.depth -= 1;
@@ -715,6 +724,7 @@ impl<'a, const M: u8> Parser<'a, M> {
     }
 
     /// The `: ` between a key and its value.
+    #[inline(always)]
     fn colon(&mut self) -> Result<(), DecodeError> {
         self.ws(0);
         if self.s.get(self.pos) != Some(&b':') {
@@ -840,7 +850,7 @@ impl<'a, const M: u8> Parser<'a, M> {
     /// The first byte from `from` on that `stops` flags, or the end of the input,
     /// found eight bytes at a time. `stops` flags a zero byte, which lets the last
     /// word be read padded with zeros.
-    #[inline]
+    #[inline(always)]
     fn scan(&self, from: usize, stops: impl Fn(u64) -> u64) -> usize {
         let s = self.s;
         let Some(tail) = s.get(from..) else {
@@ -875,11 +885,11 @@ impl<'a, const M: u8> Parser<'a, M> {
 
     #[inline(always)]
     fn string(&mut self) -> Result<String, DecodeError> {
-        self.pos += 1; // opening quote
-                       // Most strings are exactly as the encoder writes them: plain ASCII up to the
-                       // closing quote. One scan finds it (checking, the first byte that needs an
-                       // escape being that quote also says the string is canonical) and building
-                       // copies the text once, at its exact size.
+        // Most strings are exactly as the encoder writes them: plain ASCII up to the
+        // closing quote. One scan finds it (checking, the first byte that needs an
+        // escape being that quote also says the string is canonical) and building
+        // copies the text once, at its exact size.
+        self.pos += 1;
         let stops: fn(u64) -> u64 = if Self::C {
             needs_escape
         } else {
@@ -994,6 +1004,7 @@ impl<'a, const M: u8> Parser<'a, M> {
         Ok(c)
     }
 
+    #[inline(always)]
     fn number(&mut self) -> Result<Value, DecodeError> {
         let start = self.pos;
         let s = self.s;
@@ -1004,11 +1015,7 @@ impl<'a, const M: u8> Parser<'a, M> {
         let int_start = i;
         match s.get(i) {
             Some(b'0') => i += 1,
-            Some(b'1'..=b'9') => {
-                while let Some(b'0'..=b'9') = s.get(i) {
-                    i += 1;
-                }
-            }
+            Some(b'1'..=b'9') => i = self.scan(i + 1, non_digits),
             _ => {
                 self.pos = i;
                 return Err(self.unexpected("a digit"));
@@ -1018,10 +1025,7 @@ impl<'a, const M: u8> Parser<'a, M> {
         let mut is_float = false;
         if s.get(i) == Some(&b'.') && matches!(s.get(i + 1), Some(b'0'..=b'9')) {
             is_float = true;
-            i += 2;
-            while let Some(b'0'..=b'9') = s.get(i) {
-                i += 1;
-            }
+            i = self.scan(i + 2, non_digits);
         }
         if let Some(b'e' | b'E') = s.get(i) {
             let mut j = i + 1;
@@ -1030,19 +1034,16 @@ impl<'a, const M: u8> Parser<'a, M> {
             }
             if matches!(s.get(j), Some(b'0'..=b'9')) {
                 is_float = true;
-                i = j;
-                while let Some(b'0'..=b'9') = s.get(i) {
-                    i += 1;
-                }
+                i = self.scan(j + 1, non_digits);
             }
         }
-        let text = &self.text[start..i];
         self.pos = i;
         if is_float {
             if M == VALIDATE {
                 // Any text of this grammar reads as a float (at worst as inf or 0.0).
                 return Ok(Value::None);
             }
+            let text = &self.text[start..i];
             let f = text.parse::<f64>().map_err(|_| {
                 DecodeError::new(
                     Encoding::Json,
@@ -1066,9 +1067,10 @@ impl<'a, const M: u8> Parser<'a, M> {
         }
         if !Self::B {
             // `-0` is the one integer the encoder writes otherwise.
-            self.canonical &= !Self::C || text != "-0";
+            self.canonical &= !Self::C || &s[start..i] != b"-0";
             return Ok(Value::None);
         }
+        let text = &self.text[start..i];
         if let Ok(i) = text.parse::<i64>() {
             return Ok(Value::Int(i));
         }
@@ -1086,6 +1088,14 @@ impl<'a, const M: u8> Parser<'a, M> {
 /// or a control character (which is an error there). Lanes as [`needs_escape`]'s.
 fn ends_plain_run(x: u64) -> u64 {
     ascii_stops(x) & !x & HIGH
+}
+
+/// Which of eight bytes are not ASCII digits, as lanes like [`needs_escape`]'s: a
+/// lane below `0` borrows, and one above `9` gets its high bit from adding 0x46
+/// (carrying out only from 0xba up), so again only lanes above a flagged one can be
+/// wrong.
+fn non_digits(x: u64) -> u64 {
+    (x.wrapping_sub(ONES * b'0' as u64) | x.wrapping_add(ONES * 0x46)) & HIGH
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -1510,6 +1520,25 @@ mod tests {
                             first(&|b| ESCAPE[b as usize] != 0)
                         );
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn digit_scan_lowest_flagged_lane_is_the_first_non_digit() {
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                for (lo, hi) in [(0, 1), (2, 3), (3, 7), (6, 7)] {
+                    let mut bytes = [b'5'; 8];
+                    bytes[lo] = a;
+                    bytes[hi] = b;
+                    let first = bytes.iter().position(|c| !c.is_ascii_digit());
+                    assert_eq!(
+                        non_digits(u64::from_le_bytes(bytes)).trailing_zeros() / 8,
+                        first.unwrap_or(8) as u32,
+                        "{bytes:?}"
+                    );
                 }
             }
         }
