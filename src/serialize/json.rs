@@ -392,7 +392,19 @@ pub fn validate_record(input: &[u8], limits: &Limits) -> Result<(), DecodeError>
     if p.s.get(p.pos) != Some(&b'{') {
         return decode_record(input, limits).map(|_| ());
     }
-    p.record().map(|_| ())
+    let result = p.record().map(|_| ());
+    // Outside strings the grammar accepts only ASCII, and a string's non-ASCII bytes
+    // are noticed: the input can only fail to be UTF-8 then, or when it is rejected
+    // anyway, and not being UTF-8 is the error that decoding reports first.
+    if result.is_err() || p.non_ascii {
+        utf8(input)?;
+    }
+    result
+}
+
+fn utf8(input: &[u8]) -> Result<&str, DecodeError> {
+    std::str::from_utf8(input)
+        .map_err(|e| DecodeError::new(Encoding::Json, e.valid_up_to(), ErrorKind::InvalidUtf8))
 }
 
 /// Decodes one JSON value, as `json.loads` would (see also [`decode_record`]).
@@ -423,6 +435,8 @@ const VALIDATE: u8 = 2;
 
 struct Parser<'a, const M: u8> {
     s: &'a [u8],
+    /// `s` as text. Validating, it is empty and never read: the input is checked
+    /// for UTF-8 only at the end, if at all (see [`validate_record`]).
     text: &'a str,
     pos: usize,
     depth: usize,
@@ -436,6 +450,8 @@ struct Parser<'a, const M: u8> {
     keys: Vec<&'a str>,
     /// Checking: which standard keys the record has, by index in `STANDARD_KEYS`.
     standard_seen: u32,
+    /// Validating: whether a string held a non-ASCII byte.
+    non_ascii: bool,
 }
 
 impl<'a, const M: u8> Parser<'a, M> {
@@ -444,13 +460,12 @@ impl<'a, const M: u8> Parser<'a, M> {
     /// Whether `canonical` is kept up to date.
     const C: bool = M == CHECK;
 
-    /// A parser at the first non-blank byte of `input`, which must be UTF-8.
+    /// A parser at the first non-blank byte of `input`, which must be UTF-8 (but
+    /// validating, that is found out later).
     fn new(input: &'a [u8], limits: &'a Limits) -> Result<Parser<'a, M>, DecodeError> {
-        let text = std::str::from_utf8(input).map_err(|e| {
-            DecodeError::new(Encoding::Json, e.valid_up_to(), ErrorKind::InvalidUtf8)
-        })?;
+        let text = if M == VALIDATE { "" } else { utf8(input)? };
         let mut p = Parser {
-            s: text.as_bytes(),
+            s: input,
             text,
             pos: 0,
             depth: 0,
@@ -459,6 +474,7 @@ impl<'a, const M: u8> Parser<'a, M> {
             canonical: true,
             keys: Vec::new(),
             standard_seen: 0,
+            non_ascii: false,
         };
         p.ws(0);
         Ok(p)
@@ -478,7 +494,10 @@ impl<'a, const M: u8> Parser<'a, M> {
     }
 
     fn unexpected(&self, expected: &'static str) -> DecodeError {
-        match self.text[self.pos.min(self.text.len())..].chars().next() {
+        // Validating, the input may not be UTF-8, but then this error is replaced.
+        let next = self.s.get(self.pos..).unwrap_or_default();
+        let next = next[..next.len().min(4)].utf8_chunks().next();
+        match next.and_then(|chunk| chunk.valid().chars().next()) {
             None => self.err(ErrorKind::Eof),
             Some(c) => self.err(ErrorKind::Unexpected {
                 found: format!("{c:?}"),
@@ -890,10 +909,10 @@ impl<'a, const M: u8> Parser<'a, M> {
         // escape being that quote also says the string is canonical) and building
         // copies the text once, at its exact size.
         self.pos += 1;
-        let stops: fn(u64) -> u64 = if Self::C {
-            needs_escape
-        } else {
-            ends_plain_run
+        let stops: fn(u64) -> u64 = match M {
+            CHECK => needs_escape,
+            VALIDATE => ends_ascii_run,
+            _ => ends_plain_run,
         };
         let end = self.scan(self.pos, stops);
         if self.s.get(end) == Some(&b'"') {
@@ -909,14 +928,19 @@ impl<'a, const M: u8> Parser<'a, M> {
     }
 
     /// The rest of a string that is not one plain run: the bytes from `self.pos` to
-    /// `plain_to` need no escape, so they end no run either.
+    /// `plain_to` end no run (the first scan stopped there, at the latest).
     #[inline(never)]
     fn escaped_string(&mut self, plain_to: usize) -> Result<String, DecodeError> {
         let mut out = String::new();
         let mut start = self.pos;
         let mut from = plain_to;
         loop {
-            let end = self.scan(from, ends_plain_run);
+            let stops = if M == VALIDATE && !self.non_ascii {
+                ends_ascii_run
+            } else {
+                ends_plain_run
+            };
+            let end = self.scan(from, stops);
             // The encoder escapes DEL and every non-ASCII character.
             if Self::C && !is_plain(&self.s[from..end]) {
                 self.canonical = false;
@@ -942,6 +966,10 @@ impl<'a, const M: u8> Parser<'a, M> {
                     }
                     start = self.pos;
                     from = self.pos;
+                }
+                Some(0x80..) if M == VALIDATE => {
+                    self.non_ascii = true;
+                    from = end + 1;
                 }
                 Some(_) => {
                     return Err(
@@ -1096,6 +1124,11 @@ fn ends_plain_run(x: u64) -> u64 {
 /// wrong.
 fn non_digits(x: u64) -> u64 {
     (x.wrapping_sub(ONES * b'0' as u64) | x.wrapping_add(ONES * 0x46)) & HIGH
+}
+
+/// [`ends_plain_run`], flagging non-ASCII bytes too.
+fn ends_ascii_run(x: u64) -> u64 {
+    (ascii_stops(x) | x) & HIGH
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -1432,6 +1465,42 @@ mod tests {
         );
     }
 
+    /// Validating checks UTF-8 only when a string holds a non-ASCII byte or the body
+    /// is rejected, yet must fail exactly where and how decoding does.
+    #[test]
+    fn validate_checks_utf8_as_decode_does() {
+        let limits = Limits::default();
+        let cases: &[&[u8]] = &[
+            b"{\"a\": \"\xff\"}",
+            b"{\"a\": \"\xc3\xa9\"}",
+            b"{\"a\": \"\\n\xc3\xa9\"}",
+            b"{\"a\": \"\\n\xc3\"}",
+            b"{\"a\": \"\xc3\xa9\", \"b\": \"\xed\xa0\x80\"}",
+            b"{\"a\": \"long enough for a word \xc3\xa9\\t then \xff and more\"}",
+            b"{\"a\": \"\xc3\xa9\"} \xff",
+            b"{\"\xe2\x9c\x93\": 1, \"b\": [1, \xff]}",
+            b"{\"a\": 1\xff}",
+            b"{\"a\": \xc3\xa9}",
+            b"{\"a\": \xc3}",
+            b"{\"a\": \"\xf0\x9f\x98\x80\"}",
+            b"{\"a\": \"\xf0\x9f\x98\"}",
+            b"\xef\xbb\xbf{}",
+            b"{\"a\": \"x\\\xc3\xa9\"}",
+            b"{\"a\": \"\x01\xc3\xa9\"}",
+            b"{\"a\": tru\xc3\xa9}",
+            b"{\"\xc3\xa9",
+            b"{\"name\": \"\xc3\xa9\", \"msg\": \xe2\x9c\x93}",
+        ];
+        for body in cases {
+            assert_eq!(
+                validate_record(body, &limits),
+                decode_record(body, &limits).map(|_| ()),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
     #[test]
     fn string_scan_stops_at_quote_backslash_and_control_in_every_lane() {
         for b in 0..=255u8 {
@@ -1480,6 +1549,10 @@ mod tests {
                         bytes.iter().position(|&c| stop(c)).unwrap_or(8) as u32
                     };
                     assert_eq!(ends_plain_run(x).trailing_zeros() / 8, first(&string_stop));
+                    assert_eq!(
+                        ends_ascii_run(x).trailing_zeros() / 8,
+                        first(&|c| string_stop(c) || !c.is_ascii())
+                    );
                     assert_eq!(needs_escape(x).trailing_zeros() / 8, first(&escaped));
                 }
             }
@@ -1507,6 +1580,7 @@ mod tests {
                             canonical: true,
                             keys: Vec::new(),
                             standard_seen: 0,
+                            non_ascii: false,
                         };
                         let first = |stops: &dyn Fn(u8) -> bool| {
                             (from..len).find(|&i| stops(s[i])).unwrap_or(len)
@@ -1518,6 +1592,10 @@ mod tests {
                         assert_eq!(
                             p.scan(from, needs_escape),
                             first(&|b| ESCAPE[b as usize] != 0)
+                        );
+                        assert_eq!(
+                            p.scan(from, ends_ascii_run),
+                            first(&|b| b == b'"' || b == b'\\' || b < 0x20 || !b.is_ascii())
                         );
                     }
                 }
