@@ -109,6 +109,32 @@ static ENCODED_KEYS: [EncodedKey; STANDARD_KEYS.len()] = {
     keys
 };
 
+/// The index of a key in `STANDARD_KEYS`, if it is one, like
+/// [`crate::record::standard_index`] but comparing only the standard keys of the same
+/// length and first byte: the extras of a record are looked up on every record.
+fn standard_key(raw: &[u8]) -> Option<usize> {
+    /// Which standard keys (bit `i` for `STANDARD_KEYS[i]`) have each length.
+    static BY_LEN: [u32; 16] = {
+        let mut by_len = [0u32; 16];
+        let mut i = 0;
+        while i < STANDARD_KEYS.len() {
+            by_len[STANDARD_KEYS[i].len()] |= 1 << i;
+            i += 1;
+        }
+        by_len
+    };
+    let mut candidates = *BY_LEN.get(raw.len())?;
+    while candidates != 0 {
+        let i = candidates.trailing_zeros() as usize;
+        let key = STANDARD_KEYS[i].as_bytes();
+        if key.first() == raw.first() && key == raw {
+            return Some(i);
+        }
+        candidates &= candidates - 1;
+    }
+    None
+}
+
 /// A standard key as the encoder writes it, and as the record checker looks for it:
 /// three words to compare with the input's, masked to the key's length, without a
 /// call to `memcmp` or a loop.
@@ -536,6 +562,7 @@ impl<'a, const M: u8> Parser<'a, M> {
     }
 
     /// Its length known, the comparison is a load or two, not a call to `memcmp`.
+    #[inline(always)]
     fn eat_literal<const N: usize>(
         &mut self,
         lit: &[u8; N],
@@ -820,7 +847,7 @@ impl<'a, const M: u8> Parser<'a, M> {
             return Ok(false);
         }
         let raw = &self.text[start..self.pos - 1];
-        match crate::record::standard_index(raw) {
+        match standard_key(raw.as_bytes()) {
             Some(i) => {
                 self.see_standard(i);
                 *hint = i + 1;
@@ -853,10 +880,9 @@ impl<'a, const M: u8> Parser<'a, M> {
         }
         let text = &self.text[start..end];
         self.pos = end + 1;
-        let found = STANDARD_KEYS
-            .get(*hint..)
-            .and_then(|rest| rest.iter().position(|k| *k == text).map(|i| i + *hint))
-            .or_else(|| crate::record::standard_index(text));
+        let found = Some(*hint)
+            .filter(|&i| STANDARD_KEYS.get(i) == Some(&text))
+            .or_else(|| standard_key(text.as_bytes()));
         Ok(match found {
             Some(i) => {
                 *hint = i + 1;
@@ -1394,6 +1420,30 @@ mod tests {
             assert_eq!(checked.canonical, *canonical, "{body}");
             let again = reencoded(body.as_bytes()).unwrap();
             assert_eq!(again == body.as_bytes(), *canonical, "{body}");
+        }
+    }
+
+    #[test]
+    fn standard_key_finds_exactly_the_standard_keys() {
+        for (i, key) in STANDARD_KEYS.iter().enumerate() {
+            assert_eq!(standard_key(key.as_bytes()), Some(i), "{key}");
+            let mut other = key.as_bytes().to_vec();
+            for at in [0, other.len() - 1] {
+                other[at] ^= 0x20;
+                assert_eq!(standard_key(&other), None);
+                other[at] ^= 0x20;
+            }
+            assert_eq!(standard_key(&key.as_bytes()[1..]), None);
+        }
+        for extra in [
+            "",
+            "order_id",
+            "user",
+            "amount",
+            "relativeCreatedX",
+            "x".repeat(40).as_str(),
+        ] {
+            assert_eq!(standard_key(extra.as_bytes()), None, "{extra}");
         }
     }
 
