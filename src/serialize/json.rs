@@ -395,8 +395,9 @@ pub fn check_record(input: &[u8], limits: &Limits) -> Result<Checked, DecodeErro
         // The error names the type of what was sent, which takes decoding it.
         return decode_record(input, limits).map(|_| Checked { canonical: false });
     }
-    p.record()?;
-    Ok(Checked {
+    let result = p.record();
+    after_utf8(input, result.is_err() || p.non_ascii)?;
+    result.map(|_| Checked {
         canonical: p.canonical,
     })
 }
@@ -419,13 +420,19 @@ pub fn validate_record(input: &[u8], limits: &Limits) -> Result<(), DecodeError>
         return decode_record(input, limits).map(|_| ());
     }
     let result = p.record().map(|_| ());
-    // Outside strings the grammar accepts only ASCII, and a string's non-ASCII bytes
-    // are noticed: the input can only fail to be UTF-8 then, or when it is rejected
-    // anyway, and not being UTF-8 is the error that decoding reports first.
-    if result.is_err() || p.non_ascii {
+    after_utf8(input, result.is_err() || p.non_ascii)?;
+    result
+}
+
+/// Checking and validating, the input's UTF-8 is checked last, and only `if_needed`:
+/// outside strings the grammar accepts only ASCII, and a string's non-ASCII bytes
+/// are noticed, so the input can only fail to be UTF-8 then or when it is rejected
+/// anyway, and not being UTF-8 is the error that decoding reports first.
+fn after_utf8(input: &[u8], if_needed: bool) -> Result<(), DecodeError> {
+    if if_needed {
         utf8(input)?;
     }
-    result
+    Ok(())
 }
 
 fn utf8(input: &[u8]) -> Result<&str, DecodeError> {
@@ -461,8 +468,8 @@ const VALIDATE: u8 = 2;
 
 struct Parser<'a, const M: u8> {
     s: &'a [u8],
-    /// `s` as text. Validating, it is empty and never read: the input is checked
-    /// for UTF-8 only at the end, if at all (see [`validate_record`]).
+    /// Building, `s` as text. Checking and validating, it is empty and never read:
+    /// the input is checked for UTF-8 only at the end, if at all (see [`after_utf8`]).
     text: &'a str,
     pos: usize,
     depth: usize,
@@ -473,10 +480,10 @@ struct Parser<'a, const M: u8> {
     canonical: bool,
     /// Checking: the raw keys of the objects being read, innermost last (standard
     /// keys of the record itself are in `standard_seen` instead).
-    keys: Vec<&'a str>,
+    keys: Vec<&'a [u8]>,
     /// Checking: which standard keys the record has, by index in `STANDARD_KEYS`.
     standard_seen: u32,
-    /// Validating: whether a string held a non-ASCII byte.
+    /// Checking and validating: whether a string held a non-ASCII byte.
     non_ascii: bool,
 }
 
@@ -487,9 +494,9 @@ impl<'a, const M: u8> Parser<'a, M> {
     const C: bool = M == CHECK;
 
     /// A parser at the first non-blank byte of `input`, which must be UTF-8 (but
-    /// validating, that is found out later).
+    /// checking and validating, that is found out later).
     fn new(input: &'a [u8], limits: &'a Limits) -> Result<Parser<'a, M>, DecodeError> {
-        let text = if M == VALIDATE { "" } else { utf8(input)? };
+        let text = if Self::B { utf8(input)? } else { "" };
         let mut p = Parser {
             s: input,
             text,
@@ -800,7 +807,7 @@ impl<'a, const M: u8> Parser<'a, M> {
         let start = self.pos + 1;
         let key = self.string()?;
         if Self::C {
-            self.keys.push(&self.text[start..self.pos - 1]);
+            self.keys.push(&self.s[start..self.pos - 1]);
         }
         Ok(key)
     }
@@ -846,8 +853,8 @@ impl<'a, const M: u8> Parser<'a, M> {
         if !Self::C {
             return Ok(false);
         }
-        let raw = &self.text[start..self.pos - 1];
-        match standard_key(raw.as_bytes()) {
+        let raw = &self.s[start..self.pos - 1];
+        match standard_key(raw) {
             Some(i) => {
                 self.see_standard(i);
                 *hint = i + 1;
@@ -961,7 +968,7 @@ impl<'a, const M: u8> Parser<'a, M> {
         let mut start = self.pos;
         let mut from = plain_to;
         loop {
-            let stops = if M == VALIDATE && !self.non_ascii {
+            let stops = if !Self::B && !self.non_ascii {
                 ends_ascii_run
             } else {
                 ends_plain_run
@@ -993,7 +1000,9 @@ impl<'a, const M: u8> Parser<'a, M> {
                     start = self.pos;
                     from = self.pos;
                 }
-                Some(0x80..) if M == VALIDATE => {
+                Some(0x80..) if !Self::B => {
+                    // The encoder escapes every non-ASCII character.
+                    self.canonical = false;
                     self.non_ascii = true;
                     from = end + 1;
                 }
@@ -1097,7 +1106,12 @@ impl<'a, const M: u8> Parser<'a, M> {
                 // Any text of this grammar reads as a float (at worst as inf or 0.0).
                 return Ok(Value::None);
             }
-            let text = &self.text[start..i];
+            let text = if Self::B {
+                &self.text[start..i]
+            } else {
+                // Only ASCII digits, signs, points and exponents came this far.
+                std::str::from_utf8(&s[start..i]).unwrap_or_default()
+            };
             let f = text.parse::<f64>().map_err(|_| {
                 DecodeError::new(
                     Encoding::Json,
@@ -1179,15 +1193,14 @@ fn word(eight: &[u8]) -> u64 {
 /// Whether the keys are certainly distinct, judged by a cheap signature (length and
 /// three bytes) of each string key: records almost never repeat a key, so this saves
 /// the pairwise comparison. False means "maybe": the exact check follows.
-fn certainly_distinct<'k>(keys: impl ExactSizeIterator<Item = Option<&'k str>>) -> bool {
+fn certainly_distinct<'k>(keys: impl ExactSizeIterator<Item = Option<&'k [u8]>>) -> bool {
     if keys.len() > 32 {
         return false;
     }
     let mut sigs = [0u64; 32];
     let n = keys.len();
     for (slot, k) in sigs.iter_mut().zip(keys) {
-        let Some(k) = k else { return false };
-        let b = k.as_bytes();
+        let Some(b) = k else { return false };
         let at = |i: usize| b.get(i).copied().unwrap_or(0) as u64;
         *slot = (b.len() as u64) << 24
             | at(0) << 16
@@ -1200,7 +1213,7 @@ fn certainly_distinct<'k>(keys: impl ExactSizeIterator<Item = Option<&'k str>>) 
 }
 
 /// Whether no key repeats, exactly.
-fn all_distinct(keys: &[&str]) -> bool {
+fn all_distinct(keys: &[&[u8]]) -> bool {
     if keys.len() <= 8 {
         return keys
             .iter()
@@ -1218,7 +1231,7 @@ fn all_distinct(keys: &[&str]) -> bool {
 /// Record fields with a repeated key merged: first position, last value, as
 /// `json.loads` keeps them.
 fn dedup_fields(fields: Vec<(Key, Value)>) -> Vec<(Key, Value)> {
-    if certainly_distinct(fields.iter().map(|(k, _)| Some(k.as_ref()))) {
+    if certainly_distinct(fields.iter().map(|(k, _)| Some(k.as_bytes()))) {
         return fields;
     }
     let mut out: Vec<(Key, Value)> = Vec::with_capacity(fields.len());
@@ -1244,7 +1257,7 @@ pub(crate) fn dedup_keys(items: Vec<(Value, Value)>) -> Vec<(Value, Value)> {
     use std::collections::hash_map::{HashMap, RandomState};
     use std::hash::{BuildHasher, Hasher};
     if items.len() <= 32 {
-        if certainly_distinct(items.iter().map(|(k, _)| k.as_str())) {
+        if certainly_distinct(items.iter().map(|(k, _)| k.as_str().map(str::as_bytes))) {
             return items;
         }
         let mut out: Vec<(Value, Value)> = Vec::with_capacity(items.len());
@@ -1515,10 +1528,10 @@ mod tests {
         );
     }
 
-    /// Validating checks UTF-8 only when a string holds a non-ASCII byte or the body
-    /// is rejected, yet must fail exactly where and how decoding does.
+    /// Checking and validating look at UTF-8 only when a string holds a non-ASCII
+    /// byte or the body is rejected, yet must fail exactly where and how decoding does.
     #[test]
-    fn validate_checks_utf8_as_decode_does() {
+    fn check_and_validate_check_utf8_as_decode_does() {
         let limits = Limits::default();
         let cases: &[&[u8]] = &[
             b"{\"a\": \"\xff\"}",
@@ -1542,12 +1555,18 @@ mod tests {
             b"{\"name\": \"\xc3\xa9\", \"msg\": \xe2\x9c\x93}",
         ];
         for body in cases {
+            let text = String::from_utf8_lossy(body);
+            let decoded = decode_record(body, &limits);
             assert_eq!(
                 validate_record(body, &limits),
-                decode_record(body, &limits).map(|_| ()),
-                "{:?}",
-                String::from_utf8_lossy(body)
+                decoded.as_ref().map(|_| ()).map_err(Clone::clone),
+                "{text:?}"
             );
+            let checked = check_record(body, &limits);
+            match decoded {
+                Ok(_) => assert_eq!(checked, Ok(Checked { canonical: false }), "{text:?}"),
+                Err(e) => assert_eq!(checked, Err(e), "{text:?}"),
+            }
         }
     }
 
