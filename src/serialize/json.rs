@@ -527,7 +527,8 @@ impl<'a, const M: u8> Parser<'a, M> {
     }
 
     fn unexpected(&self, expected: &'static str) -> DecodeError {
-        // Validating, the input may not be UTF-8, but then this error is replaced.
+        // Checking and validating, the input may not be UTF-8, but then this error is
+        // replaced (see `after_utf8`).
         let next = self.s.get(self.pos..).unwrap_or_default();
         let next = next[..next.len().min(4)].utf8_chunks().next();
         match next.and_then(|chunk| chunk.valid().chars().next()) {
@@ -555,6 +556,7 @@ impl<'a, const M: u8> Parser<'a, M> {
         self.more_ws(spaces);
     }
 
+    /// [`Self::ws`] when there are other blanks: rare, so kept out of line.
     #[inline(never)]
     fn more_ws(&mut self, spaces: usize) {
         let start = self.pos;
@@ -939,7 +941,8 @@ impl<'a, const M: u8> Parser<'a, M> {
     fn string(&mut self) -> Result<String, DecodeError> {
         // Most strings are exactly as the encoder writes them: plain ASCII up to the
         // closing quote. One scan finds it (checking, the first byte that needs an
-        // escape being that quote also says the string is canonical) and building
+        // escape being that quote also says the string is canonical; validating, it
+        // also stops at non-ASCII bytes, so that they are noticed) and building
         // copies the text once, at its exact size.
         self.pos += 1;
         let stops: fn(u64) -> u64 = match M {
