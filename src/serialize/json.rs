@@ -54,8 +54,8 @@ pub(crate) fn write_name(first: bool, k: Name<'_>, out: &mut Vec<u8>) {
     if !first {
         out.extend_from_slice(b", ");
     }
-    match k.standard_index().and_then(|i| standard_keys().get(i)) {
-        Some(encoded) => out.extend_from_slice(encoded),
+    match k.standard_index().and_then(|i| ENCODED_KEYS.get(i)) {
+        Some(encoded) => out.extend_from_slice(encoded.as_bytes()),
         None => {
             write_str(k.as_str(), out);
             out.extend_from_slice(b": ");
@@ -64,19 +64,111 @@ pub(crate) fn write_name(first: bool, k: Name<'_>, out: &mut Vec<u8>) {
 }
 
 /// Python's standard keys, each already written as `"key": `.
-fn standard_keys() -> &'static [Vec<u8>] {
-    static KEYS: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
-    KEYS.get_or_init(|| {
-        STANDARD_KEYS
-            .iter()
-            .map(|k| {
-                let mut v = Vec::new();
-                write_str(k, &mut v);
-                v.extend_from_slice(b": ");
-                v
-            })
-            .collect()
-    })
+static ENCODED_KEYS: [EncodedKey; STANDARD_KEYS.len()] = {
+    let mut keys = [EncodedKey {
+        text: [0; 24],
+        len: 0,
+        words: [0; 3],
+        keep: [0; 3],
+    }; STANDARD_KEYS.len()];
+    let mut i = 0;
+    while i < STANDARD_KEYS.len() {
+        let key = STANDARD_KEYS[i].as_bytes();
+        let len = key.len() + 4;
+        assert!(len <= 24, "a standard key is longer than EncodedKey holds");
+        let text = &mut keys[i].text;
+        text[0] = b'"';
+        let mut j = 0;
+        while j < key.len() {
+            let b = key[j];
+            assert!(
+                b >= 0x20 && b < 0x7f && b != b'"' && b != b'\\',
+                "needs an escape"
+            );
+            text[1 + j] = b;
+            j += 1;
+        }
+        text[len - 3] = b'"';
+        text[len - 2] = b':';
+        text[len - 1] = b' ';
+        let mut w = 0;
+        while w < 3 {
+            let mut bytes = [0u8; 8];
+            let mut j = 0;
+            while j < 8 {
+                bytes[j] = keys[i].text[8 * w + j];
+                j += 1;
+            }
+            keys[i].words[w] = u64::from_le_bytes(bytes);
+            let in_word = len.saturating_sub(8 * w);
+            keys[i].keep[w] = if in_word >= 8 {
+                u64::MAX
+            } else {
+                (1u64 << (8 * in_word)) - 1
+            };
+            w += 1;
+        }
+        keys[i].len = len;
+        i += 1;
+    }
+    keys
+};
+
+/// The index of a key in `STANDARD_KEYS`, if it is one, like
+/// [`crate::record::standard_index`] but comparing only the standard keys of the same
+/// length and first byte: the extras of a record are looked up on every record.
+fn standard_key(raw: &[u8]) -> Option<usize> {
+    /// Which standard keys (bit `i` for `STANDARD_KEYS[i]`) have each length.
+    static BY_LEN: [u32; 16] = {
+        let mut by_len = [0u32; 16];
+        let mut i = 0;
+        while i < STANDARD_KEYS.len() {
+            by_len[STANDARD_KEYS[i].len()] |= 1 << i;
+            i += 1;
+        }
+        by_len
+    };
+    let mut candidates = *BY_LEN.get(raw.len())?;
+    while candidates != 0 {
+        let i = candidates.trailing_zeros() as usize;
+        let key = STANDARD_KEYS[i].as_bytes();
+        if key.first() == raw.first() && key == raw {
+            return Some(i);
+        }
+        candidates &= candidates - 1;
+    }
+    None
+}
+
+/// A standard key as the encoder writes it, and as the record checker looks for it:
+/// three words to compare with the input's, masked to the key's length, without a
+/// call to `memcmp` or a loop.
+#[derive(Clone, Copy)]
+struct EncodedKey {
+    /// `"key": `, padded with zeros.
+    text: [u8; 24],
+    len: usize,
+    /// `text` as little-endian words.
+    words: [u64; 3],
+    /// The bytes of each word that are the key's.
+    keep: [u64; 3],
+}
+
+impl EncodedKey {
+    fn as_bytes(&self) -> &[u8] {
+        &self.text[..self.len]
+    }
+
+    /// Whether `s` starts with the key.
+    #[inline(always)]
+    fn starts(&self, s: &[u8]) -> bool {
+        let Some(head) = s.get(..24) else {
+            // Within three words of the end: rare enough for `memcmp`.
+            return s.starts_with(self.as_bytes());
+        };
+        let differ = |w: usize| (word(&head[8 * w..]) ^ self.words[w]) & self.keep[w];
+        differ(0) | differ(1) | differ(2) == 0
+    }
 }
 
 pub(crate) fn write_field(v: FieldRef<'_>, out: &mut Vec<u8>) {
@@ -175,18 +267,14 @@ static ESCAPE: [u8; 256] = {
     t
 };
 
-/// Whether any of eight bytes is one `ensure_ascii` escapes: a control character,
-/// `"`, `\\`, DEL, or a byte of a non-ASCII character (bit 7 set). SWAR: the
-/// classic "has a byte less than n" and "has a zero byte" tricks, on all lanes at once.
-fn needs_escape(x: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-    let quote = has_zero(x ^ (ONES * b'"' as u64));
-    let backslash = has_zero(x ^ (ONES * b'\\' as u64));
-    let del = has_zero(x ^ (ONES * 0x7f));
-    (below_space | quote | backslash | del | (x & HIGH)) != 0
+/// Which of eight bytes (little-endian lanes, high bit set) are ones `ensure_ascii`
+/// escapes: a control character, `"`, `\\`, DEL, or a byte of a non-ASCII character
+/// (bit 7 set). SWAR: the classic "has a byte less than n" and "has a zero byte"
+/// tricks, on all lanes at once. A borrow can only flag a lane above one that is
+/// flagged rightly, so the lowest flagged lane is exact, which is what scans need.
+fn needs_escape(x: u64) -> u64 {
+    // Non-ASCII lanes are flagged anyway, so the tricks' usual `& !x` can go.
+    (ascii_stops(x) | (x ^ (ONES * 0x7f)).wrapping_sub(ONES) | x) & HIGH
 }
 
 /// Whether a string needs no escape at all, the common case, checked eight bytes at a
@@ -196,7 +284,7 @@ fn is_plain(bytes: &[u8]) -> bool {
     for chunk in chunks.by_ref() {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        if needs_escape(u64::from_le_bytes(word)) {
+        if needs_escape(u64::from_le_bytes(word)) != 0 {
             return false;
         }
     }
@@ -222,7 +310,7 @@ pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
         while let Some(chunk) = bytes.get(i..i + 8) {
             let mut word = [0u8; 8];
             word.copy_from_slice(chunk);
-            if needs_escape(u64::from_le_bytes(word)) {
+            if needs_escape(u64::from_le_bytes(word)) != 0 {
                 break;
             }
             i += 8;
@@ -312,8 +400,9 @@ pub fn check_record(input: &[u8], limits: &Limits) -> Result<Checked, DecodeErro
         // The error names the type of what was sent, which takes decoding it.
         return decode_record(input, limits).map(|_| Checked { canonical: false });
     }
-    p.record()?;
-    Ok(Checked {
+    let result = p.record();
+    after_utf8(input, result.is_err() || p.non_ascii)?;
+    result.map(|_| Checked {
         canonical: p.canonical,
     })
 }
@@ -335,7 +424,25 @@ pub fn validate_record(input: &[u8], limits: &Limits) -> Result<(), DecodeError>
     if p.s.get(p.pos) != Some(&b'{') {
         return decode_record(input, limits).map(|_| ());
     }
-    p.record().map(|_| ())
+    let result = p.record().map(|_| ());
+    after_utf8(input, result.is_err() || p.non_ascii)?;
+    result
+}
+
+/// Checking and validating, the input's UTF-8 is checked last, and only `if_needed`:
+/// outside strings the grammar accepts only ASCII, and a string's non-ASCII bytes
+/// are noticed, so the input can only fail to be UTF-8 then or when it is rejected
+/// anyway, and not being UTF-8 is the error that decoding reports first.
+fn after_utf8(input: &[u8], if_needed: bool) -> Result<(), DecodeError> {
+    if if_needed {
+        utf8(input)?;
+    }
+    Ok(())
+}
+
+fn utf8(input: &[u8]) -> Result<&str, DecodeError> {
+    std::str::from_utf8(input)
+        .map_err(|e| DecodeError::new(Encoding::Json, e.valid_up_to(), ErrorKind::InvalidUtf8))
 }
 
 /// Decodes one JSON value, as `json.loads` would (see also [`decode_record`]).
@@ -366,19 +473,23 @@ const VALIDATE: u8 = 2;
 
 struct Parser<'a, const M: u8> {
     s: &'a [u8],
+    /// Building, `s` as text. Checking and validating, it is empty and never read:
+    /// the input is checked for UTF-8 only at the end, if at all (see [`after_utf8`]).
     text: &'a str,
     pos: usize,
     depth: usize,
-    /// Values and keys read so far, bounded by `max_values`.
-    values: usize,
+    /// How many more values and keys may be read: `max_values` to start with.
+    values_left: usize,
     limits: &'a Limits,
     /// Checking: whether everything so far is exactly what the encoder writes.
     canonical: bool,
     /// Checking: the raw keys of the objects being read, innermost last (standard
     /// keys of the record itself are in `standard_seen` instead).
-    keys: Vec<&'a str>,
+    keys: Vec<&'a [u8]>,
     /// Checking: which standard keys the record has, by index in `STANDARD_KEYS`.
     standard_seen: u32,
+    /// Checking and validating: whether a string held a non-ASCII byte.
+    non_ascii: bool,
 }
 
 impl<'a, const M: u8> Parser<'a, M> {
@@ -387,21 +498,21 @@ impl<'a, const M: u8> Parser<'a, M> {
     /// Whether `canonical` is kept up to date.
     const C: bool = M == CHECK;
 
-    /// A parser at the first non-blank byte of `input`, which must be UTF-8.
+    /// A parser at the first non-blank byte of `input`, which must be UTF-8 (but
+    /// checking and validating, that is found out later).
     fn new(input: &'a [u8], limits: &'a Limits) -> Result<Parser<'a, M>, DecodeError> {
-        let text = std::str::from_utf8(input).map_err(|e| {
-            DecodeError::new(Encoding::Json, e.valid_up_to(), ErrorKind::InvalidUtf8)
-        })?;
+        let text = if Self::B { utf8(input)? } else { "" };
         let mut p = Parser {
-            s: text.as_bytes(),
+            s: input,
             text,
             pos: 0,
             depth: 0,
-            values: 0,
+            values_left: limits.max_values,
             limits,
             canonical: true,
             keys: Vec::new(),
             standard_seen: 0,
+            non_ascii: false,
         };
         p.ws(0);
         Ok(p)
@@ -421,7 +532,11 @@ impl<'a, const M: u8> Parser<'a, M> {
     }
 
     fn unexpected(&self, expected: &'static str) -> DecodeError {
-        match self.text[self.pos.min(self.text.len())..].chars().next() {
+        // Checking and validating, the input may not be UTF-8, but then this error is
+        // replaced (see `after_utf8`).
+        let next = self.s.get(self.pos..).unwrap_or_default();
+        let next = next[..next.len().min(4)].utf8_chunks().next();
+        match next.and_then(|chunk| chunk.valid().chars().next()) {
             None => self.err(ErrorKind::Eof),
             Some(c) => self.err(ErrorKind::Unexpected {
                 found: format!("{c:?}"),
@@ -432,7 +547,23 @@ impl<'a, const M: u8> Parser<'a, M> {
 
     /// Skips blanks. `json.dumps` writes `spaces` single spaces at this place: one
     /// after `,` and `:`, none elsewhere.
+    #[inline(always)]
     fn ws(&mut self, spaces: usize) {
+        debug_assert!(spaces <= 1);
+        // Nearly always just those spaces are there, which a load or two tells.
+        let at = self.pos + spaces;
+        if (spaces == 0 || self.s.get(self.pos) == Some(&b' '))
+            && !matches!(self.s.get(at), Some(b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            self.pos = at;
+            return;
+        }
+        self.more_ws(spaces);
+    }
+
+    /// [`Self::ws`] when there are other blanks: rare, so kept out of line.
+    #[inline(never)]
+    fn more_ws(&mut self, spaces: usize) {
         let start = self.pos;
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.pos) {
             self.pos += 1;
@@ -444,9 +575,15 @@ impl<'a, const M: u8> Parser<'a, M> {
         }
     }
 
-    fn eat_literal(&mut self, lit: &str, v: Value) -> Result<Value, DecodeError> {
-        if self.s[self.pos..].starts_with(lit.as_bytes()) {
-            self.pos += lit.len();
+    /// Its length known, the comparison is a load or two, not a call to `memcmp`.
+    #[inline(always)]
+    fn eat_literal<const N: usize>(
+        &mut self,
+        lit: &[u8; N],
+        v: Value,
+    ) -> Result<Value, DecodeError> {
+        if self.s.get(self.pos..self.pos + N) == Some(lit) {
+            self.pos += N;
             Ok(v)
         } else {
             Err(self.unexpected("a JSON value"))
@@ -456,14 +593,21 @@ impl<'a, const M: u8> Parser<'a, M> {
     /// Counts one more value or key. Without a bound, `[0,0,...]` holds a 32-byte
     /// value per two input bytes: 1 GiB for a 64 MiB body.
     fn count(&mut self) -> Result<(), DecodeError> {
-        self.values += 1;
-        if self.values > self.limits.max_values {
+        let Some(left) = self.values_left.checked_sub(1) else {
             return Err(self.err(ErrorKind::TooManyValues(self.limits.max_values)));
-        }
+        };
+        self.values_left = left;
         Ok(())
     }
 
     fn value(&mut self) -> Result<Value, DecodeError> {
+        self.value_here()
+    }
+
+    /// [`Self::value`], inlined into [`Self::skip`] so that checking builds no
+    /// placeholder.
+    #[inline(always)]
+    fn value_here(&mut self) -> Result<Value, DecodeError> {
         self.count()?;
         match self.s.get(self.pos) {
             None => Err(self.err(ErrorKind::Eof)),
@@ -473,11 +617,11 @@ impl<'a, const M: u8> Parser<'a, M> {
                 let s = self.string()?;
                 Ok(if Self::B { Value::Str(s) } else { Value::None })
             }
-            Some(b't') => self.eat_literal("true", Value::Bool(true)),
-            Some(b'f') => self.eat_literal("false", Value::Bool(false)),
-            Some(b'n') => self.eat_literal("null", Value::None),
-            Some(b'N') => self.eat_literal("NaN", Value::Float(f64::NAN)),
-            Some(b'I') => self.eat_literal("Infinity", Value::Float(f64::INFINITY)),
+            Some(b't') => self.eat_literal(b"true", Value::Bool(true)),
+            Some(b'f') => self.eat_literal(b"false", Value::Bool(false)),
+            Some(b'n') => self.eat_literal(b"null", Value::None),
+            Some(b'N') => self.eat_literal(b"NaN", Value::Float(f64::NAN)),
+            Some(b'I') => self.eat_literal(b"Infinity", Value::Float(f64::INFINITY)),
             Some(b'-') if self.s[self.pos..].starts_with(b"-Infinity") => {
                 self.pos += 9;
                 Ok(Value::Float(f64::NEG_INFINITY))
@@ -601,12 +745,17 @@ impl<'a, const M: u8> Parser<'a, M> {
             self.depth -= 1;
             return Ok(());
         }
+        if self.s.get(self.pos) != Some(&b'"') {
+            return Err(self.unexpected("a string key"));
+        }
         loop {
-            if self.s.get(self.pos) != Some(&b'"') {
-                return Err(self.unexpected("a string key"));
-            }
             self.count()?;
             member(self)?;
+            // Nearly always the encoder's separator and the next key: nothing to judge.
+            if self.s.get(self.pos..self.pos + 3) == Some(b", \"") {
+                self.pos += 2;
+                continue;
+            }
             self.ws(0);
             match self.s.get(self.pos) {
                 Some(b',') => {
@@ -618,6 +767,9 @@ impl<'a, const M: u8> Parser<'a, M> {
                     break;
                 }
                 _ => return Err(self.unexpected("',' or '}'")),
+            }
+            if self.s.get(self.pos) != Some(&b'"') {
+                return Err(self.unexpected("a string key"));
             }
         }
         self.depth -= 1;
@@ -632,6 +784,7 @@ impl<'a, const M: u8> Parser<'a, M> {
     }
 
     /// The `: ` between a key and its value.
+    #[inline(always)]
     fn colon(&mut self) -> Result<(), DecodeError> {
         self.ws(0);
         if self.s.get(self.pos) != Some(&b':') {
@@ -643,8 +796,9 @@ impl<'a, const M: u8> Parser<'a, M> {
     }
 
     /// Checking: reads a value, keeping nothing.
+    #[inline(always)]
     fn skip(&mut self) -> Result<(), DecodeError> {
-        let v = self.value()?;
+        let v = self.value_here()?;
         // Checking, values are placeholders that own nothing: no need to run the
         // (not inlined, and per value) drop.
         debug_assert!(matches!(
@@ -660,7 +814,7 @@ impl<'a, const M: u8> Parser<'a, M> {
         let start = self.pos + 1;
         let key = self.string()?;
         if Self::C {
-            self.keys.push(&self.text[start..self.pos - 1]);
+            self.keys.push(&self.s[start..self.pos - 1]);
         }
         Ok(key)
     }
@@ -691,9 +845,9 @@ impl<'a, const M: u8> Parser<'a, M> {
     /// next one is tried first, whole with its colon as the encoder writes it
     /// (`"name": `): true when that matched and the value comes next.
     fn check_key(&mut self, hint: &mut usize) -> Result<bool, DecodeError> {
-        if let Some(encoded) = standard_keys().get(*hint) {
-            if starts_with_short(&self.s[self.pos..], encoded) {
-                self.pos += encoded.len();
+        if let Some(encoded) = ENCODED_KEYS.get(*hint) {
+            if encoded.starts(&self.s[self.pos..]) {
+                self.pos += encoded.len;
                 // More blanks may follow the one space (valid, but not canonical).
                 self.ws(0);
                 self.see_standard(*hint);
@@ -706,8 +860,8 @@ impl<'a, const M: u8> Parser<'a, M> {
         if !Self::C {
             return Ok(false);
         }
-        let raw = &self.text[start..self.pos - 1];
-        match crate::record::standard_index(raw) {
+        let raw = &self.s[start..self.pos - 1];
+        match standard_key(raw) {
             Some(i) => {
                 self.see_standard(i);
                 *hint = i + 1;
@@ -734,16 +888,15 @@ impl<'a, const M: u8> Parser<'a, M> {
     /// Python's order, so `hint` tries the one after the last match first).
     fn key(&mut self, hint: &mut usize) -> Result<Key, DecodeError> {
         let start = self.pos + 1;
-        let end = self.scan(start, ends_plain_run, ends_string_run);
+        let end = self.scan(start, ends_plain_run);
         if self.s.get(end) != Some(&b'"') {
             return self.string().map(Key::Owned);
         }
         let text = &self.text[start..end];
         self.pos = end + 1;
-        let found = STANDARD_KEYS
-            .get(*hint..)
-            .and_then(|rest| rest.iter().position(|k| *k == text).map(|i| i + *hint))
-            .or_else(|| crate::record::standard_index(text));
+        let found = Some(*hint)
+            .filter(|&i| STANDARD_KEYS.get(i) == Some(&text))
+            .or_else(|| standard_key(text.as_bytes()));
         Ok(match found {
             Some(i) => {
                 *hint = i + 1;
@@ -753,72 +906,99 @@ impl<'a, const M: u8> Parser<'a, M> {
         })
     }
 
-    /// The first byte from `from` on that `stops`, found eight bytes at a time while
-    /// `word_stops` (any of eight bytes stops) says none does.
-    fn scan(
-        &self,
-        from: usize,
-        word_stops: impl Fn(u64) -> bool,
-        stops: impl Fn(u8) -> bool,
-    ) -> usize {
-        let mut end = from;
-        while let Some(chunk) = self.s.get(end..end + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            if word_stops(u64::from_le_bytes(word)) {
-                break;
+    /// The first byte from `from` on that `stops` flags, or the end of the input,
+    /// found eight bytes at a time. `stops` flags a zero byte, which lets the last
+    /// word be read padded with zeros.
+    #[inline(always)]
+    fn scan(&self, from: usize, stops: impl Fn(u64) -> u64) -> usize {
+        let s = self.s;
+        let Some(tail) = s.get(from..) else {
+            return s.len();
+        };
+        let mut at = from;
+        let mut words = tail.chunks_exact(8);
+        for chunk in words.by_ref() {
+            let lanes = stops(word(chunk));
+            if lanes != 0 {
+                return at + (lanes.trailing_zeros() / 8) as usize;
             }
-            end += 8;
+            at += 8;
         }
-        while let Some(&b) = self.s.get(end) {
-            if stops(b) {
-                break;
+        let rest = words.remainder();
+        if rest.is_empty() {
+            return s.len();
+        }
+        // Fewer than eight bytes left: the input's last word shifted down to them (the
+        // bytes before them might flag the lanes above with a borrow), or for a
+        // shorter input a copy.
+        let last = match s.len().checked_sub(8) {
+            Some(start) => word(&s[start..]) >> (8 * (at - start)),
+            None => {
+                let mut padded = [0u8; 8];
+                padded[..rest.len()].copy_from_slice(rest);
+                u64::from_le_bytes(padded)
             }
-            end += 1;
-        }
-        end
+        };
+        (at + (stops(last).trailing_zeros() / 8) as usize).min(s.len())
     }
 
+    #[inline(always)]
     fn string(&mut self) -> Result<String, DecodeError> {
-        self.pos += 1; // opening quote
-        if Self::C {
-            // Checking, most strings are exactly as the encoder writes them: plain
-            // ASCII up to the closing quote. One pass tells.
-            let end = self.scan(self.pos, needs_escape, |b| ESCAPE[b as usize] != 0);
-            if self.s.get(end) == Some(&b'"') {
-                self.pos = end + 1;
-                return Ok(String::new());
-            }
-        }
-        // Most strings have no escape: find the closing quote eight bytes at a time and
-        // copy the text once, at its exact size.
-        let end = self.scan(self.pos, ends_plain_run, ends_string_run);
+        // Most strings are exactly as the encoder writes them: plain ASCII up to the
+        // closing quote. One scan finds it (checking, the first byte that needs an
+        // escape being that quote also says the string is canonical; validating, it
+        // also stops at non-ASCII bytes, so that they are noticed) and building
+        // copies the text once, at its exact size.
+        self.pos += 1;
+        let stops: fn(u64) -> u64 = match M {
+            CHECK => needs_escape,
+            VALIDATE => ends_ascii_run,
+            _ => ends_plain_run,
+        };
+        let end = self.scan(self.pos, stops);
         if self.s.get(end) == Some(&b'"') {
-            let text = &self.text[self.pos..end];
+            let start = self.pos;
             self.pos = end + 1;
-            if !Self::B {
-                self.canonical &= !Self::C || is_plain(text.as_bytes());
-                return Ok(String::new());
-            }
-            return Ok(text.to_string());
+            return Ok(if Self::B {
+                self.text[start..end].to_string()
+            } else {
+                String::new()
+            });
         }
+        self.escaped_string(end)
+    }
+
+    /// The rest of a string that is not one plain run: the bytes from `self.pos` to
+    /// `plain_to` end no run (the first scan stopped there, at the latest).
+    #[inline(never)]
+    fn escaped_string(&mut self, plain_to: usize) -> Result<String, DecodeError> {
         let mut out = String::new();
         let mut start = self.pos;
+        let mut from = plain_to;
         loop {
-            let Some(&b) = self.s.get(self.pos) else {
-                return Err(self.err(ErrorKind::Eof));
+            let stops = if !Self::B && !self.non_ascii {
+                ends_ascii_run
+            } else {
+                ends_plain_run
             };
-            match b {
-                b'"' => {
+            let end = self.scan(from, stops);
+            // The encoder escapes DEL and every non-ASCII character.
+            if Self::C && !is_plain(&self.s[from..end]) {
+                self.canonical = false;
+            }
+            self.pos = end;
+            match self.s.get(end) {
+                None => return Err(self.err(ErrorKind::Eof)),
+                Some(b'"') => {
                     if Self::B {
-                        out.push_str(&self.text[start..self.pos]);
+                        out.push_str(&self.text[start..end]);
                     }
                     self.pos += 1;
                     return Ok(out);
                 }
-                b'\\' => {
+                Some(b'\\') => {
                     if Self::B {
-                        out.push_str(&self.text[start..self.pos]);
+                        out.push_str(&self.text[start..end]);
                     }
                     self.pos += 1;
                     let c = self.escape()?;
@@ -826,18 +1006,18 @@ impl<'a, const M: u8> Parser<'a, M> {
                         out.push(c);
                     }
                     start = self.pos;
+                    from = self.pos;
                 }
-                0..=0x1f => {
+                Some(0x80..) if !Self::B => {
+                    // The encoder escapes every non-ASCII character.
+                    self.canonical = false;
+                    self.non_ascii = true;
+                    from = end + 1;
+                }
+                Some(_) => {
                     return Err(
                         self.unexpected("a string character (control characters must be escaped)")
                     );
-                }
-                _ => {
-                    // The encoder escapes DEL and every non-ASCII character.
-                    if Self::C && ESCAPE[b as usize] != 0 {
-                        self.canonical = false;
-                    }
-                    self.pos += 1
                 }
             }
         }
@@ -895,6 +1075,7 @@ impl<'a, const M: u8> Parser<'a, M> {
         Ok(c)
     }
 
+    #[inline(always)]
     fn number(&mut self) -> Result<Value, DecodeError> {
         let start = self.pos;
         let s = self.s;
@@ -905,11 +1086,7 @@ impl<'a, const M: u8> Parser<'a, M> {
         let int_start = i;
         match s.get(i) {
             Some(b'0') => i += 1,
-            Some(b'1'..=b'9') => {
-                while let Some(b'0'..=b'9') = s.get(i) {
-                    i += 1;
-                }
-            }
+            Some(b'1'..=b'9') => i = self.scan(i + 1, non_digits),
             _ => {
                 self.pos = i;
                 return Err(self.unexpected("a digit"));
@@ -919,10 +1096,7 @@ impl<'a, const M: u8> Parser<'a, M> {
         let mut is_float = false;
         if s.get(i) == Some(&b'.') && matches!(s.get(i + 1), Some(b'0'..=b'9')) {
             is_float = true;
-            i += 2;
-            while let Some(b'0'..=b'9') = s.get(i) {
-                i += 1;
-            }
+            i = self.scan(i + 2, non_digits);
         }
         if let Some(b'e' | b'E') = s.get(i) {
             let mut j = i + 1;
@@ -931,19 +1105,21 @@ impl<'a, const M: u8> Parser<'a, M> {
             }
             if matches!(s.get(j), Some(b'0'..=b'9')) {
                 is_float = true;
-                i = j;
-                while let Some(b'0'..=b'9') = s.get(i) {
-                    i += 1;
-                }
+                i = self.scan(j + 1, non_digits);
             }
         }
-        let text = &self.text[start..i];
         self.pos = i;
         if is_float {
             if M == VALIDATE {
                 // Any text of this grammar reads as a float (at worst as inf or 0.0).
                 return Ok(Value::None);
             }
+            let text = if Self::B {
+                &self.text[start..i]
+            } else {
+                // Only ASCII digits, signs, points and exponents came this far.
+                std::str::from_utf8(&s[start..i]).unwrap_or_default()
+            };
             let f = text.parse::<f64>().map_err(|_| {
                 DecodeError::new(
                     Encoding::Json,
@@ -967,9 +1143,10 @@ impl<'a, const M: u8> Parser<'a, M> {
         }
         if !Self::B {
             // `-0` is the one integer the encoder writes otherwise.
-            self.canonical &= !Self::C || text != "-0";
+            self.canonical &= !Self::C || &s[start..i] != b"-0";
             return Ok(Value::None);
         }
+        let text = &self.text[start..i];
         if let Ok(i) = text.parse::<i64>() {
             return Ok(Value::Int(i));
         }
@@ -983,33 +1160,55 @@ impl<'a, const M: u8> Parser<'a, M> {
     }
 }
 
-/// Whether a byte ends a plain run inside a JSON string: a quote, a backslash, or a
-/// control character (which is an error there).
-fn ends_string_run(b: u8) -> bool {
-    b == b'"' || b == b'\\' || b < 0x20
+/// Which of eight bytes end a plain run inside a JSON string: a quote, a backslash,
+/// or a control character (which is an error there). Lanes as [`needs_escape`]'s.
+fn ends_plain_run(x: u64) -> u64 {
+    ascii_stops(x) & !x & HIGH
 }
 
-/// [`ends_string_run`] for any of eight bytes at once.
-fn ends_plain_run(x: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-    (below_space | has_zero(x ^ (ONES * b'"' as u64)) | has_zero(x ^ (ONES * b'\\' as u64))) != 0
+/// Which of eight bytes are not ASCII digits, as lanes like [`needs_escape`]'s: a
+/// lane below `0` borrows, and one above `9` gets its high bit from adding 0x46
+/// (carrying out only from 0xba up), so again only lanes above a flagged one can be
+/// wrong.
+fn non_digits(x: u64) -> u64 {
+    (x.wrapping_sub(ONES * b'0' as u64) | x.wrapping_add(ONES * 0x46)) & HIGH
+}
+
+/// [`ends_plain_run`], flagging non-ASCII bytes too.
+fn ends_ascii_run(x: u64) -> u64 {
+    (ascii_stops(x) | x) & HIGH
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The borrows of "has a byte below 0x20", "has a zero byte" after xor with `"` and
+/// with `\\`, in one: those tricks each mask with `!v & HIGH`, where `v` is `x` or
+/// `x` xor an ASCII byte, all of which have the high bits of `x`.
+fn ascii_stops(x: u64) -> u64 {
+    x.wrapping_sub(ONES * 0x20)
+        | (x ^ (ONES * b'"' as u64)).wrapping_sub(ONES)
+        | (x ^ (ONES * b'\\' as u64)).wrapping_sub(ONES)
+}
+
+/// Eight bytes as a little-endian word: the first byte is the lowest lane.
+fn word(eight: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&eight[..8]);
+    u64::from_le_bytes(w)
 }
 
 /// Whether the keys are certainly distinct, judged by a cheap signature (length and
 /// three bytes) of each string key: records almost never repeat a key, so this saves
 /// the pairwise comparison. False means "maybe": the exact check follows.
-fn certainly_distinct<'k>(keys: impl ExactSizeIterator<Item = Option<&'k str>>) -> bool {
+fn certainly_distinct<'k>(keys: impl ExactSizeIterator<Item = Option<&'k [u8]>>) -> bool {
     if keys.len() > 32 {
         return false;
     }
     let mut sigs = [0u64; 32];
     let n = keys.len();
     for (slot, k) in sigs.iter_mut().zip(keys) {
-        let Some(k) = k else { return false };
-        let b = k.as_bytes();
+        let Some(b) = k else { return false };
         let at = |i: usize| b.get(i).copied().unwrap_or(0) as u64;
         *slot = (b.len() as u64) << 24
             | at(0) << 16
@@ -1021,28 +1220,8 @@ fn certainly_distinct<'k>(keys: impl ExactSizeIterator<Item = Option<&'k str>>) 
     sigs.windows(2).all(|w| w[0] != w[1])
 }
 
-/// `s.starts_with(prefix)` for prefixes of a few words, as the standard keys are:
-/// compared eight bytes at a time (the last word overlapping), without a call to
-/// `memcmp`.
-fn starts_with_short(s: &[u8], prefix: &[u8]) -> bool {
-    let n = prefix.len();
-    let Some(s) = s.get(..n) else {
-        return false;
-    };
-    if n < 8 {
-        return s == prefix;
-    }
-    let word = |b: &[u8], at: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&b[at..at + 8]);
-        u64::from_ne_bytes(w)
-    };
-    (0..n / 8).all(|i| word(s, i * 8) == word(prefix, i * 8))
-        && word(s, n - 8) == word(prefix, n - 8)
-}
-
 /// Whether no key repeats, exactly.
-fn all_distinct(keys: &[&str]) -> bool {
+fn all_distinct(keys: &[&[u8]]) -> bool {
     if keys.len() <= 8 {
         return keys
             .iter()
@@ -1060,7 +1239,7 @@ fn all_distinct(keys: &[&str]) -> bool {
 /// Record fields with a repeated key merged: first position, last value, as
 /// `json.loads` keeps them.
 fn dedup_fields(fields: Vec<(Key, Value)>) -> Vec<(Key, Value)> {
-    if certainly_distinct(fields.iter().map(|(k, _)| Some(k.as_ref()))) {
+    if certainly_distinct(fields.iter().map(|(k, _)| Some(k.as_bytes()))) {
         return fields;
     }
     let mut out: Vec<(Key, Value)> = Vec::with_capacity(fields.len());
@@ -1086,7 +1265,7 @@ pub(crate) fn dedup_keys(items: Vec<(Value, Value)>) -> Vec<(Value, Value)> {
     use std::collections::hash_map::{HashMap, RandomState};
     use std::hash::{BuildHasher, Hasher};
     if items.len() <= 32 {
-        if certainly_distinct(items.iter().map(|(k, _)| k.as_str())) {
+        if certainly_distinct(items.iter().map(|(k, _)| k.as_str().map(str::as_bytes))) {
             return items;
         }
         let mut out: Vec<(Value, Value)> = Vec::with_capacity(items.len());
@@ -1266,21 +1445,49 @@ mod tests {
     }
 
     #[test]
-    fn short_prefix_compare_agrees_with_starts_with() {
-        let text = b"\"relativeCreated\": 1.5, \"name\": \"x\"";
-        for key in standard_keys() {
-            for at in 0..text.len() {
-                for cut in [0, 1, key.len() / 2] {
-                    let prefix = &key[..key.len() - cut];
-                    assert_eq!(
-                        starts_with_short(&text[at..], prefix),
-                        text[at..].starts_with(prefix)
-                    );
-                }
+    fn standard_key_finds_exactly_the_standard_keys() {
+        for (i, key) in STANDARD_KEYS.iter().enumerate() {
+            assert_eq!(standard_key(key.as_bytes()), Some(i), "{key}");
+            let mut other = key.as_bytes().to_vec();
+            for at in [0, other.len() - 1] {
+                other[at] ^= 0x20;
+                assert_eq!(standard_key(&other), None);
+                other[at] ^= 0x20;
+            }
+            assert_eq!(standard_key(&key.as_bytes()[1..]), None);
+        }
+        for extra in [
+            "",
+            "order_id",
+            "user",
+            "amount",
+            "relativeCreatedX",
+            "x".repeat(40).as_str(),
+        ] {
+            assert_eq!(standard_key(extra.as_bytes()), None, "{extra}");
+        }
+    }
+
+    #[test]
+    fn encoded_keys_are_what_the_encoder_writes_and_match_like_starts_with() {
+        let text =
+            b"\"relativeCreated\": 1.5, \"name\": \"x\", \"msgs\": 1, \"msg\":1, \"msg\": 1, \
+            \"process\": \"processName\": 2, \"taskName\": 1";
+        for (key, encoded) in STANDARD_KEYS.iter().zip(&ENCODED_KEYS) {
+            let mut want = Vec::new();
+            write_str(key, &mut want);
+            want.extend_from_slice(b": ");
+            assert_eq!(encoded.as_bytes(), want);
+            for at in 0..=text.len() {
+                assert_eq!(
+                    encoded.starts(&text[at..]),
+                    text[at..].starts_with(&want),
+                    "{key} at {at}"
+                );
             }
         }
         let i = STANDARD_KEYS.iter().position(|k| *k == "relativeCreated");
-        assert!(starts_with_short(text, &standard_keys()[i.unwrap()]));
+        assert!(ENCODED_KEYS[i.unwrap()].starts(text));
     }
 
     #[test]
@@ -1329,6 +1536,48 @@ mod tests {
         );
     }
 
+    /// Checking and validating look at UTF-8 only when a string holds a non-ASCII
+    /// byte or the body is rejected, yet must fail exactly where and how decoding does.
+    #[test]
+    fn check_and_validate_check_utf8_as_decode_does() {
+        let limits = Limits::default();
+        let cases: &[&[u8]] = &[
+            b"{\"a\": \"\xff\"}",
+            b"{\"a\": \"\xc3\xa9\"}",
+            b"{\"a\": \"\\n\xc3\xa9\"}",
+            b"{\"a\": \"\\n\xc3\"}",
+            b"{\"a\": \"\xc3\xa9\", \"b\": \"\xed\xa0\x80\"}",
+            b"{\"a\": \"long enough for a word \xc3\xa9\\t then \xff and more\"}",
+            b"{\"a\": \"\xc3\xa9\"} \xff",
+            b"{\"\xe2\x9c\x93\": 1, \"b\": [1, \xff]}",
+            b"{\"a\": 1\xff}",
+            b"{\"a\": \xc3\xa9}",
+            b"{\"a\": \xc3}",
+            b"{\"a\": \"\xf0\x9f\x98\x80\"}",
+            b"{\"a\": \"\xf0\x9f\x98\"}",
+            b"\xef\xbb\xbf{}",
+            b"{\"a\": \"x\\\xc3\xa9\"}",
+            b"{\"a\": \"\x01\xc3\xa9\"}",
+            b"{\"a\": tru\xc3\xa9}",
+            b"{\"\xc3\xa9",
+            b"{\"name\": \"\xc3\xa9\", \"msg\": \xe2\x9c\x93}",
+        ];
+        for body in cases {
+            let text = String::from_utf8_lossy(body);
+            let decoded = decode_record(body, &limits);
+            assert_eq!(
+                validate_record(body, &limits),
+                decoded.as_ref().map(|_| ()).map_err(Clone::clone),
+                "{text:?}"
+            );
+            let checked = check_record(body, &limits);
+            match decoded {
+                Ok(_) => assert_eq!(checked, Ok(Checked { canonical: false }), "{text:?}"),
+                Err(e) => assert_eq!(checked, Err(e), "{text:?}"),
+            }
+        }
+    }
+
     #[test]
     fn string_scan_stops_at_quote_backslash_and_control_in_every_lane() {
         for b in 0..=255u8 {
@@ -1337,7 +1586,7 @@ mod tests {
                 word[lane] = b;
                 let want = b == b'"' || b == b'\\' || b < 0x20;
                 assert_eq!(
-                    ends_plain_run(u64::from_le_bytes(word)),
+                    ends_plain_run(u64::from_le_bytes(word)) != 0,
                     want,
                     "byte {b:#x} lane {lane}"
                 );
@@ -1352,10 +1601,100 @@ mod tests {
                 let mut word = [b'a'; 8];
                 word[lane] = b;
                 assert_eq!(
-                    needs_escape(u64::from_le_bytes(word)),
+                    needs_escape(u64::from_le_bytes(word)) != 0,
                     ESCAPE[b as usize] != 0,
                     "byte {b:#x} lane {lane}"
                 );
+            }
+        }
+    }
+
+    /// Scans take the lowest flagged lane as the first stop, so it must be exact
+    /// whatever the lanes below and above it hold.
+    #[test]
+    fn swar_lowest_flagged_lane_is_the_first_stop() {
+        let string_stop = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
+        let escaped = |b: u8| ESCAPE[b as usize] != 0;
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                for (lo, hi) in [(0, 1), (2, 3), (3, 7), (6, 7)] {
+                    let mut bytes = [b'a'; 8];
+                    bytes[lo] = a;
+                    bytes[hi] = b;
+                    let x = u64::from_le_bytes(bytes);
+                    let first = |stop: &dyn Fn(u8) -> bool| {
+                        bytes.iter().position(|&c| stop(c)).unwrap_or(8) as u32
+                    };
+                    assert_eq!(ends_plain_run(x).trailing_zeros() / 8, first(&string_stop));
+                    assert_eq!(
+                        ends_ascii_run(x).trailing_zeros() / 8,
+                        first(&|c| string_stop(c) || !c.is_ascii())
+                    );
+                    assert_eq!(needs_escape(x).trailing_zeros() / 8, first(&escaped));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn scans_stop_at_the_same_byte_near_the_end_of_any_input() {
+        let limits = Limits::default();
+        for len in 0..20 {
+            for stop_at in 0..=len {
+                for stop in [b'"', b'\\', 0x1f, 0x7f, 0xc3] {
+                    let mut s = vec![b'x'; len];
+                    if stop_at < len {
+                        s[stop_at] = stop;
+                    }
+                    for from in 0..=len {
+                        let p = Parser::<CHECK> {
+                            s: &s,
+                            text: "",
+                            pos: 0,
+                            depth: 0,
+                            values_left: 0,
+                            limits: &limits,
+                            canonical: true,
+                            keys: Vec::new(),
+                            standard_seen: 0,
+                            non_ascii: false,
+                        };
+                        let first = |stops: &dyn Fn(u8) -> bool| {
+                            (from..len).find(|&i| stops(s[i])).unwrap_or(len)
+                        };
+                        assert_eq!(
+                            p.scan(from, ends_plain_run),
+                            first(&|b| b == b'"' || b == b'\\' || b < 0x20)
+                        );
+                        assert_eq!(
+                            p.scan(from, needs_escape),
+                            first(&|b| ESCAPE[b as usize] != 0)
+                        );
+                        assert_eq!(
+                            p.scan(from, ends_ascii_run),
+                            first(&|b| b == b'"' || b == b'\\' || b < 0x20 || !b.is_ascii())
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn digit_scan_lowest_flagged_lane_is_the_first_non_digit() {
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                for (lo, hi) in [(0, 1), (2, 3), (3, 7), (6, 7)] {
+                    let mut bytes = [b'5'; 8];
+                    bytes[lo] = a;
+                    bytes[hi] = b;
+                    let first = bytes.iter().position(|c| !c.is_ascii_digit());
+                    assert_eq!(
+                        non_digits(u64::from_le_bytes(bytes)).trailing_zeros() / 8,
+                        first.unwrap_or(8) as u32,
+                        "{bytes:?}"
+                    );
+                }
             }
         }
     }
