@@ -39,6 +39,25 @@ pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
 }
 
 /// Waits for a duration.
+/// [`block_on`] for a thread that only waits on sockets, as the collector's receive
+/// loop: with tokio, the thread drives its own I/O instead of being woken by a worker
+/// for every readiness event.
+#[cfg(feature = "async-std")]
+pub(crate) fn block_on_here<F: Future>(f: F) -> F::Output {
+    async_std::task::block_on(f)
+}
+
+#[cfg(all(feature = "tokio", not(feature = "async-std")))]
+pub(crate) fn block_on_here<F: Future>(f: F) -> F::Output {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => panic!("distlog: cannot start a tokio runtime: {e}"),
+    }
+}
+
 #[cfg(feature = "async-std")]
 pub(crate) async fn sleep(d: Duration) {
     async_std::task::sleep(d).await

@@ -50,7 +50,7 @@ pub use config::{Config, ConfigError};
 pub use filter::Filter;
 pub use stats::Stats;
 
-use crate::runtime::{block_on, sleep, timeout};
+use crate::runtime::{block_on_here, sleep, timeout};
 use crate::serialize::{decode_message, decode_with, json, MessageError};
 use crate::topic::Encoding;
 use crate::topic::Topic;
@@ -162,7 +162,7 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Stats, CollectorErr
             .map_err(|e| CollectorError::SinkThread(e.to_string()))?;
         (Some((tx, back_rx)), Some(handle))
     };
-    let result = block_on(receive(config, shutdown, tx, check_only));
+    let result = block_on_here(receive(config, shutdown, tx, check_only));
     let sink_errors = match sink_thread.map(|h| h.join()) {
         None => 0,
         Some(Ok(n)) => n,
