@@ -412,9 +412,12 @@ impl Event {
     /// `created`, `msecs` and `relativeCreated`, as Python's `LogRecord` computes them.
     pub(crate) fn times(&self, process: &ProcessInfo) -> [f64; 3] {
         let created = epoch_seconds(self.time);
+        // Truncating casts instead of `fract` and `floor`, calls into libm on
+        // baseline x86-64; for a negative `created` both give 0 after the `max`.
+        let fraction = created - (created as i64) as f64;
         [
             created,
-            (created.fract() * 1000.0).floor().max(0.0),
+            (((fraction * 1000.0) as i64) as f64).max(0.0),
             (created - process.start) * 1000.0,
         ]
     }
@@ -784,6 +787,21 @@ pub fn asctime(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn msecs_are_the_whole_milliseconds_of_created() {
+        let process = ProcessInfo::current();
+        let mut e = Event::new(log::Level::Info, "t", String::new());
+        for secs in [0u64, 1, 1_764_090_000] {
+            for nanos in [0u32, 999_999, 1_000_000, 123_456_789, 999_999_999] {
+                e.time = UNIX_EPOCH + std::time::Duration::new(secs, nanos);
+                let [created, msecs, _] = e.times(&process);
+                assert_eq!(msecs, (created.fract() * 1000.0).floor(), "{secs}.{nanos}");
+            }
+        }
+        e.time = UNIX_EPOCH - std::time::Duration::from_millis(1500);
+        assert_eq!(e.times(&process)[1], 0.0);
+    }
 
     #[test]
     fn event_builds_keys_in_python_order() {

@@ -166,7 +166,9 @@ impl PyFloat {
             return out;
         }
         // Whole numbers below 2^53 (msecs, counts) are exact: no digit search needed.
-        if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 && f.abs() < 1e16 {
+        // (A round trip through i64 rather than `fract`, which is a call into libm
+        // on baseline x86-64; every record has floats.)
+        if f.abs() < 9_007_199_254_740_992.0 && (f as i64) as f64 == f {
             out.push_all(itoa::Buffer::new().format(f as i64).as_bytes());
             out.push_all(b".0");
             return out;
