@@ -27,18 +27,11 @@ pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
     // A runtime per distlog thread, with one worker of its own: zeromq spawns its
     // socket writers onto it, and they must keep running while the distlog thread
     // blocks on its queue between batches.
-    match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("distlog-rt")
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt.block_on(f),
-        Err(e) => panic!("distlog: cannot start a tokio runtime: {e}"),
-    }
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.worker_threads(1).thread_name("distlog-rt");
+    run_on(runtime, f)
 }
 
-/// Waits for a duration.
 /// [`block_on`] for a thread that only waits on sockets, as the collector's receive
 /// loop: with tokio, the thread drives its own I/O instead of being woken by a worker
 /// for every readiness event.
@@ -49,15 +42,18 @@ pub(crate) fn block_on_here<F: Future>(f: F) -> F::Output {
 
 #[cfg(all(feature = "tokio", not(feature = "async-std")))]
 pub(crate) fn block_on_here<F: Future>(f: F) -> F::Output {
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    run_on(tokio::runtime::Builder::new_current_thread(), f)
+}
+
+#[cfg(all(feature = "tokio", not(feature = "async-std")))]
+fn run_on<F: Future>(mut runtime: tokio::runtime::Builder, f: F) -> F::Output {
+    match runtime.enable_all().build() {
         Ok(rt) => rt.block_on(f),
         Err(e) => panic!("distlog: cannot start a tokio runtime: {e}"),
     }
 }
 
+/// Waits for a duration.
 #[cfg(feature = "async-std")]
 pub(crate) async fn sleep(d: Duration) {
     async_std::task::sleep(d).await
