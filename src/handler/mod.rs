@@ -404,7 +404,8 @@ impl Handler {
     }
 
     /// The buffers of a sent event, to be filled again by the next log call on this
-    /// thread, if there are any.
+    /// thread, if there are any. A thread holds at most one chunk of them, until it
+    /// logs again or exits.
     pub(crate) fn spent_buffers(&self) -> Option<Spent> {
         thread_local! {
             static SPARE: RefCell<Vec<Spent>> = const { RefCell::new(Vec::new()) };
