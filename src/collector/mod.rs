@@ -58,7 +58,6 @@ use crate::Record;
 use bytes::Bytes;
 use config::SinkKind;
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TryRecvError};
-use futures::FutureExt;
 use sink::Sinks;
 use stats::{held_note, RateLimit};
 use std::fmt;
@@ -305,7 +304,7 @@ async fn receive(
     let mut ready_in_a_row = 0usize;
     let mut failed_in_a_row = 0u32;
     loop {
-        let received = match pull.recv().now_or_never() {
+        let received = match pull.try_recv() {
             Some(m) => {
                 ready_in_a_row += 1;
                 if ready_in_a_row.is_multiple_of(BATCH) {
