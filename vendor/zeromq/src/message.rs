@@ -97,6 +97,16 @@ impl From<Vec<u8>> for ZmqMessage {
     }
 }
 
+impl ZmqMessage {
+    /// The first frame of a message that has more: room for the second is made now
+    /// rather than by growing. (distlog patch.)
+    pub(crate) fn first_of_several(frame: Bytes) -> Self {
+        let mut frames = VecDeque::with_capacity(2);
+        frames.push_back(frame);
+        Self { frames }
+    }
+}
+
 impl From<Bytes> for ZmqMessage {
     #[inline]
     fn from(b: Bytes) -> Self {

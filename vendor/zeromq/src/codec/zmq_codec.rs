@@ -142,6 +142,10 @@ impl Decoder for ZmqCodec {
                     // process incoming message frame
                     match &mut self.buffered_message {
                         Some(v) => v.push_back(data.freeze()),
+                        None if frame.more => {
+                            self.buffered_message =
+                                Some(ZmqMessage::first_of_several(data.freeze()))
+                        }
                         None => self.buffered_message = Some(ZmqMessage::from(data.freeze())),
                     }
 
