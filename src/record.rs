@@ -53,10 +53,32 @@ pub const STANDARD_KEYS: [&str; 25] = [
 /// assert_eq!(standard_index("order_id"), None);
 /// ```
 pub fn standard_index(key: &str) -> Option<usize> {
-    let first = key.as_bytes().first();
-    STANDARD_KEYS
-        .iter()
-        .position(|k| k.len() == key.len() && k.as_bytes().first() == first && *k == key)
+    standard_index_of(key.as_bytes())
+}
+
+/// [`standard_index`] of raw bytes, as decoders hold keys: only the standard keys of
+/// the same length are compared, first byte first.
+pub(crate) fn standard_index_of(raw: &[u8]) -> Option<usize> {
+    /// Which standard keys (bit `i` for `STANDARD_KEYS[i]`) have each length.
+    static BY_LEN: [u32; 16] = {
+        let mut by_len = [0u32; 16];
+        let mut i = 0;
+        while i < STANDARD_KEYS.len() {
+            by_len[STANDARD_KEYS[i].len()] |= 1 << i;
+            i += 1;
+        }
+        by_len
+    };
+    let mut candidates = *BY_LEN.get(raw.len())?;
+    while candidates != 0 {
+        let i = candidates.trailing_zeros() as usize;
+        let key = STANDARD_KEYS[i].as_bytes();
+        if key.first() == raw.first() && key == raw {
+            return Some(i);
+        }
+        candidates &= candidates - 1;
+    }
+    None
 }
 
 /// One log record.
@@ -787,6 +809,30 @@ pub fn asctime(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn standard_index_finds_exactly_the_standard_keys() {
+        for (i, key) in STANDARD_KEYS.iter().enumerate() {
+            assert_eq!(standard_index_of(key.as_bytes()), Some(i), "{key}");
+            let mut other = key.as_bytes().to_vec();
+            for at in [0, other.len() - 1] {
+                other[at] ^= 0x20;
+                assert_eq!(standard_index_of(&other), None);
+                other[at] ^= 0x20;
+            }
+            assert_eq!(standard_index_of(&key.as_bytes()[1..]), None);
+        }
+        for extra in [
+            "",
+            "order_id",
+            "user",
+            "amount",
+            "relativeCreatedX",
+            "x".repeat(40).as_str(),
+        ] {
+            assert_eq!(standard_index_of(extra.as_bytes()), None, "{extra}");
+        }
+    }
 
     #[test]
     fn msecs_are_the_whole_milliseconds_of_created() {

@@ -19,7 +19,7 @@
 //! ```
 
 use super::{DecodeError, ErrorKind, Limits};
-use crate::record::{FieldRef, Fields, Key, Name, Record, STANDARD_KEYS};
+use crate::record::{standard_index_of, FieldRef, Fields, Key, Name, Record, STANDARD_KEYS};
 use crate::topic::Encoding;
 use crate::value::{PyFloat, Value};
 use num_bigint::BigInt;
@@ -113,32 +113,6 @@ static ENCODED_KEYS: [EncodedKey; STANDARD_KEYS.len()] = {
     }
     keys
 };
-
-/// The index of a key in `STANDARD_KEYS`, if it is one, like
-/// [`crate::record::standard_index`] but comparing only the standard keys of the same
-/// length and first byte: the extras of a record are looked up on every record.
-fn standard_key(raw: &[u8]) -> Option<usize> {
-    /// Which standard keys (bit `i` for `STANDARD_KEYS[i]`) have each length.
-    static BY_LEN: [u32; 16] = {
-        let mut by_len = [0u32; 16];
-        let mut i = 0;
-        while i < STANDARD_KEYS.len() {
-            by_len[STANDARD_KEYS[i].len()] |= 1 << i;
-            i += 1;
-        }
-        by_len
-    };
-    let mut candidates = *BY_LEN.get(raw.len())?;
-    while candidates != 0 {
-        let i = candidates.trailing_zeros() as usize;
-        let key = STANDARD_KEYS[i].as_bytes();
-        if key.first() == raw.first() && key == raw {
-            return Some(i);
-        }
-        candidates &= candidates - 1;
-    }
-    None
-}
 
 /// A standard key as the encoder writes it, and as the record checker looks for it:
 /// three words to compare with the input's, masked to the key's length, without a
@@ -280,15 +254,7 @@ fn needs_escape(x: u64) -> u64 {
 /// Whether a string needs no escape at all, the common case, checked eight bytes at a
 /// time.
 fn is_plain(bytes: &[u8]) -> bool {
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in chunks.by_ref() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        if needs_escape(u64::from_le_bytes(word)) != 0 {
-            return false;
-        }
-    }
-    chunks.remainder().iter().all(|&b| ESCAPE[b as usize] == 0)
+    scan(bytes, 0, needs_escape) == bytes.len()
 }
 
 /// A string with `ensure_ascii=True` escaping.
@@ -306,21 +272,11 @@ pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        // Skip eight plain bytes at a time: most of a record is plain ASCII.
-        while let Some(chunk) = bytes.get(i..i + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            if needs_escape(u64::from_le_bytes(word)) != 0 {
-                break;
-            }
-            i += 8;
-        }
+        // Plain bytes eight at a time: most of a record is plain ASCII. The scan stops
+        // exactly at the next byte that needs an escape.
+        i = scan(bytes, i, needs_escape);
         let Some(&b) = bytes.get(i) else { break };
         let esc = ESCAPE[b as usize];
-        if esc == 0 {
-            i += 1;
-            continue;
-        }
         out.extend_from_slice(&bytes[start..i]);
         if esc != b'u' {
             out.extend_from_slice(&[b'\\', esc]);
@@ -861,7 +817,7 @@ impl<'a, const M: u8> Parser<'a, M> {
             return Ok(false);
         }
         let raw = &self.s[start..self.pos - 1];
-        match standard_key(raw) {
+        match standard_index_of(raw) {
             Some(i) => {
                 self.see_standard(i);
                 *hint = i + 1;
@@ -888,7 +844,7 @@ impl<'a, const M: u8> Parser<'a, M> {
     /// Python's order, so `hint` tries the one after the last match first).
     fn key(&mut self, hint: &mut usize) -> Result<Key, DecodeError> {
         let start = self.pos + 1;
-        let end = self.scan(start, ends_plain_run);
+        let end = scan(self.s, start, ends_plain_run);
         if self.s.get(end) != Some(&b'"') {
             return self.string().map(Key::Owned);
         }
@@ -896,7 +852,7 @@ impl<'a, const M: u8> Parser<'a, M> {
         self.pos = end + 1;
         let found = Some(*hint)
             .filter(|&i| STANDARD_KEYS.get(i) == Some(&text))
-            .or_else(|| standard_key(text.as_bytes()));
+            .or_else(|| standard_index_of(text.as_bytes()));
         Ok(match found {
             Some(i) => {
                 *hint = i + 1;
@@ -904,42 +860,6 @@ impl<'a, const M: u8> Parser<'a, M> {
             }
             None => Key::Owned(text.to_string()),
         })
-    }
-
-    /// The first byte from `from` on that `stops` flags, or the end of the input,
-    /// found eight bytes at a time. `stops` flags a zero byte, which lets the last
-    /// word be read padded with zeros.
-    #[inline(always)]
-    fn scan(&self, from: usize, stops: impl Fn(u64) -> u64) -> usize {
-        let s = self.s;
-        let Some(tail) = s.get(from..) else {
-            return s.len();
-        };
-        let mut at = from;
-        let mut words = tail.chunks_exact(8);
-        for chunk in words.by_ref() {
-            let lanes = stops(word(chunk));
-            if lanes != 0 {
-                return at + (lanes.trailing_zeros() / 8) as usize;
-            }
-            at += 8;
-        }
-        let rest = words.remainder();
-        if rest.is_empty() {
-            return s.len();
-        }
-        // Fewer than eight bytes left: the input's last word shifted down to them (the
-        // bytes before them might flag the lanes above with a borrow), or for a
-        // shorter input a copy.
-        let last = match s.len().checked_sub(8) {
-            Some(start) => word(&s[start..]) >> (8 * (at - start)),
-            None => {
-                let mut padded = [0u8; 8];
-                padded[..rest.len()].copy_from_slice(rest);
-                u64::from_le_bytes(padded)
-            }
-        };
-        (at + (stops(last).trailing_zeros() / 8) as usize).min(s.len())
     }
 
     #[inline(always)]
@@ -955,7 +875,7 @@ impl<'a, const M: u8> Parser<'a, M> {
             VALIDATE => ends_ascii_run,
             _ => ends_plain_run,
         };
-        let end = self.scan(self.pos, stops);
+        let end = scan(self.s, self.pos, stops);
         if self.s.get(end) == Some(&b'"') {
             let start = self.pos;
             self.pos = end + 1;
@@ -981,7 +901,7 @@ impl<'a, const M: u8> Parser<'a, M> {
             } else {
                 ends_plain_run
             };
-            let end = self.scan(from, stops);
+            let end = scan(self.s, from, stops);
             // The encoder escapes DEL and every non-ASCII character.
             if Self::C && !is_plain(&self.s[from..end]) {
                 self.canonical = false;
@@ -1086,7 +1006,7 @@ impl<'a, const M: u8> Parser<'a, M> {
         let int_start = i;
         match s.get(i) {
             Some(b'0') => i += 1,
-            Some(b'1'..=b'9') => i = self.scan(i + 1, non_digits),
+            Some(b'1'..=b'9') => i = scan(self.s, i + 1, non_digits),
             _ => {
                 self.pos = i;
                 return Err(self.unexpected("a digit"));
@@ -1096,7 +1016,7 @@ impl<'a, const M: u8> Parser<'a, M> {
         let mut is_float = false;
         if s.get(i) == Some(&b'.') && matches!(s.get(i + 1), Some(b'0'..=b'9')) {
             is_float = true;
-            i = self.scan(i + 2, non_digits);
+            i = scan(self.s, i + 2, non_digits);
         }
         if let Some(b'e' | b'E') = s.get(i) {
             let mut j = i + 1;
@@ -1105,7 +1025,7 @@ impl<'a, const M: u8> Parser<'a, M> {
             }
             if matches!(s.get(j), Some(b'0'..=b'9')) {
                 is_float = true;
-                i = self.scan(j + 1, non_digits);
+                i = scan(self.s, j + 1, non_digits);
             }
         }
         self.pos = i;
@@ -1158,6 +1078,41 @@ impl<'a, const M: u8> Parser<'a, M> {
             )
         })
     }
+}
+
+/// The first byte from `from` on that `stops` flags, or the end of the input,
+/// found eight bytes at a time, for the parser and the encoder alike. `stops` flags a zero byte, which lets the last
+/// word be read padded with zeros.
+#[inline(always)]
+fn scan(s: &[u8], from: usize, stops: impl Fn(u64) -> u64) -> usize {
+    let Some(tail) = s.get(from..) else {
+        return s.len();
+    };
+    let mut at = from;
+    let mut words = tail.chunks_exact(8);
+    for chunk in words.by_ref() {
+        let lanes = stops(word(chunk));
+        if lanes != 0 {
+            return at + (lanes.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    let rest = words.remainder();
+    if rest.is_empty() {
+        return s.len();
+    }
+    // Fewer than eight bytes left: the input's last word shifted down to them (the
+    // bytes before them might flag the lanes above with a borrow), or for a
+    // shorter input a copy.
+    let last = match s.len().checked_sub(8) {
+        Some(start) => word(&s[start..]) >> (8 * (at - start)),
+        None => {
+            let mut padded = [0u8; 8];
+            padded[..rest.len()].copy_from_slice(rest);
+            u64::from_le_bytes(padded)
+        }
+    };
+    (at + (stops(last).trailing_zeros() / 8) as usize).min(s.len())
 }
 
 /// Which of eight bytes end a plain run inside a JSON string: a quote, a backslash,
@@ -1445,30 +1400,6 @@ mod tests {
     }
 
     #[test]
-    fn standard_key_finds_exactly_the_standard_keys() {
-        for (i, key) in STANDARD_KEYS.iter().enumerate() {
-            assert_eq!(standard_key(key.as_bytes()), Some(i), "{key}");
-            let mut other = key.as_bytes().to_vec();
-            for at in [0, other.len() - 1] {
-                other[at] ^= 0x20;
-                assert_eq!(standard_key(&other), None);
-                other[at] ^= 0x20;
-            }
-            assert_eq!(standard_key(&key.as_bytes()[1..]), None);
-        }
-        for extra in [
-            "",
-            "order_id",
-            "user",
-            "amount",
-            "relativeCreatedX",
-            "x".repeat(40).as_str(),
-        ] {
-            assert_eq!(standard_key(extra.as_bytes()), None, "{extra}");
-        }
-    }
-
-    #[test]
     fn encoded_keys_are_what_the_encoder_writes_and_match_like_starts_with() {
         let text =
             b"\"relativeCreated\": 1.5, \"name\": \"x\", \"msgs\": 1, \"msg\":1, \"msg\": 1, \
@@ -1638,7 +1569,6 @@ mod tests {
 
     #[test]
     fn scans_stop_at_the_same_byte_near_the_end_of_any_input() {
-        let limits = Limits::default();
         for len in 0..20 {
             for stop_at in 0..=len {
                 for stop in [b'"', b'\\', 0x1f, 0x7f, 0xc3] {
@@ -1647,31 +1577,19 @@ mod tests {
                         s[stop_at] = stop;
                     }
                     for from in 0..=len {
-                        let p = Parser::<CHECK> {
-                            s: &s,
-                            text: "",
-                            pos: 0,
-                            depth: 0,
-                            values_left: 0,
-                            limits: &limits,
-                            canonical: true,
-                            keys: Vec::new(),
-                            standard_seen: 0,
-                            non_ascii: false,
-                        };
                         let first = |stops: &dyn Fn(u8) -> bool| {
                             (from..len).find(|&i| stops(s[i])).unwrap_or(len)
                         };
                         assert_eq!(
-                            p.scan(from, ends_plain_run),
+                            scan(&s, from, ends_plain_run),
                             first(&|b| b == b'"' || b == b'\\' || b < 0x20)
                         );
                         assert_eq!(
-                            p.scan(from, needs_escape),
+                            scan(&s, from, needs_escape),
                             first(&|b| ESCAPE[b as usize] != 0)
                         );
                         assert_eq!(
-                            p.scan(from, ends_ascii_run),
+                            scan(&s, from, ends_ascii_run),
                             first(&|b| b == b'"' || b == b'\\' || b < 0x20 || !b.is_ascii())
                         );
                     }
