@@ -231,10 +231,11 @@ impl Worker {
 
     /// Encodes an event and appends it to the batch being built, framed for ZMTP.
     fn frame(&mut self, item: Item) {
-        let (topic, encoding) = match &item {
-            Item::Record(Kind::Performance, _) => (&self.perf_topic, self.config.encoding),
-            _ => (&self.log_topic, self.config.encoding),
+        let topic = match &item {
+            Item::Record(Kind::Performance, _) => &self.perf_topic,
+            _ => &self.log_topic,
         };
+        let encoding = self.config.encoding;
         append_frame(&mut self.arena, true, |out| out.extend_from_slice(topic));
         let (call_sites, process) = (&mut self.call_sites, &self.shared.process);
         append_frame(&mut self.arena, false, |out| match (&item, encoding) {
