@@ -7,20 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zeromq::{Socket, SocketRecv};
 
-#[cfg(feature = "async-std")]
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    async_std::task::block_on(f)
-}
-
-#[cfg(all(feature = "tokio", not(feature = "async-std")))]
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-        .block_on(f)
-}
+#[path = "../tests/common/block_on.rs"]
+mod block_on;
+use block_on::block_on;
 
 /// A PULL socket on its own thread that counts what it receives.
 fn sink(endpoint: String) -> Arc<AtomicU64> {

@@ -2,6 +2,11 @@
 //! runtime-independent way to run zeromq sockets.
 #![allow(dead_code)]
 
+mod block_on;
+// Each test crate includes this module; not all of them run sockets.
+#[allow(unused_imports)]
+pub use block_on::block_on;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
@@ -64,23 +69,6 @@ pub fn wait_listening(port: u16) {
             "nothing listens on port {port}"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
-/// Runs a future on the runtime of the enabled feature.
-pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    #[cfg(feature = "async-std")]
-    {
-        async_std::task::block_on(f)
-    }
-    #[cfg(all(feature = "tokio", not(feature = "async-std")))]
-    {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("tokio runtime")
-            .block_on(f)
     }
 }
 
