@@ -399,7 +399,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
     }
 }
 
-/// The median of three measurements.
+/// The middle measurement (the upper middle of an even count).
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -417,10 +417,9 @@ fn children_cpu() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
+/// The median of three measurements.
 fn median3(mut f: impl FnMut() -> f64) -> f64 {
-    let mut v = [f(), f(), f()];
-    v.sort_by(f64::total_cmp);
-    v[1]
+    median(vec![f(), f(), f()])
 }
 
 /// A body of the size of a bench record, for the raw zeromq reference.
