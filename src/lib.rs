@@ -6,7 +6,6 @@
 
 #![warn(missing_docs)]
 
-pub mod collector;
 pub mod context;
 pub mod filter;
 pub mod handler;

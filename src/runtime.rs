@@ -32,19 +32,6 @@ pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
     run_on(runtime, f)
 }
 
-/// [`block_on`] for a thread that only waits on sockets, as the collector's receive
-/// loop: with tokio, the thread drives its own I/O instead of being woken by a worker
-/// for every readiness event.
-#[cfg(feature = "async-std")]
-pub(crate) fn block_on_here<F: Future>(f: F) -> F::Output {
-    async_std::task::block_on(f)
-}
-
-#[cfg(all(feature = "tokio", not(feature = "async-std")))]
-pub(crate) fn block_on_here<F: Future>(f: F) -> F::Output {
-    run_on(tokio::runtime::Builder::new_current_thread(), f)
-}
-
 #[cfg(all(feature = "tokio", not(feature = "async-std")))]
 fn run_on<F: Future>(mut runtime: tokio::runtime::Builder, f: F) -> F::Output {
     match runtime.enable_all().build() {

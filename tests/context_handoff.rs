@@ -113,11 +113,13 @@ fn check_tree(msgs: &[Msg], letter: char) {
 
 #[test]
 fn tree_across_two_processes_json() {
+    distlog_testkit::require_python!();
     check_tree(&run_handoff("json"), 'J');
 }
 
 #[test]
 fn tree_across_two_processes_pickle() {
+    distlog_testkit::require_python!();
     check_tree(&run_handoff("pickle"), 'P');
 }
 

@@ -15,6 +15,7 @@ fn keys_of(msgs: &[Msg]) -> Vec<String> {
 /// would hand out `<own id>/<n>`. Rust continues either id exactly as given.
 #[test]
 fn python_hands_a_task_to_rust() {
+    distlog_testkit::require_python!();
     let collector = Collector::start(7, Duration::from_secs(10));
     let script = format!(
         "{PY_SETUP}\n{}\n{PY_TEARDOWN}",
@@ -85,6 +86,7 @@ with task('python root', side='py') as t:
 /// `distlog.Task(foreign_id, msg)`, which sets `_id` as a fixed `import_task` would.
 #[test]
 fn rust_hands_a_task_to_python() {
+    distlog_testkit::require_python!();
     let collector = Collector::start(6, Duration::from_secs(10));
     let (logger, guard) = logger(&collector.endpoint);
     let t = distlog::context::task("rust root", [("side", "rust")])

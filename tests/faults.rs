@@ -45,6 +45,7 @@ fn collector_down_shutdown_is_bounded_and_counts_every_record() {
 
 #[test]
 fn overflow_drops_newest_counts_exactly_and_reports_in_band() {
+    distlog_testkit::require_python!();
     let endpoint = format!("tcp://127.0.0.1:{}", common::free_port());
     let guard = Handler::builder()
         .endpoint(&endpoint)
@@ -93,6 +94,7 @@ fn overflow_drops_newest_counts_exactly_and_reports_in_band() {
 
 #[test]
 fn block_policy_waits_for_a_late_collector_then_delivers_everything() {
+    distlog_testkit::require_python!();
     let endpoint = format!("tcp://127.0.0.1:{}", common::free_port());
     let guard = Handler::builder()
         .endpoint(&endpoint)
@@ -120,6 +122,7 @@ fn block_policy_waits_for_a_late_collector_then_delivers_everything() {
 
 #[test]
 fn collector_restart_reconnects_and_keeps_what_was_queued_meanwhile() {
+    distlog_testkit::require_python!();
     let port = common::free_port();
     let endpoint = format!("tcp://127.0.0.1:{port}");
     let first = PyCollector::start(&endpoint, 500, 20);
@@ -163,6 +166,7 @@ fn collector_restart_reconnects_and_keeps_what_was_queued_meanwhile() {
 
 #[test]
 fn shutdown_returns_only_once_records_have_left_the_process() {
+    distlog_testkit::require_python!();
     let endpoint = format!("tcp://127.0.0.1:{}", common::free_port());
     let collector = PyCollector::start(&endpoint, 90_000, 30);
     let guard = Handler::builder()
@@ -184,6 +188,7 @@ fn shutdown_returns_only_once_records_have_left_the_process() {
 
 #[test]
 fn ipc_endpoints_work() {
+    distlog_testkit::require_python!();
     let dir = std::env::temp_dir().join(format!("distlog-ipc-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let endpoint = format!("ipc://{}/c.sock", dir.display());
@@ -205,6 +210,7 @@ fn ipc_endpoints_work() {
 
 #[test]
 fn several_endpoints_share_the_load_round_robin() {
+    distlog_testkit::require_python!();
     let [pa, pb] = common::free_ports::<2>();
     let a = format!("tcp://127.0.0.1:{pa}");
     let b = format!("tcp://127.0.0.1:{pb}");
@@ -238,6 +244,7 @@ fn several_endpoints_share_the_load_round_robin() {
 
 #[test]
 fn collector_crash_mid_stream_loses_only_what_it_had_read_ahead() {
+    distlog_testkit::require_python!();
     let endpoint = format!("tcp://127.0.0.1:{}", common::free_port());
     let n = 20_000usize;
     let first = PyCollector::start(&endpoint, n, 30);

@@ -31,6 +31,7 @@ fn fixtures() -> Vec<(String, Topic, Vec<u8>)> {
 
 #[test]
 fn golden_frames_decode_as_python_decodes_them() {
+    distlog_testkit::require_python!();
     let frames = fixtures();
     let bodies: Vec<(Encoding, Vec<u8>)> = frames
         .iter()
@@ -53,6 +54,7 @@ fn golden_frames_decode_as_python_decodes_them() {
 
 #[test]
 fn our_encodings_of_golden_records_read_back_in_python() {
+    distlog_testkit::require_python!();
     let frames = fixtures();
     let mut ours = Vec::new();
     let mut expected = Vec::new();
@@ -72,6 +74,7 @@ fn our_encodings_of_golden_records_read_back_in_python() {
 
 #[test]
 fn floats_are_written_as_python_writes_them() {
+    distlog_testkit::require_python!();
     // A deterministic spread of doubles: random bit patterns, timestamps, and the
     // exact halves where shortest-digit ties occur.
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;

@@ -150,10 +150,12 @@ fn roundtrip(encoding: Encoding, system: System) {
 
 #[test]
 fn python_decodes_json_records() {
+    distlog_testkit::require_python!();
     roundtrip(Encoding::Json, System::Test);
 }
 
 #[test]
 fn python_decodes_pickle_records() {
+    distlog_testkit::require_python!();
     roundtrip(Encoding::Pickle, System::Production);
 }

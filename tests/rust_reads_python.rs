@@ -47,10 +47,12 @@ fn receive_from_python(encoding: &str) {
 
 #[test]
 fn rust_decodes_python_json() {
+    distlog_testkit::require_python!();
     receive_from_python("json");
 }
 
 #[test]
 fn rust_decodes_python_pickle() {
+    distlog_testkit::require_python!();
     receive_from_python("pickle");
 }

@@ -39,6 +39,7 @@ fn step(n: i64) {
 
 #[test]
 fn spans_give_the_same_keys_as_explicit_tasks() {
+    distlog_testkit::require_python!();
     let collector = Collector::start(10, Duration::from_secs(10));
     let (logger, guard) = logger(&collector.endpoint);
 
@@ -87,6 +88,7 @@ fn spans_give_the_same_keys_as_explicit_tasks() {
 
 #[test]
 fn events_keep_types_and_trace_is_level_5() {
+    distlog_testkit::require_python!();
     let collector = Collector::start(3, Duration::from_secs(10));
     let (logger, guard) = logger(&collector.endpoint);
     let subscriber =
@@ -144,6 +146,7 @@ fn events_keep_types_and_trace_is_level_5() {
 
 #[test]
 fn span_timings_are_opt_in() {
+    distlog_testkit::require_python!();
     for timings in [true, false] {
         // With timings: enter, performance message, sentinel. Without: enter, sentinel.
         let expect = if timings { 3 } else { 2 };

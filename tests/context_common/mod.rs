@@ -1,7 +1,8 @@
 //! Shared by the integration tests: a real pyzmq PULL collector run by the Python at
 //! `DISTLOG_PYTHON` (default `<crate>/.venv/bin/python`), and small helpers.
 //!
-//! Tests that need Python fail, never skip, when it is missing: CI installs it.
+//! Tests that need Python start with `distlog_testkit::require_python!()`: without the
+//! peers they are skipped with a notice, and fail where `DISTLOG_REQUIRE_PEERS` is set.
 
 #![allow(dead_code)]
 
@@ -10,12 +11,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-// The Python peer is found the same way for every test suite.
-#[path = "../common/mod.rs"]
-mod common;
-// Not every suite that includes this module calls it.
-#[allow(unused_imports)]
-pub use common::python;
+use distlog_testkit::python;
 
 /// Binds a PULL on a random port, prints it, then prints each message as a JSON line
 /// until `count` arrived or none came for `idle_ms`.

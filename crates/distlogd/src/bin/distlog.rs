@@ -1,0 +1,137 @@
+//! `distlog`: the client. `distlog tail` follows a collector's `--publish` stream.
+
+use clap::{Parser, Subcommand};
+use distlog::topic::{Kind, System};
+use distlogd::filter::{parse_level, Filter};
+use distlogd::format::Color;
+use distlogd::signal;
+use distlogd::tail::{run_tail, TailOptions};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// The distlog client.
+#[derive(Parser, Debug)]
+#[command(version, max_term_width = 100)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Follow the records a `distlogd --publish ENDPOINT` re-publishes
+    Tail(Tail),
+}
+
+#[derive(clap::Args, Debug)]
+struct Tail {
+    /// distlogd --publish endpoint to connect to; repeatable
+    #[arg(long, value_name = "ENDPOINT", required = true)]
+    connect: Vec<String>,
+
+    /// Topic prefix to subscribe to (P, PL, PLJ ...); repeatable [default: all]
+    #[arg(long, value_name = "PREFIX")]
+    topic: Vec<String>,
+
+    /// Only records at this level or above (name or number)
+    #[arg(long, value_name = "LEVEL", value_parser = parse_level_arg)]
+    level: Option<i64>,
+
+    /// Only loggers under this name (shop takes shop.orders); repeatable
+    #[arg(long, value_name = "PREFIX")]
+    logger: Vec<String>,
+
+    /// Only tasks under this id (abc takes abc/1/2); repeatable
+    #[arg(long, value_name = "PREFIX")]
+    task: Vec<String>,
+
+    /// Only systems (T, S, P or test, staging, production); repeatable
+    #[arg(long, value_name = "SYSTEM", value_parser = parse_system)]
+    system: Vec<System>,
+
+    /// Only kinds (L, P or log, performance); repeatable
+    #[arg(long, value_name = "KIND", value_parser = parse_kind)]
+    kind: Vec<Kind>,
+
+    /// Group records by task and draw the task tree when the stream ends
+    #[arg(long)]
+    tree: bool,
+
+    /// Print JSON lines instead of readable lines
+    #[arg(long, conflicts_with = "tree")]
+    json: bool,
+
+    /// Stop after N records that pass the filters
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+
+    /// Stop after this many seconds
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    duration: Option<f64>,
+
+    /// Colors: auto (when stdout is a terminal), always, never
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = parse_color)]
+    color: Color,
+}
+
+fn parse_level_arg(s: &str) -> Result<i64, String> {
+    parse_level(s).map_err(|e| e.to_string())
+}
+
+fn parse_system(s: &str) -> Result<System, String> {
+    s.parse()
+        .map_err(|e: distlog::topic::TopicError| e.to_string())
+}
+
+fn parse_kind(s: &str) -> Result<Kind, String> {
+    s.parse()
+        .map_err(|e: distlog::topic::TopicError| e.to_string())
+}
+
+fn parse_color(s: &str) -> Result<Color, String> {
+    s.parse()
+        .map_err(|e: distlogd::format::ColorError| e.to_string())
+}
+
+fn parse_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1e9).contains(&v) => Ok(v),
+        _ => Err(format!("bad number of seconds {s:?}: expected 0 to 1e9")),
+    }
+}
+
+fn main() -> ExitCode {
+    let Command::Tail(t) = Args::parse().command;
+    let options = TailOptions {
+        connect: t.connect,
+        topics: t.topic,
+        filter: Filter {
+            systems: t.system,
+            kinds: t.kind,
+            min_level: t.level,
+            loggers: t.logger,
+            tasks: t.task,
+        },
+        tree: t.tree,
+        jsonl: t.json,
+        count: t.count,
+        duration: t.duration.map(Duration::from_secs_f64),
+        color: t.color,
+    };
+    let stop = match signal::shutdown_on_signals() {
+        Ok(flag) => flag,
+        Err(e) => {
+            eprintln!("distlog: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match run_tail(&options, stop, &mut out) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("distlog: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! `distlogd`: the distlog collector. Receives records on PULL sockets, filters them and
+//! writes them to stdout, rotating files and a PUB socket. See `distlogd --help` and
+//! the `distlogd` crate docs.
+
+use clap::Parser;
+use distlog::topic::{Kind, System};
+use distlogd::config::{Config, OutputFormat, SinkConfig, SinkKind, DEFAULT_BIND};
+use distlogd::filter::{parse_level, Filter};
+use distlogd::format::Color;
+use distlogd::signal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// The distlog collector: receive log records over ZeroMQ, filter, fan out.
+///
+/// Records arrive on PULL sockets as [topic, body] (JSON or pickle, decoded as data
+/// only). Stdout carries only records; diagnostics and stats go to stderr. SIGINT or
+/// SIGTERM drains the input, flushes every sink and exits 0.
+#[derive(Parser, Debug)]
+#[command(version, max_term_width = 100)]
+struct Args {
+    /// PULL endpoint to bind; repeat for several [default: tcp://127.0.0.1:5010]
+    #[arg(long, value_name = "ENDPOINT")]
+    bind: Vec<String>,
+
+    /// How records go to stdout [default: pretty, or none with --config]
+    #[arg(long, value_name = "FORMAT", value_parser = parse_output)]
+    output: Option<OutputFormat>,
+
+    /// Colors for --output pretty: auto (when stdout is a terminal), always, never
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = parse_color)]
+    color: Color,
+
+    /// Also write records as JSON lines to this file
+    #[arg(long, value_name = "PATH")]
+    file: Option<PathBuf>,
+
+    /// Rotate --file when it would grow past this many bytes
+    #[arg(long, value_name = "N", requires = "file", value_parser = clap::value_parser!(u64).range(1..))]
+    rotate_bytes: Option<u64>,
+
+    /// Rotated files to keep: PATH.1 ... PATH.K
+    #[arg(long, value_name = "K", default_value_t = 5, requires = "file")]
+    keep: usize,
+
+    /// PUB endpoint re-publishing every accepted record as its original [topic, body]
+    #[arg(long, value_name = "ENDPOINT")]
+    publish: Option<String>,
+
+    /// Only systems (T, S, P or test, staging, production); repeatable
+    #[arg(long, value_name = "SYSTEM", value_parser = parse_system)]
+    system: Vec<System>,
+
+    /// Only kinds (L, P or log, performance); repeatable
+    #[arg(long, value_name = "KIND", value_parser = parse_kind)]
+    kind: Vec<Kind>,
+
+    /// Only records at this level or above (name or number)
+    #[arg(long, value_name = "LEVEL", value_parser = parse_level_arg)]
+    level: Option<i64>,
+
+    /// Only loggers under this name (shop takes shop.orders); repeatable
+    #[arg(long, value_name = "PREFIX")]
+    logger: Vec<String>,
+
+    /// Only tasks under this id (abc takes abc/1/2); repeatable
+    #[arg(long, value_name = "PREFIX")]
+    task: Vec<String>,
+
+    /// TOML config describing inputs, filters and sinks; the flags above add to it
+    /// (--bind replaces its inputs; filter flags apply to the sinks the flags make)
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Reject bodies longer than this, before decoding [default: 1048576]
+    #[arg(long, value_name = "N")]
+    max_body_bytes: Option<usize>,
+
+    /// Seconds between stats lines on stderr; 0 prints only the final one [default: 10]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    stats_interval: Option<f64>,
+
+    /// On shutdown, stop once the input has been quiet this many seconds [default: 0.3]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    drain_quiet: Option<f64>,
+}
+
+fn parse_output(s: &str) -> Result<OutputFormat, String> {
+    s.parse().map_err(|e: distlogd::ConfigError| e.to_string())
+}
+
+fn parse_color(s: &str) -> Result<Color, String> {
+    s.parse()
+        .map_err(|e: distlogd::format::ColorError| e.to_string())
+}
+
+fn parse_system(s: &str) -> Result<System, String> {
+    s.parse()
+        .map_err(|e: distlog::topic::TopicError| e.to_string())
+}
+
+fn parse_kind(s: &str) -> Result<Kind, String> {
+    s.parse()
+        .map_err(|e: distlog::topic::TopicError| e.to_string())
+}
+
+fn parse_level_arg(s: &str) -> Result<i64, String> {
+    parse_level(s).map_err(|e| e.to_string())
+}
+
+fn parse_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1e9).contains(&v) => Ok(v),
+        _ => Err(format!("bad number of seconds {s:?}: expected 0 to 1e9")),
+    }
+}
+
+/// The config the flags describe, on top of the --config file if one is given.
+fn build_config(args: Args) -> Result<Config, distlogd::ConfigError> {
+    let from_file = args.config.is_some();
+    let mut config = match &args.config {
+        Some(path) => Config::from_toml_file(path)?,
+        None => Config::default(),
+    };
+    if !args.bind.is_empty() {
+        config.inputs = args.bind;
+    } else if config.inputs.is_empty() {
+        config.inputs = vec![DEFAULT_BIND.to_string()];
+    }
+    if let Some(n) = args.max_body_bytes {
+        config.max_body_bytes = n;
+    }
+    if let Some(secs) = args.stats_interval {
+        config.stats_interval = (secs > 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    if let Some(secs) = args.drain_quiet {
+        config.drain_quiet = Duration::from_secs_f64(secs);
+    }
+    let filter = Filter {
+        systems: args.system,
+        kinds: args.kind,
+        min_level: args.level,
+        loggers: args.logger,
+        tasks: args.task,
+    };
+    let output = match args.output {
+        Some(o) => Some(o),
+        None if from_file => None,
+        None => Some(OutputFormat::Pretty),
+    };
+    if let Some(format) = output {
+        config.sinks.push(SinkConfig {
+            kind: SinkKind::Stdout {
+                format,
+                color: args.color,
+            },
+            filter: filter.clone(),
+        });
+    }
+    if let Some(path) = args.file {
+        config.sinks.push(SinkConfig {
+            kind: SinkKind::File {
+                path,
+                rotate_bytes: args.rotate_bytes,
+                keep: args.keep,
+            },
+            filter: filter.clone(),
+        });
+    }
+    if let Some(endpoint) = args.publish {
+        config.sinks.push(SinkConfig {
+            kind: SinkKind::Publish { endpoint },
+            filter,
+        });
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match build_config(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("distlogd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let stop = match signal::shutdown_on_signals() {
+        Ok(flag) => flag,
+        Err(e) => {
+            eprintln!("distlogd: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match distlogd::run(&config, stop) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("distlogd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! Where accepted records go: stdout (JSON lines or readable) and rotating files.
+//!
+//! Both buffer their writes; the collector flushes them when the input goes idle and
+//! on exit, so a flood costs one `write` per buffer, not one per record. (The PUB
+//! re-publishing sink lives with the sockets, in the collector's receive loop.)
+
+use super::config::{OutputFormat, SinkConfig, SinkKind};
+use super::filter::Filter;
+use super::format::{write_jsonl, write_jsonl_body, write_pretty};
+use super::stats::RateLimit;
+use distlog::serialize::{json, Limits};
+use distlog::topic::Topic;
+use distlog::Record;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const BUFFER: usize = 256 * 1024;
+
+/// A JSON-lines file that rotates by size: when a line would take it past
+/// `rotate_bytes`, `PATH` becomes `PATH.1`, `PATH.1` becomes `PATH.2` and so on up to
+/// `PATH.<keep>`; the oldest is deleted. Lines are never split across files.
+///
+/// ```
+/// use distlogd::sink::RotatingFile;
+/// let dir = std::env::temp_dir().join(format!("distlog-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("log.jsonl");
+/// let mut f = RotatingFile::open(&path, Some(10), 2).unwrap();
+/// for line in ["aaaa\n", "bbbb\n", "cccc\n", "dddd\n"] {
+///     f.write_line(line.as_bytes()).unwrap();
+/// }
+/// f.flush().unwrap();
+/// assert_eq!(std::fs::read_to_string(&path).unwrap(), "cccc\ndddd\n");
+/// assert_eq!(std::fs::read_to_string(dir.join("log.jsonl.1")).unwrap(), "aaaa\nbbbb\n");
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct RotatingFile {
+    path: PathBuf,
+    rotate_bytes: Option<u64>,
+    keep: usize,
+    out: BufWriter<File>,
+    size: u64,
+}
+
+impl RotatingFile {
+    /// Opens `path` for appending (creating it); `rotate_bytes` of `None` never rotates.
+    pub fn open(path: &Path, rotate_bytes: Option<u64>, keep: usize) -> io::Result<Self> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
+        Ok(RotatingFile {
+            path: path.to_path_buf(),
+            rotate_bytes,
+            keep,
+            out: BufWriter::with_capacity(BUFFER, file),
+            size,
+        })
+    }
+
+    /// The path written to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one whole line (which should end in `\n`), rotating first if needed.
+    pub fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+        if let Some(limit) = self.rotate_bytes {
+            if self.size > 0 && self.size + line.len() as u64 > limit {
+                self.rotate()?;
+            }
+        }
+        self.out.write_all(line)?;
+        self.size += line.len() as u64;
+        Ok(())
+    }
+
+    /// Writes out the buffer.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    fn numbered(&self, n: usize) -> PathBuf {
+        let mut name = self.path.clone().into_os_string();
+        name.push(format!(".{n}"));
+        PathBuf::from(name)
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        self.out.flush()?;
+        if self.keep == 0 {
+            remove_if_present(&self.path)?;
+        } else {
+            remove_if_present(&self.numbered(self.keep))?;
+            for n in (1..self.keep).rev() {
+                let from = self.numbered(n);
+                if from.exists() {
+                    std::fs::rename(&from, self.numbered(n + 1))?;
+                }
+            }
+            std::fs::rename(&self.path, self.numbered(1))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        self.out = BufWriter::with_capacity(BUFFER, file);
+        self.size = 0;
+        Ok(())
+    }
+}
+
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// One output of the sink thread.
+enum Output {
+    Stdout {
+        format: OutputFormat,
+        color: bool,
+        out: BufWriter<io::Stdout>,
+    },
+    File(RotatingFile),
+}
+
+/// What one write carries to the sinks.
+#[derive(Clone, Copy)]
+enum Line<'a> {
+    Record(&'a Record),
+    Body(&'a [u8]),
+}
+
+struct Sink {
+    filter: Filter,
+    output: Output,
+    /// Set after a write error on stdout (a closed pipe): the sink stops writing.
+    dead: bool,
+    errors: RateLimit,
+}
+
+impl Sink {
+    /// Whether this sink looks inside records: a readable format, or a filter on
+    /// level, logger or task.
+    fn needs_record(&self) -> bool {
+        self.filter.needs_record()
+            || matches!(
+                self.output,
+                Output::Stdout {
+                    format: OutputFormat::Pretty,
+                    ..
+                }
+            )
+    }
+}
+
+/// The buffered sinks, written by one thread. Filters are applied here, and each
+/// record is encoded at most once per format however many sinks take it.
+pub struct Sinks {
+    sinks: Vec<Sink>,
+    json: Vec<u8>,
+    pretty: Vec<u8>,
+    errors: u64,
+}
+
+impl Sinks {
+    /// Opens the stdout and file sinks of `configs` (publish sinks are skipped).
+    pub fn open(configs: &[SinkConfig]) -> Result<Sinks, (PathBuf, io::Error)> {
+        let mut sinks = Vec::new();
+        for c in configs {
+            let output = match &c.kind {
+                SinkKind::Stdout { format, color } => {
+                    if *format == OutputFormat::None {
+                        continue;
+                    }
+                    Output::Stdout {
+                        format: *format,
+                        color: *format == OutputFormat::Pretty && color.enabled_for_fd(1),
+                        out: BufWriter::with_capacity(BUFFER, io::stdout()),
+                    }
+                }
+                SinkKind::File {
+                    path,
+                    rotate_bytes,
+                    keep,
+                } => Output::File(
+                    RotatingFile::open(path, *rotate_bytes, *keep)
+                        .map_err(|e| (path.clone(), e))?,
+                ),
+                SinkKind::Publish { .. } => continue,
+            };
+            sinks.push(Sink {
+                filter: c.filter.clone(),
+                output,
+                dead: false,
+                errors: RateLimit::new(3, Duration::from_secs(10)),
+            });
+        }
+        Ok(Sinks {
+            sinks,
+            json: Vec::with_capacity(4096),
+            pretty: Vec::with_capacity(4096),
+            errors: 0,
+        })
+    }
+
+    /// Whether there is any sink to write.
+    pub fn is_empty(&self) -> bool {
+        self.sinks.is_empty()
+    }
+
+    /// Records that could not be written, so far.
+    pub fn errors(&self) -> u64 {
+        self.errors
+    }
+
+    /// Whether some sink looks inside records: a readable format, or a filter on
+    /// level, logger or task. When none does, canonical JSON bodies can go to
+    /// [`Sinks::write_body`] without being decoded.
+    pub fn need_records(&self) -> bool {
+        self.sinks.iter().any(Sink::needs_record)
+    }
+
+    /// Writes a record to every sink whose filter takes it.
+    pub fn write(&mut self, topic: Topic, record: &Record) {
+        self.write_line(topic, Line::Record(record));
+    }
+
+    /// Writes a JSON body that [`check_record`](distlog::serialize::json::check_record)
+    /// found canonical, copied as it is, to every sink whose filter takes its topic.
+    /// Meant for sinks that do not [need records](Sinks::need_records); a readable
+    /// sink decodes the body all the same.
+    pub fn write_body(&mut self, topic: Topic, body: &[u8]) {
+        self.write_line(topic, Line::Body(body));
+    }
+
+    fn write_line(&mut self, topic: Topic, line: Line<'_>) {
+        self.json.clear();
+        self.pretty.clear();
+        let mut decoded = None;
+        for sink in &mut self.sinks {
+            if sink.dead {
+                continue;
+            }
+            let record = match line {
+                Line::Record(r) => Some(r),
+                Line::Body(body) if sink.needs_record() => {
+                    if decoded.is_none() {
+                        decoded = json::decode_record(body, &Limits::default()).ok();
+                    }
+                    decoded.as_ref()
+                }
+                Line::Body(_) => None,
+            };
+            let passes = match record {
+                Some(r) => sink.filter.matches(topic, r),
+                None => sink.filter.matches_topic(topic),
+            };
+            if !passes {
+                continue;
+            }
+            let result = match &mut sink.output {
+                Output::Stdout { format, color, out } => {
+                    if *format == OutputFormat::Pretty {
+                        let Some(record) = record else { continue };
+                        if self.pretty.is_empty() {
+                            write_pretty(&mut self.pretty, topic, record, *color);
+                        }
+                        out.write_all(&self.pretty)
+                    } else {
+                        out.write_all(jsonl(&mut self.json, topic, line))
+                    }
+                }
+                Output::File(file) => file.write_line(jsonl(&mut self.json, topic, line)),
+            };
+            if let Err(e) = result {
+                self.errors += 1;
+                report(sink, &e);
+            }
+        }
+    }
+
+    /// Flushes every sink's buffer.
+    pub fn flush(&mut self) {
+        for sink in &mut self.sinks {
+            if sink.dead {
+                continue;
+            }
+            let result = match &mut sink.output {
+                Output::Stdout { out, .. } => out.flush(),
+                Output::File(file) => file.flush(),
+            };
+            if let Err(e) = result {
+                self.errors += 1;
+                report(sink, &e);
+            }
+        }
+    }
+}
+
+/// The JSON line for what a write carries, made once however many sinks take it.
+fn jsonl<'b>(json: &'b mut Vec<u8>, topic: Topic, line: Line<'_>) -> &'b [u8] {
+    if json.is_empty() {
+        match line {
+            Line::Record(r) => write_jsonl(json, topic, r),
+            Line::Body(body) => write_jsonl_body(json, topic, body),
+        }
+    }
+    json
+}
+
+fn report(sink: &mut Sink, e: &io::Error) {
+    let what = match &sink.output {
+        Output::Stdout { .. } => {
+            // A closed stdout will not reopen: stop writing to it, keep the others.
+            sink.dead = true;
+            eprintln!("distlogd: cannot write to stdout ({e}); stdout output stopped");
+            return;
+        }
+        Output::File(f) => f.path().display().to_string(),
+    };
+    if let Some(held) = sink.errors.check() {
+        let held = if held > 0 {
+            format!(" ({held} more errors not shown)")
+        } else {
+            String::new()
+        };
+        eprintln!("distlogd: cannot write to {what}: {e}{held}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_keeps_k_files() {
+        let dir = std::env::temp_dir().join(format!("distlog-rot-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.jsonl");
+        let mut f = RotatingFile::open(&path, Some(12), 2).unwrap();
+        for i in 0..10 {
+            f.write_line(format!("line {i:02}\n").as_bytes()).unwrap();
+        }
+        f.flush().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "line 09\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("x.jsonl.1")).unwrap(),
+            "line 08\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("x.jsonl.2")).unwrap(),
+            "line 07\n"
+        );
+        assert!(!dir.join("x.jsonl.3").exists());
+
+        // keep = 0: the file is simply started over
+        let mut f = RotatingFile::open(&path, Some(12), 0).unwrap();
+        f.write_line(b"next 1\n").unwrap();
+        f.flush().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "next 1\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

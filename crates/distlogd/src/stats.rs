@@ -1,0 +1,153 @@
+//! Counters of what the collector received and rejected, and the rate limit on its
+//! per-message complaints.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// Reason name for a body longer than `max_body_bytes`.
+pub const OVERSIZE: &str = "oversize";
+
+/// What the collector has seen so far.
+///
+/// `Display` gives one line of `key=value` pairs, the format of the periodic stats line
+/// on stderr:
+///
+/// ```
+/// use distlogd::stats::Stats;
+/// let mut s = Stats::default();
+/// s.received = 3;
+/// s.accepted = 1;
+/// s.reject("bad_body");
+/// s.reject("bad_topic");
+/// assert_eq!(s.rejected_for("bad_body"), 1);
+/// assert_eq!(
+///     s.to_string(),
+///     "received=3 accepted=1 rejected=2 rejected.bad_body=1 rejected.bad_topic=1"
+/// );
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Messages taken off the PULL sockets.
+    pub received: u64,
+    /// Messages that decoded to a record.
+    pub accepted: u64,
+    /// Rejections by reason ([`MessageError::reason`](distlog::serialize::MessageError::reason)
+    /// or [`OVERSIZE`]), in the order first seen.
+    pub rejected: Vec<(&'static str, u64)>,
+    /// Errors the transport reported (a peer that sent bytes that are not ZMTP).
+    pub transport_errors: u64,
+    /// Records a sink could not write (disk full, closed stdout).
+    pub sink_errors: u64,
+}
+
+impl Stats {
+    /// Counts one rejected message.
+    pub fn reject(&mut self, reason: &'static str) {
+        match self.rejected.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, n)) => *n += 1,
+            None => self.rejected.push((reason, 1)),
+        }
+    }
+
+    /// How many messages were rejected for `reason`.
+    pub fn rejected_for(&self, reason: &str) -> u64 {
+        self.rejected
+            .iter()
+            .find(|(r, _)| *r == reason)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    /// All rejected messages.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().map(|(_, n)| n).sum()
+    }
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "received={} accepted={} rejected={}",
+            self.received,
+            self.accepted,
+            self.rejected_total()
+        )?;
+        for (reason, n) in &self.rejected {
+            write!(f, " rejected.{reason}={n}")?;
+        }
+        if self.transport_errors > 0 {
+            write!(f, " transport_errors={}", self.transport_errors)?;
+        }
+        if self.sink_errors > 0 {
+            write!(f, " sink_errors={}", self.sink_errors)?;
+        }
+        Ok(())
+    }
+}
+
+/// Lets the first `burst` events through, then one per `interval`, and counts the rest.
+///
+/// ```
+/// use distlogd::stats::RateLimit;
+/// use std::time::{Duration, Instant};
+/// let mut limit = RateLimit::new(2, Duration::from_secs(1));
+/// let t = Instant::now();
+/// assert_eq!(limit.check_at(t), Some(0));
+/// assert_eq!(limit.check_at(t), Some(0));
+/// assert_eq!(limit.check_at(t), None);
+/// assert_eq!(limit.check_at(t), None);
+/// // a second later one more gets through, saying how many were held back
+/// assert_eq!(limit.check_at(t + Duration::from_secs(1)), Some(2));
+/// ```
+#[derive(Debug, Clone)]
+pub struct RateLimit {
+    burst: u32,
+    interval: Duration,
+    passed: u32,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimit {
+    /// A limit of `burst` events, then one per `interval`.
+    pub fn new(burst: u32, interval: Duration) -> Self {
+        RateLimit {
+            burst,
+            interval,
+            passed: 0,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// Whether an event now may be reported: `Some(n)` with the number of events held
+    /// back since the last one that was, or `None` to stay silent.
+    pub fn check(&mut self) -> Option<u64> {
+        self.check_at(Instant::now())
+    }
+
+    /// [`check`](Self::check) at a given time.
+    pub fn check_at(&mut self, now: Instant) -> Option<u64> {
+        let due = self.passed < self.burst
+            || self
+                .last
+                .is_none_or(|last| now.saturating_duration_since(last) >= self.interval);
+        if due {
+            self.passed = self.passed.saturating_add(1);
+            self.last = Some(now);
+            Some(std::mem::take(&mut self.suppressed))
+        } else {
+            self.suppressed += 1;
+            None
+        }
+    }
+}
+
+/// The note appended to a rate-limited line: empty, or how many were held back.
+pub(crate) fn held_note(held: u64) -> String {
+    if held == 0 {
+        String::new()
+    } else {
+        format!(" ({held} more not shown)")
+    }
+}

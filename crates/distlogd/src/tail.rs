@@ -1,0 +1,208 @@
+//! `distlog tail`: subscribe to a collector's PUB endpoint and show the records.
+//!
+//! The SUB socket filters by topic prefix on the publisher's side (`P` all production
+//! traffic, `PL` production log records, `PLJ` those in JSON); level, logger and task
+//! filters are applied here. Records print as readable lines, or with `tree` are
+//! grouped into a [`TaskTree`] drawn when the stream ends (after `count` records, after
+//! `duration`, or on SIGINT/SIGTERM).
+
+use super::filter::Filter;
+use super::format::{write_jsonl, write_pretty, Color};
+use super::stats::{held_note, RateLimit};
+use super::tree::TaskTree;
+use crate::runtime::{block_on, timeout};
+use distlog::serialize::{decode_message, Limits};
+use std::fmt;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use zeromq::{Socket, SocketRecv, SubSocket};
+
+/// What to tail and how to show it.
+#[derive(Debug, Clone, Default)]
+pub struct TailOptions {
+    /// PUB endpoints to connect to.
+    pub connect: Vec<String>,
+    /// Topic prefixes to subscribe to; empty subscribes to everything.
+    pub topics: Vec<String>,
+    /// Level, logger and task filters (system and kind too, though topics do that
+    /// cheaper).
+    pub filter: Filter,
+    /// Group by task and draw the tree at the end instead of printing records.
+    pub tree: bool,
+    /// Print JSON lines instead of readable lines.
+    pub jsonl: bool,
+    /// Stop after this many records that pass the filter.
+    pub count: Option<u64>,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// Colors.
+    pub color: Color,
+}
+
+/// Why tailing failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TailError {
+    /// Nothing to connect to.
+    NoEndpoint,
+    /// Connecting or subscribing failed.
+    Connect {
+        /// The endpoint.
+        endpoint: String,
+        /// Why.
+        message: String,
+    },
+    /// Writing the output failed.
+    Output(String),
+    /// The async runtime for the socket could not start.
+    Runtime(String),
+}
+
+impl fmt::Display for TailError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TailError::NoEndpoint => write!(f, "no endpoint to connect to"),
+            TailError::Connect { endpoint, message } => {
+                write!(f, "cannot connect to {endpoint}: {message}")
+            }
+            TailError::Output(m) => write!(f, "cannot write output: {m}"),
+            TailError::Runtime(m) => write!(f, "cannot start the async runtime: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for TailError {}
+
+/// Tails until `count`, `duration` or `stop`; writes to `out` (colors only if
+/// `color` resolves to on for stdout). Returns how many records passed the filter.
+///
+/// Announces on stderr `distlog: connected to ENDPOINT` once subscribed, and
+/// `distlog: receiving` when the first message arrives (whether or not it passes the
+/// filters), so scripts know when the stream has begun.
+pub fn run_tail(
+    options: &TailOptions,
+    stop: &AtomicBool,
+    out: &mut dyn Write,
+) -> Result<u64, TailError> {
+    if options.connect.is_empty() {
+        return Err(TailError::NoEndpoint);
+    }
+    let color = !options.jsonl && options.color.enabled_for_fd(1);
+    block_on(tail(options, stop, out, color)).map_err(|e| TailError::Runtime(e.to_string()))?
+}
+
+async fn tail(
+    options: &TailOptions,
+    stop: &AtomicBool,
+    out: &mut dyn Write,
+    color: bool,
+) -> Result<u64, TailError> {
+    // A hostile publisher must not make zeromq reserve an announced 2^50-byte frame.
+    let mut zmq_options = zeromq::SocketOptions::default();
+    zmq_options.max_frame_size(crate::config::DEFAULT_MAX_BODY_BYTES * 16);
+    let mut socket = SubSocket::with_options(zmq_options);
+    let topics: Vec<&str> = if options.topics.is_empty() {
+        vec![""]
+    } else {
+        options.topics.iter().map(String::as_str).collect()
+    };
+    for endpoint in &options.connect {
+        socket
+            .connect(endpoint)
+            .await
+            .map_err(|e| TailError::Connect {
+                endpoint: endpoint.clone(),
+                message: e.to_string(),
+            })?;
+    }
+    for topic in &topics {
+        socket
+            .subscribe(topic)
+            .await
+            .map_err(|e| TailError::Connect {
+                endpoint: options.connect.join(", "),
+                message: e.to_string(),
+            })?;
+    }
+    for endpoint in &options.connect {
+        eprintln!("distlog: connected to {endpoint}");
+    }
+
+    let started = Instant::now();
+    let limits = Limits::default();
+    let mut tree = TaskTree::default();
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut shown = 0u64;
+    let mut first = true;
+    let mut bad = RateLimit::new(10, Duration::from_secs(1));
+    let write_err = |e: std::io::Error| TailError::Output(e.to_string());
+    loop {
+        if stop.load(Ordering::Relaxed) || options.count.is_some_and(|n| shown >= n) {
+            break;
+        }
+        let mut wait = Duration::from_millis(100);
+        if let Some(d) = options.duration {
+            match d.checked_sub(started.elapsed()) {
+                Some(left) if !left.is_zero() => wait = wait.min(left),
+                _ => break,
+            }
+        }
+        let message = match timeout(wait, socket.recv()).await {
+            None => {
+                if !buf.is_empty() {
+                    out.write_all(&buf).map_err(write_err)?;
+                    buf.clear();
+                }
+                out.flush().map_err(write_err)?;
+                continue;
+            }
+            Some(Err(e)) => {
+                if let Some(held) = bad.check() {
+                    eprintln!("distlog: transport error: {e}{}", held_note(held));
+                }
+                continue;
+            }
+            Some(Ok(m)) => m,
+        };
+        if first {
+            eprintln!("distlog: receiving");
+            first = false;
+        }
+        let frames: Vec<&[u8]> = message.iter().map(|f| f.as_ref()).collect();
+        let (topic, record) = match decode_message(&frames, &limits) {
+            Ok(ok) => ok,
+            Err(e) => {
+                if let Some(held) = bad.check() {
+                    eprintln!(
+                        "distlog: skipped message ({}): {e}{}",
+                        e.reason(),
+                        held_note(held)
+                    );
+                }
+                continue;
+            }
+        };
+        if !options.filter.matches(topic, &record) {
+            continue;
+        }
+        shown += 1;
+        if options.tree {
+            tree.add(&record);
+        } else if options.jsonl {
+            write_jsonl(&mut buf, topic, &record);
+        } else {
+            write_pretty(&mut buf, topic, &record, color);
+        }
+        if buf.len() >= 60 * 1024 {
+            out.write_all(&buf).map_err(write_err)?;
+            buf.clear();
+        }
+    }
+    if options.tree {
+        tree.render_styled(&mut buf, color);
+    }
+    out.write_all(&buf).map_err(write_err)?;
+    out.flush().map_err(write_err)?;
+    drop(socket);
+    Ok(shown)
+}

@@ -1,0 +1,254 @@
+//! Helpers for distlog's integration tests, shared by the library's and the collector's
+//! test suites: the real Python peers (pyzmq's libzmq and Python distlog 0.1), the
+//! scripts they run, and free TCP ports.
+//!
+//! A test that needs the Python peers starts with [`require_python!`]. Where the peers
+//! are missing it says on the terminal that it was skipped and how to set them up,
+//! and returns; with `DISTLOG_REQUIRE_PEERS=1` (which `.ci/run` sets) a missing peer
+//! fails the test instead, so CI never skips.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+/// The one command that sets the Python peers up, as the skip notice prints it.
+pub const SETUP: &str =
+    "python3 -m venv .venv && .venv/bin/pip install pyzmq six distlog==0.1.dev0";
+
+/// Where the workspace root is: the Python peers' virtualenv lives there.
+fn workspace_root() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
+}
+
+/// The Python interpreter of the test virtualenv: `DISTLOG_PYTHON`, else
+/// `.venv/bin/python` at the workspace root.
+fn python_path() -> PathBuf {
+    std::env::var_os("DISTLOG_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/python"))
+}
+
+/// Whether the Python peers can run: the interpreter exists and imports pyzmq and
+/// distlog. Checked once per test process.
+fn peers_present() -> bool {
+    static PRESENT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PRESENT.get_or_init(|| {
+        Command::new(python_path())
+            .args(["-c", "import zmq, distlog"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+/// True when the Python peers are there. Otherwise it writes a skip notice for the
+/// running test straight to the terminal (the test harness captures only `print!`),
+/// and returns false; with `DISTLOG_REQUIRE_PEERS` set to anything but `0` it panics
+/// instead. `suite` names the test binary; the harness names each test's thread.
+pub fn python_peers_or_skip(suite: &str) -> bool {
+    if peers_present() {
+        return true;
+    }
+    let thread = std::thread::current();
+    let test = match thread.name() {
+        Some(name) if name != "main" => format!("{suite}::{name}"),
+        _ => suite.to_string(),
+    };
+    let required = std::env::var("DISTLOG_REQUIRE_PEERS").is_ok_and(|v| v != "0");
+    let why = format!(
+        "Python peers not found: {} cannot import zmq and distlog",
+        python_path().display()
+    );
+    if required {
+        panic!("{test}: {why} (DISTLOG_REQUIRE_PEERS is set; set them up with: {SETUP})");
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped {test}: {why}. To run it: {SETUP} (or set DISTLOG_PYTHON)"
+    );
+    false
+}
+
+/// Returns from the calling test, after saying it was skipped, when the Python peers
+/// are missing (see [`python_peers_or_skip`]).
+#[macro_export]
+macro_rules! require_python {
+    () => {
+        if !$crate::python_peers_or_skip(module_path!()) {
+            return;
+        }
+    };
+}
+
+/// The Python interpreter with the peers installed. Call [`require_python!`] first.
+pub fn python() -> PathBuf {
+    let p = python_path();
+    assert!(
+        peers_present(),
+        "Python peers not found at {} (set them up with: {SETUP}, or set DISTLOG_PYTHON)",
+        p.display()
+    );
+    p
+}
+
+/// A script of the Python peers, from this crate's `py/`.
+pub fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("py")
+        .join(name)
+}
+
+/// Starts a Python script with arguments; stdout is piped for the test to read.
+pub fn spawn_python(name: &str, args: &[&str]) -> Child {
+    Command::new(python())
+        .arg(script(name))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start python")
+}
+
+/// A TCP port nobody listens on right now.
+pub fn free_port() -> u16 {
+    free_ports::<1>()[0]
+}
+
+/// Distinct free ports: all listeners are held until every port is chosen, so the
+/// system cannot hand the same port out twice.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
+        .collect();
+    let mut ports = [0; N];
+    for (p, l) in ports.iter_mut().zip(&listeners) {
+        *p = l.local_addr().expect("local addr").port();
+    }
+    ports
+}
+
+/// Waits until something listens on the port (a Python peer that binds).
+pub fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Reads every line of a child's stdout once it exits, failing on a bad exit.
+pub fn finish(child: Child) -> String {
+    let out = child.wait_with_output().expect("wait for child");
+    assert!(out.status.success(), "child failed: {:?}", out.status);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Python's decoders, one line per body: `json.dumps(json.loads(b))` for a JSON body
+/// (`pickle == false`), of `pickle.loads(b)` for a pickle one.
+pub fn python_decode(bodies: &[(bool, Vec<u8>)]) -> Vec<String> {
+    let mut child = Command::new(python())
+        .arg(script("codec.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start codec.py");
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        for (pickle, body) in bodies {
+            let k = if *pickle { "P" } else { "J" };
+            writeln!(stdin, "{k} {}", base64(body)).expect("write to codec.py");
+        }
+    }
+    finish(child).lines().map(str::to_string).collect()
+}
+
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A real libzmq collector (`py/pull.py`) whose decoded records arrive on a channel
+/// as JSON values.
+pub struct PyCollector {
+    /// The Python process.
+    pub child: Child,
+    /// Each record it received, as JSON.
+    pub records: Receiver<serde_json::Value>,
+}
+
+impl PyCollector {
+    /// Binds `endpoint`, stops after `count` records or `silence_s` quiet seconds.
+    pub fn start(endpoint: &str, count: usize, silence_s: u32) -> PyCollector {
+        use std::io::BufRead;
+        let mut child = spawn_python(
+            "pull.py",
+            &[endpoint, &count.to_string(), &silence_s.to_string()],
+        );
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                if v.get("ready").is_some() {
+                    let _ = ready_tx.send(());
+                } else if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("collector ready");
+        PyCollector { child, records: rx }
+    }
+
+    /// Collects records until `n` arrived or `timeout` passed.
+    pub fn take(&self, n: usize, timeout: Duration) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        while out.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.records.recv_timeout(left) {
+                Ok(v) => out.push(v),
+                Err(_) => break,
+            }
+        }
+        out
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait(mut self) {
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PyCollector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
