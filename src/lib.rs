@@ -10,6 +10,7 @@ pub mod context;
 pub mod filter;
 pub mod handler;
 mod intern;
+pub mod level;
 mod logger;
 pub mod perf;
 pub mod record;

@@ -243,23 +243,6 @@ impl serde::Serialize for Record {
     }
 }
 
-/// Python's level numbers and names, with TRACE at 5 for Rust's extra level.
-///
-/// ```
-/// use distlog::record::level_of;
-/// assert_eq!(level_of(log::Level::Warn), (30, "WARNING"));
-/// assert_eq!(level_of(log::Level::Trace), (5, "TRACE"));
-/// ```
-pub fn level_of(level: log::Level) -> (i64, &'static str) {
-    match level {
-        log::Level::Error => (40, "ERROR"),
-        log::Level::Warn => (30, "WARNING"),
-        log::Level::Info => (20, "INFO"),
-        log::Level::Debug => (10, "DEBUG"),
-        log::Level::Trace => (5, "TRACE"),
-    }
-}
-
 /// Escapes newlines as Python distlog does (`\n` becomes the two characters `\` `n`);
 /// borrows when there is nothing to escape.
 ///
@@ -404,7 +387,7 @@ pub struct Event {
 impl Event {
     /// An event at a `log` level, now, on this thread, with no source location.
     pub fn new(level: log::Level, target: impl Into<Key>, message: String) -> Event {
-        let (levelno, levelname) = level_of(level);
+        let (levelno, levelname) = crate::level::of(level);
         Event::with_level(levelno, levelname, target, message)
     }
 

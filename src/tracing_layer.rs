@@ -112,7 +112,7 @@ struct SpanTask {
 /// ```
 /// use distlog::tracing_layer::log_level;
 /// assert_eq!(log_level(tracing::Level::TRACE), log::Level::Trace);
-/// assert_eq!(distlog::record::level_of(log_level(tracing::Level::TRACE)), (5, "TRACE"));
+/// assert_eq!(distlog::level::of(log_level(tracing::Level::TRACE)), (5, "TRACE"));
 /// assert_eq!(log_level(tracing::Level::WARN), log::Level::Warn);
 /// ```
 pub fn log_level(level: tracing::Level) -> log::Level {

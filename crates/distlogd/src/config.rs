@@ -296,7 +296,7 @@ impl std::error::Error for ConfigError {}
 
 mod toml_config {
     use super::*;
-    use crate::filter::parse_level;
+    use distlog::level::parse as parse_level;
     use toml::{Table, Value};
 
     pub(super) fn parse(text: &str) -> Result<Config, ConfigError> {

@@ -6,7 +6,6 @@
 
 use distlog::topic::{Kind, System, Topic};
 use distlog::Record;
-use std::fmt;
 
 /// A record filter, one per sink.
 ///
@@ -16,7 +15,8 @@ use std::fmt;
 /// back by a minimum level; a record with no task is held back by a task filter.
 ///
 /// ```
-/// use distlogd::filter::{Filter, parse_level};
+/// use distlogd::filter::Filter;
+/// use distlog::level::parse as parse_level;
 /// use distlog::topic::Topic;
 /// use distlog::{Record, Value};
 ///
@@ -117,47 +117,6 @@ fn hierarchy_prefix(prefix: &str, name: &str, sep: char) -> bool {
         Some(rest) => rest.is_empty() || rest.starts_with(sep),
         None => false,
     }
-}
-
-/// A level name or number that is not one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LevelError(pub String);
-
-impl fmt::Display for LevelError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown level {:?}: expected TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL or a number",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for LevelError {}
-
-/// Parses a level as Python names it (any case; `WARN` and `FATAL` too) or as a number.
-///
-/// ```
-/// use distlogd::filter::parse_level;
-/// assert_eq!(parse_level("INFO"), Ok(20));
-/// assert_eq!(parse_level("warn"), Ok(30));
-/// assert_eq!(parse_level("35"), Ok(35));
-/// assert!(parse_level("loud").is_err());
-/// ```
-pub fn parse_level(s: &str) -> Result<i64, LevelError> {
-    let t = s.trim();
-    if let Ok(n) = t.parse::<i64>() {
-        return Ok(n);
-    }
-    Ok(match t.to_ascii_uppercase().as_str() {
-        "TRACE" => 5,
-        "DEBUG" => 10,
-        "INFO" => 20,
-        "WARNING" | "WARN" => 30,
-        "ERROR" => 40,
-        "CRITICAL" | "FATAL" => 50,
-        _ => return Err(LevelError(s.to_string())),
-    })
 }
 
 #[cfg(test)]

@@ -113,27 +113,15 @@ const BLUE: &str = "\x1b[34m";
 const MAGENTA: &str = "\x1b[35m";
 const RED: &str = "\x1b[31m";
 
-/// The ANSI color for a level number.
+/// The ANSI color for a level number, by the level it falls in.
 pub(crate) fn level_color(levelno: i64) -> &'static str {
-    match levelno {
-        i64::MIN..=9 => "\x1b[2;36m",
-        10..=19 => "\x1b[36m",
-        20..=29 => "\x1b[32m",
-        30..=39 => "\x1b[33m",
-        40..=49 => "\x1b[31m",
+    match distlog::level::name(levelno) {
+        "TRACE" => "\x1b[2;36m",
+        "DEBUG" => "\x1b[36m",
+        "INFO" => "\x1b[32m",
+        "WARNING" => "\x1b[33m",
+        "ERROR" => "\x1b[31m",
         _ => "\x1b[1;31m",
-    }
-}
-
-/// The conventional name for a level number, when a record carries no `levelname`.
-pub(crate) fn level_name(levelno: i64) -> &'static str {
-    match levelno {
-        i64::MIN..=9 => "TRACE",
-        10..=19 => "DEBUG",
-        20..=29 => "INFO",
-        30..=39 => "WARNING",
-        40..=49 => "ERROR",
-        _ => "CRITICAL",
     }
 }
 
@@ -206,7 +194,7 @@ pub fn write_pretty(out: &mut Vec<u8>, topic: Topic, record: &Record, color: boo
     let levelno = record.levelno();
     let levelname = record
         .levelname()
-        .unwrap_or_else(|| levelno.map_or("-", level_name));
+        .unwrap_or_else(|| levelno.map_or("-", distlog::level::name));
     let code = level_color(levelno.unwrap_or(0));
     let start = out.len();
     paint(out, color, code, levelname);

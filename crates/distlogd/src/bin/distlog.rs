@@ -1,8 +1,9 @@
 //! `distlog`: the client. `distlog tail` follows a collector's `--publish` stream.
 
 use clap::{Parser, Subcommand};
+use distlog::level::parse as parse_level;
 use distlog::topic::{Kind, System};
-use distlogd::filter::{parse_level, Filter};
+use distlogd::filter::Filter;
 use distlogd::format::Color;
 use distlogd::signal;
 use distlogd::tail::{run_tail, TailOptions};

@@ -3,9 +3,10 @@
 //! the `distlogd` crate docs.
 
 use clap::Parser;
+use distlog::level::parse as parse_level;
 use distlog::topic::{Kind, System};
 use distlogd::config::{Config, OutputFormat, SinkConfig, SinkKind, DEFAULT_BIND};
-use distlogd::filter::{parse_level, Filter};
+use distlogd::filter::Filter;
 use distlogd::format::Color;
 use distlogd::signal;
 use std::path::PathBuf;
