@@ -75,6 +75,25 @@ pub struct FairQueue<S: Stream, K: Clone> {
 // The read-ahead items are only moved in and out, never pinned.
 impl<S: Stream, K: Clone> Unpin for FairQueue<S, K> {}
 
+// distlog fix: a stream that is waiting for data holds, through the waker it
+// registered, an `Arc` of `inner`, and `inner` holds the stream: a cycle that keeps
+// the connection open after the socket is gone, unless something clears `inner`.
+// PULL and REP never did. Upstream was exposed only when a socket was dropped while
+// waiting; read-ahead leaves every stream that yielded waiting, so their peers no
+// longer saw the socket close (upstream's req_router_dealer_rep test caught it).
+impl<S: Stream, K: Clone> Drop for FairQueue<S, K> {
+    fn drop(&mut self) {
+        let streams = {
+            let mut inner = self.inner.lock();
+            inner.ready_queue.clear();
+            inner.queued.clear();
+            std::mem::take(&mut inner.streams)
+        };
+        // Outside the lock: dropping a stream drops its waker, which may hold `inner`.
+        drop(streams);
+    }
+}
+
 #[derive(Clone)]
 struct ReadyEvent<K: Clone> {
     priority: usize,
