@@ -233,7 +233,10 @@ async fn send_framed_is_byte_identical_to_send() {
     drop(push);
 
     assert_eq!(via_send, expected, "send writes ZMTP framing");
-    assert_eq!(via_send_framed, via_send, "send_framed writes what send writes");
+    assert_eq!(
+        via_send_framed, via_send,
+        "send_framed writes what send writes"
+    );
 }
 
 /// Patch 2, the receiving end: a batch from `send_framed` arrives as the separate
@@ -373,7 +376,10 @@ async fn try_recv_none_some_order_and_disconnect() {
     drop(push);
     async_rt::task::sleep(Duration::from_millis(200)).await;
     for i in 10..13 {
-        let got = pull.try_recv().expect("sent before the disconnect").unwrap();
+        let got = pull
+            .try_recv()
+            .expect("sent before the disconnect")
+            .unwrap();
         assert_eq!(frames_of(&got), frames_of(&message(i)));
     }
     for _ in 0..3 {
@@ -389,7 +395,10 @@ async fn try_recv_none_some_order_and_disconnect() {
         if let Some(got) = pull.try_recv() {
             break got.unwrap();
         }
-        assert!(started.elapsed() < DEADLINE, "new peer's message never ready");
+        assert!(
+            started.elapsed() < DEADLINE,
+            "new peer's message never ready"
+        );
         async_rt::task::sleep(Duration::from_millis(5)).await;
     };
     assert_eq!(frames_of(&got), frames_of(&message(13)));
