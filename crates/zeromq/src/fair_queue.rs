@@ -75,6 +75,25 @@ pub struct FairQueue<S: Stream, K: Clone> {
 // The read-ahead items are only moved in and out, never pinned.
 impl<S: Stream, K: Clone> Unpin for FairQueue<S, K> {}
 
+// distlog fix: a stream that is waiting for data holds, through the waker it
+// registered, an `Arc` of `inner`, and `inner` holds the stream: a cycle that keeps
+// the connection open after the socket is gone, unless something clears `inner`.
+// PULL and REP never did. Upstream was exposed only when a socket was dropped while
+// waiting; read-ahead leaves every stream that yielded waiting, so their peers no
+// longer saw the socket close (upstream's req_router_dealer_rep test caught it).
+impl<S: Stream, K: Clone> Drop for FairQueue<S, K> {
+    fn drop(&mut self) {
+        let streams = {
+            let mut inner = self.inner.lock();
+            inner.ready_queue.clear();
+            inner.queued.clear();
+            std::mem::take(&mut inner.streams)
+        };
+        // Outside the lock: dropping a stream drops its waker, which may hold `inner`.
+        drop(streams);
+    }
+}
+
 #[derive(Clone)]
 struct ReadyEvent<K: Clone> {
     priority: usize,
@@ -171,7 +190,8 @@ where
                     let key = event.key.clone();
                     let item = Some((key.clone(), res));
                     let mut ended = false;
-                    while fair_queue.read_ahead.len() < READ_AHEAD {
+                    // `item` is the first of the run, so at most READ_AHEAD - 1 more.
+                    while fair_queue.read_ahead.len() + 1 < READ_AHEAD {
                         match io_stream.as_mut().poll_next(&mut cx) {
                             Poll::Ready(Some(more)) => {
                                 fair_queue.read_ahead.push_back((key.clone(), more));
@@ -398,17 +418,21 @@ mod test {
             results.push(i);
         }
 
+        // distlog patch (read-ahead): a stream that has several items ready hands
+        // them out as one run, so with runs shorter than READ_AHEAD each stream is
+        // drained in turn, in the order the streams became ready. Upstream
+        // interleaved single items (a1, b1, c1, a2, ...).
         assert_eq!(
             results,
             vec![
                 (1, "a1"),
-                (2, "b1"),
-                (3, "c1"),
                 (1, "a2"),
-                (2, "b2"),
-                (3, "c2"),
                 (1, "a3"),
+                (2, "b1"),
+                (2, "b2"),
                 (2, "b3"),
+                (3, "c1"),
+                (3, "c2"),
                 (3, "c3")
             ]
         );
@@ -463,18 +487,72 @@ mod test {
             results.push(i);
         }
 
-        // FairQueue continues polling all streams until all are exhausted
+        // FairQueue continues polling all streams until all are exhausted. distlog
+        // patch (read-ahead): each stream's ready items come out as one run (upstream
+        // order was a1, b1, c1, a2, c2, a3).
         assert_eq!(
             results,
             vec![
                 (1, "a1"),
+                (1, "a2"),
+                (1, "a3"),
                 (2, "b1"),
                 (3, "c1"),
-                (1, "a2"),
-                (3, "c2"),
-                (1, "a3")
+                (3, "c2")
             ]
         );
+    }
+
+    /// distlog patch (read-ahead): streams with more than READ_AHEAD items ready take
+    /// turns by runs of exactly READ_AHEAD, so a busy stream cannot starve another.
+    #[async_rt::test]
+    async fn test_fair_queue_read_ahead_runs_alternate() {
+        use super::READ_AHEAD;
+        const N: usize = 2 * READ_AHEAD + 22;
+        let a = stream::iter((0..N).collect::<Vec<usize>>());
+        let b = stream::iter((0..N).collect::<Vec<usize>>());
+
+        let mut f_queue: FairQueue<_, u64> = FairQueue::new(false);
+        {
+            let inner = f_queue.inner();
+            let mut inner_lock = inner.lock();
+            inner_lock.insert(1, a);
+            inner_lock.insert(2, b);
+        }
+
+        let mut results = Vec::new();
+        while let Some(i) = f_queue.next().await {
+            results.push(i);
+        }
+
+        // Lengths of the runs of consecutive items from one stream, and whose.
+        let mut runs: Vec<(u64, usize)> = Vec::new();
+        for (key, _) in &results {
+            match runs.last_mut() {
+                Some((k, len)) if k == key => *len += 1,
+                _ => runs.push((*key, 1)),
+            }
+        }
+        assert_eq!(
+            runs,
+            vec![
+                (1, READ_AHEAD),
+                (2, READ_AHEAD),
+                (1, READ_AHEAD),
+                (2, READ_AHEAD),
+                (1, 22),
+                (2, 22)
+            ]
+        );
+        // Within a stream, order is kept.
+        for key in [1, 2] {
+            let seq: Vec<usize> = results
+                .iter()
+                .filter(|(k, _)| *k == key)
+                .map(|(_, i)| *i)
+                .collect();
+            assert_eq!(seq, (0..N).collect::<Vec<_>>());
+        }
     }
 
     #[test]

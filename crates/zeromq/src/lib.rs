@@ -281,6 +281,7 @@ impl SocketType {
 
     /// Checks if two sockets are compatible with each other
     /// ```
+    /// # extern crate distlog_zeromq as zeromq;
     /// use zeromq::SocketType;
     /// assert!(SocketType::PUB.compatible(SocketType::SUB));
     /// assert!(SocketType::REQ.compatible(SocketType::REP));
@@ -393,6 +394,7 @@ impl SocketOptions {
     /// `short_reads > 0`. The maximum leaves room for chunk growth and frame headroom.
     ///
     /// ```
+    /// # extern crate distlog_zeromq as zeromq;
     /// use zeromq::{Socket, SocketOptions, SubSocket};
     ///
     /// let mut options = SocketOptions::default();
@@ -571,6 +573,7 @@ pub trait Socket: Sized + Send {
     ///
     /// # Examples
     /// ```no_run
+    /// # extern crate distlog_zeromq as zeromq;
     /// use zeromq::{RouterSocket, Socket};
     ///
     /// # async fn example() -> zeromq::ZmqResult<()> {

@@ -35,6 +35,11 @@ pub struct ZmqFramedRead {
     // Configuration is shared; adaptation state belongs to this connection.
     options: Arc<SocketOptions>,
     short_reads: usize,
+    // distlog fix: set once an error was yielded; the stream then ends. After a
+    // framing error the decoder is out of step with the peer, and the fair queue's
+    // read-ahead (patch 3) polls on past an error before the socket can drop the
+    // peer, so whatever followed a refused frame was decoded and delivered.
+    failed: bool,
 }
 
 impl ZmqFramedRead {
@@ -46,6 +51,7 @@ impl ZmqFramedRead {
             read_chunk_size: options.read_buffer_initial_size,
             options,
             short_reads: 0,
+            failed: false,
         }
     }
 
@@ -108,6 +114,22 @@ impl Stream for ZmqFramedRead {
     type Item = CodecResult<Message>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.failed {
+            return Poll::Ready(None);
+        }
+        let item = self.as_mut().poll_next_frame(cx);
+        if let Poll::Ready(Some(Err(_))) = item {
+            self.failed = true;
+        }
+        item
+    }
+}
+
+impl ZmqFramedRead {
+    fn poll_next_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<CodecResult<Message>>> {
         let this = &mut *self;
 
         // Consume buffered data first; read from the socket only when the

@@ -24,6 +24,7 @@ static HOST_PORT_REGEX: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(.+):([
 ///
 /// # Examples
 /// ```
+/// # extern crate distlog_zeromq as zeromq;
 /// # use zeromq::{Endpoint, Host};
 /// # fn main() -> Result<(), zeromq::ZmqError> {
 /// assert_eq!(

@@ -1,0 +1,405 @@
+//! One test (at least) per distlog patch (see ../DISTLOG-PATCH.md), over real TCP
+//! connections on 127.0.0.1. The raw peers are plain blocking `std::net` sockets on
+//! threads of their own, so that they cannot stall the runtime and the tests run the
+//! same under tokio and async-std.
+
+extern crate distlog_zeromq as zeromq;
+
+use zeromq::__async_rt as async_rt;
+use zeromq::prelude::*;
+use zeromq::{PullSocket, PushSocket, SocketOptions, ZmqMessage};
+
+use bytes::{Bytes, BytesMut};
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A ZMTP 3.0 NULL-mechanism greeting, written independently of the crate's code.
+fn greeting() -> [u8; 64] {
+    let mut g = [0u8; 64];
+    g[0] = 0xff;
+    g[9] = 0x7f;
+    g[10] = 3;
+    g[11] = 0;
+    g[12..16].copy_from_slice(b"NULL");
+    g
+}
+
+/// A READY command announcing `socket_type`.
+fn ready(socket_type: &str) -> Vec<u8> {
+    let mut body = vec![5u8];
+    body.extend_from_slice(b"READY");
+    body.push(11);
+    body.extend_from_slice(b"Socket-Type");
+    body.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
+    body.extend_from_slice(socket_type.as_bytes());
+    let mut cmd = vec![0x04, body.len() as u8];
+    cmd.extend_from_slice(&body);
+    cmd
+}
+
+/// ZMTP 3 framing of `frames` as one message, written independently of the crate's
+/// encoder so that the wire test has a reference of its own.
+fn reference_frames(frames: &[&[u8]], dst: &mut Vec<u8>) {
+    for (i, frame) in frames.iter().enumerate() {
+        let more = u8::from(i + 1 != frames.len());
+        if frame.len() > 255 {
+            dst.push(0x02 | more);
+            dst.extend_from_slice(&(frame.len() as u64).to_be_bytes());
+        } else {
+            dst.push(more);
+            dst.push(frame.len() as u8);
+        }
+        dst.extend_from_slice(frame);
+    }
+}
+
+/// Handshake as `socket_type` on a connected stream: sends our greeting and READY,
+/// reads the peer's greeting and its READY, which must name `peer_type`.
+fn handshake(stream: &mut TcpStream, socket_type: &str, peer_type: &str) {
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    stream.write_all(&greeting()).unwrap();
+    stream.write_all(&ready(socket_type)).unwrap();
+    let mut their_greeting = [0u8; 64];
+    stream.read_exact(&mut their_greeting).unwrap();
+    assert_eq!(their_greeting[0], 0xff);
+    assert_eq!(their_greeting[10], 3, "ZMTP major version");
+    let mut header = [0u8; 2];
+    stream.read_exact(&mut header).unwrap();
+    assert_eq!(header[0], 0x04, "a short command frame");
+    let mut body = vec![0u8; usize::from(header[1])];
+    stream.read_exact(&mut body).unwrap();
+    assert!(body.starts_with(b"\x05READY"), "{body:?}");
+    assert!(
+        body.windows(peer_type.len())
+            .any(|w| w == peer_type.as_bytes()),
+        "READY names {peer_type}: {body:?}"
+    );
+}
+
+fn port_of(endpoint: &zeromq::Endpoint) -> u16 {
+    match endpoint {
+        zeromq::Endpoint::Tcp(_, port) => *port,
+        other => panic!("not TCP: {other}"),
+    }
+}
+
+async fn recv_within(pull: &mut PullSocket) -> zeromq::ZmqResult<ZmqMessage> {
+    async_rt::task::timeout(DEADLINE, pull.recv())
+        .await
+        .expect("no message within the deadline")
+}
+
+/// Waits for a raw peer's thread without blocking the runtime, whose tasks (the
+/// connection's reader and writer) that peer is waiting for.
+async fn join(thread: std::thread::JoinHandle<Vec<u8>>) -> Vec<u8> {
+    let started = Instant::now();
+    while !thread.is_finished() {
+        assert!(started.elapsed() < 2 * DEADLINE, "raw peer hangs");
+        async_rt::task::sleep(Duration::from_millis(10)).await;
+    }
+    match thread.join() {
+        Ok(bytes) => bytes,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+fn frames_of(message: &ZmqMessage) -> Vec<Vec<u8>> {
+    message.iter().map(|f| f.to_vec()).collect()
+}
+
+/// Patch 1. A hostile peer completes the handshake, then announces a frame of 2^50
+/// bytes; without the limit the decoder reserves that much and the allocation
+/// failure aborts the test process. Behind the refused header the peer puts bytes
+/// that read as a well-formed length and message if the decoder carried on, which
+/// must not come out either: after a framing error nothing more is read from that
+/// peer. A well-behaved peer afterwards is served.
+#[async_rt::test]
+async fn max_frame_size_refuses_huge_frame_before_reserving() {
+    let mut options = SocketOptions::default();
+    options.max_frame_size(1024);
+    let mut pull = PullSocket::with_options(options);
+    let endpoint = pull.bind("tcp://127.0.0.1:0").await.unwrap();
+    let port = port_of(&endpoint);
+
+    let hostile = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        handshake(&mut stream, "PUSH", "PULL");
+        let mut evil = vec![0x02];
+        evil.extend_from_slice(&(1u64 << 50).to_be_bytes());
+        // Read as the length of the refused frame if decoding went on: 5, "after".
+        evil.extend_from_slice(&5u64.to_be_bytes());
+        evil.extend_from_slice(b"after");
+        stream.write_all(&evil).unwrap();
+        // The PULL must drop the connection: EOF (or a reset) rather than a timeout.
+        let mut rest = Vec::new();
+        match stream.read_to_end(&mut rest) {
+            Ok(_) => assert!(rest.is_empty(), "PULL sends nothing: {rest:?}"),
+            Err(e) => assert_ne!(e.kind(), std::io::ErrorKind::WouldBlock, "{e}"),
+        }
+        rest
+    });
+
+    match recv_within(&mut pull).await {
+        Err(zeromq::ZmqError::Codec(e)) => {
+            assert!(e.to_string().contains("max_frame_size"), "{e}")
+        }
+        other => panic!("expected the frame to be refused, got {other:?}"),
+    }
+    join(hostile).await;
+
+    let mut push = PushSocket::new();
+    push.connect(&endpoint.to_string()).await.unwrap();
+    push.send(ZmqMessage::from("hello")).await.unwrap();
+    let message = recv_within(&mut pull).await.unwrap();
+    assert_eq!(frames_of(&message), vec![b"hello".to_vec()]);
+}
+
+/// Messages of several shapes: empty frames, a frame of 255 bytes (the longest short
+/// frame), 256 and more (long frames), multipart.
+fn wire_test_messages() -> Vec<Vec<Vec<u8>>> {
+    vec![
+        vec![vec![]],
+        vec![b"a".to_vec()],
+        vec![vec![], b"x".to_vec()],
+        vec![vec![7u8; 255]],
+        vec![vec![8u8; 256], vec![]],
+        vec![b"topic".to_vec(), vec![9u8; 300], vec![10u8; 70_000]],
+        vec![vec![], vec![], vec![]],
+    ]
+}
+
+/// Accepts one connection as a PULL peer and returns the `len` bytes that follow
+/// the handshake, then checks that nothing else arrived before EOF.
+fn capture(listener: TcpListener, len: usize) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        handshake(&mut stream, "PULL", "PUSH");
+        let mut bytes = vec![0u8; len];
+        stream.read_exact(&mut bytes).unwrap();
+        bytes
+    })
+}
+
+/// Patches 2 and 4. What `send_framed` puts on the wire is byte for byte what a loop
+/// of `send` puts there, and both are ZMTP framing as the reference encodes it.
+#[async_rt::test]
+async fn send_framed_is_byte_identical_to_send() {
+    let messages = wire_test_messages();
+    let mut expected = Vec::new();
+    for m in &messages {
+        let frames: Vec<&[u8]> = m.iter().map(Vec::as_slice).collect();
+        reference_frames(&frames, &mut expected);
+    }
+
+    // Through `send`.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let captured = capture(listener, expected.len());
+    let mut push = PushSocket::new();
+    push.connect(&format!("tcp://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    for m in &messages {
+        let frames: Vec<Bytes> = m.iter().map(|f| Bytes::from(f.clone())).collect();
+        push.send(ZmqMessage::try_from(frames).unwrap())
+            .await
+            .unwrap();
+    }
+    let via_send = join(captured).await;
+    drop(push);
+
+    // Through `send_framed`: the first message alone, the rest as one batch, so that
+    // a batch of one and a batch of several are both covered.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let captured = capture(listener, expected.len());
+    let mut push = PushSocket::new();
+    push.connect(&format!("tcp://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let mut first = BytesMut::new();
+    zeromq::encode_frames(&messages[0], &mut first);
+    push.send_framed(first.freeze()).await.unwrap();
+    let mut batch = BytesMut::new();
+    for m in &messages[1..] {
+        zeromq::encode_frames(m, &mut batch);
+    }
+    push.send_framed(batch.freeze()).await.unwrap();
+    let via_send_framed = join(captured).await;
+    drop(push);
+
+    assert_eq!(via_send, expected, "send writes ZMTP framing");
+    assert_eq!(
+        via_send_framed, via_send,
+        "send_framed writes what send writes"
+    );
+}
+
+/// Patch 2, the receiving end: a batch from `send_framed` arrives as the separate
+/// messages it holds.
+#[async_rt::test]
+async fn send_framed_batch_arrives_as_its_messages() {
+    let mut pull = PullSocket::new();
+    let endpoint = pull.bind("tcp://127.0.0.1:0").await.unwrap();
+    let mut push = PushSocket::new();
+    push.connect(&endpoint.to_string()).await.unwrap();
+    let messages = wire_test_messages();
+    let mut batch = BytesMut::new();
+    for m in &messages {
+        zeromq::encode_frames(m, &mut batch);
+    }
+    push.send_framed(batch.freeze()).await.unwrap();
+    for m in &messages {
+        let got = recv_within(&mut pull).await.unwrap();
+        assert_eq!(&frames_of(&got), m);
+    }
+}
+
+/// Patch 3. Two PUSH peers have each queued `N` messages at the PULL before it reads
+/// any, so both streams stay ready throughout. Read-ahead hands out runs of at most
+/// 64 messages and then goes to the other ready peer: until one peer has nothing
+/// left, no peer gets more than 64 messages in a row. Without the bound one peer's
+/// whole backlog would come out first; a peer starved by the other would show as
+/// one run of `N`.
+#[async_rt::test]
+async fn read_ahead_is_fair_between_two_busy_peers() {
+    const N: usize = 1000;
+    const RUN: usize = 64;
+    let mut pull = PullSocket::new();
+    let endpoint = pull.bind("tcp://127.0.0.1:0").await.unwrap();
+
+    let mut pushes = Vec::new();
+    for peer in [b'a', b'b'] {
+        let mut push = PushSocket::new();
+        push.connect(&endpoint.to_string()).await.unwrap();
+        pushes.push((peer, push));
+    }
+    for i in 0..N {
+        for (peer, push) in pushes.iter_mut() {
+            let mut m = vec![*peer];
+            m.extend_from_slice(&(i as u32).to_be_bytes());
+            push.send(ZmqMessage::from(m)).await.unwrap();
+        }
+    }
+    // 2 × 1000 messages of 7 bytes on the wire fit the kernel's socket buffers; give
+    // the writer tasks time to put them there, so both streams are ready when the
+    // PULL starts reading.
+    async_rt::task::sleep(Duration::from_millis(300)).await;
+
+    let mut received: Vec<(u8, u32)> = Vec::with_capacity(2 * N);
+    for _ in 0..2 * N {
+        let m = recv_within(&mut pull).await.unwrap();
+        let frame = m.get(0).unwrap();
+        let seq = u32::from_be_bytes(frame[1..5].try_into().unwrap());
+        received.push((frame[0], seq));
+    }
+
+    for peer in [b'a', b'b'] {
+        let seqs: Vec<u32> = received
+            .iter()
+            .filter(|(p, _)| *p == peer)
+            .map(|(_, s)| *s)
+            .collect();
+        assert_eq!(seqs, (0..N as u32).collect::<Vec<_>>(), "peer {peer}");
+    }
+
+    let mut runs: Vec<(u8, usize)> = Vec::new();
+    for (peer, _) in &received {
+        match runs.last_mut() {
+            Some((p, len)) if p == peer => *len += 1,
+            _ => runs.push((*peer, 1)),
+        }
+    }
+    // The last run is the tail of the peer that finished second.
+    let (_, before_last) = runs.split_last().unwrap();
+    assert!(
+        before_last.iter().all(|(_, len)| *len <= RUN),
+        "a peer got more than {RUN} in a row while the other had messages: {runs:?}"
+    );
+    // Both peers had messages throughout, so they took turns from the start.
+    assert!(runs.len() >= 2 * (N / RUN), "too few turns: {runs:?}");
+}
+
+/// Patch 5. `try_recv` takes what is ready without waiting, in the order `recv`
+/// would, and after the peer has gone it still hands out what that peer sent, then
+/// returns `None`.
+#[async_rt::test]
+async fn try_recv_none_some_order_and_disconnect() {
+    let mut pull = PullSocket::new();
+    let endpoint = pull.bind("tcp://127.0.0.1:0").await.unwrap();
+    assert!(pull.try_recv().is_none(), "no peer: nothing ready");
+
+    let mut push = PushSocket::new();
+    push.connect(&endpoint.to_string()).await.unwrap();
+    async_rt::task::sleep(Duration::from_millis(100)).await;
+    assert!(pull.try_recv().is_none(), "connected, nothing sent");
+
+    let message = |i: u32| {
+        ZmqMessage::try_from(vec![
+            Bytes::from(format!("m{i}")),
+            Bytes::new(),
+            Bytes::from(vec![b'z'; i as usize * 100]),
+        ])
+        .unwrap()
+    };
+    for i in 0..10 {
+        push.send(message(i)).await.unwrap();
+    }
+
+    // Odd messages through `recv`, even ones through `try_recv`: one sequence.
+    let started = Instant::now();
+    for i in 0..10 {
+        let got = if i % 2 == 0 {
+            loop {
+                if let Some(got) = pull.try_recv() {
+                    break got.unwrap();
+                }
+                assert!(started.elapsed() < DEADLINE, "message {i} never ready");
+                async_rt::task::sleep(Duration::from_millis(5)).await;
+            }
+        } else {
+            recv_within(&mut pull).await.unwrap()
+        };
+        assert_eq!(frames_of(&got), frames_of(&message(i)), "message {i}");
+    }
+    assert!(pull.try_recv().is_none(), "all taken");
+
+    // Sent, then the peer goes: what it sent is still handed out, then nothing.
+    for i in 10..13 {
+        push.send(message(i)).await.unwrap();
+    }
+    async_rt::task::sleep(Duration::from_millis(200)).await;
+    drop(push);
+    async_rt::task::sleep(Duration::from_millis(200)).await;
+    for i in 10..13 {
+        let got = pull
+            .try_recv()
+            .expect("sent before the disconnect")
+            .unwrap();
+        assert_eq!(frames_of(&got), frames_of(&message(i)));
+    }
+    for _ in 0..3 {
+        assert!(pull.try_recv().is_none(), "peer gone, nothing left");
+    }
+
+    // The socket still serves a new peer.
+    let mut push = PushSocket::new();
+    push.connect(&endpoint.to_string()).await.unwrap();
+    push.send(message(13)).await.unwrap();
+    let started = Instant::now();
+    let got = loop {
+        if let Some(got) = pull.try_recv() {
+            break got.unwrap();
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "new peer's message never ready"
+        );
+        async_rt::task::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(frames_of(&got), frames_of(&message(13)));
+}
