@@ -88,7 +88,8 @@ pub enum SinkKind {
         path: PathBuf,
         /// Rotate when the file would grow past this; `None` never rotates.
         rotate_bytes: Option<u64>,
-        /// How many rotated files to keep.
+        /// How many rotated files to keep; 0 keeps none: the file is emptied in place
+        /// and written on from the start.
         keep: usize,
     },
     /// A PUB socket re-publishing each record as its original `[topic, body]`.

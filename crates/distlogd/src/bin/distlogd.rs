@@ -41,7 +41,7 @@ struct Args {
     #[arg(long, value_name = "N", requires = "file", value_parser = clap::value_parser!(u64).range(1..))]
     rotate_bytes: Option<u64>,
 
-    /// Rotated files to keep: PATH.1 ... PATH.K
+    /// Rotated files to keep: PATH.1 ... PATH.K; 0 empties PATH in place instead
     #[arg(long, value_name = "K", default_value_t = 5, requires = "file")]
     keep: usize,
 
