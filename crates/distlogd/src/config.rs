@@ -31,7 +31,7 @@
 //!
 //! Every key is checked: a misspelt key or a bad value is an error that names it.
 
-use super::filter::Filter;
+use super::filter::RecordFilter;
 use super::format::Color;
 use distlog::serialize::Limits;
 use std::fmt;
@@ -105,7 +105,7 @@ pub struct SinkConfig {
     /// Where records go.
     pub kind: SinkKind,
     /// Which records go there.
-    pub filter: Filter,
+    pub filter: RecordFilter,
 }
 
 /// Everything the collector needs to run.
@@ -361,7 +361,7 @@ mod toml_config {
                 })
             }
         };
-        let mut filter = Filter::default();
+        let mut filter = RecordFilter::default();
         let (mut format, mut color) = (OutputFormat::Pretty, Color::Auto);
         let (mut path, mut rotate_bytes, mut keep, mut endpoint) = (None, None, 5usize, None);
         for (k, v) in t {

@@ -7,7 +7,8 @@
 use distlog::topic::{Kind, System, Topic};
 use distlog::Record;
 
-/// A record filter, one per sink.
+/// Which records one sink of the collector takes (not to be confused with the level
+/// filter of the `distlog` library's handler).
 ///
 /// Logger names match Python's `logging.Filter`: `shop` takes `shop` and `shop.orders`
 /// but not `shopping`. Task ids match the same way at `/`: `abc/1` takes `abc/1` and
@@ -15,15 +16,15 @@ use distlog::Record;
 /// back by a minimum level; a record with no task is held back by a task filter.
 ///
 /// ```
-/// use distlogd::filter::Filter;
+/// use distlogd::filter::RecordFilter;
 /// use distlog::level::parse as parse_level;
 /// use distlog::topic::Topic;
 /// use distlog::{Record, Value};
 ///
-/// let filter = Filter {
+/// let filter = RecordFilter {
 ///     min_level: Some(parse_level("warning").unwrap()),
 ///     loggers: vec!["shop".into()],
-///     ..Filter::default()
+///     ..RecordFilter::default()
 /// };
 /// let topic: Topic = "PLJ".parse().unwrap();
 /// let mut r = Record::new();
@@ -34,7 +35,7 @@ use distlog::Record;
 /// assert!(!filter.matches(topic, &r));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Filter {
+pub struct RecordFilter {
     /// Systems to take; empty takes all.
     pub systems: Vec<System>,
     /// Kinds to take; empty takes all.
@@ -47,7 +48,7 @@ pub struct Filter {
     pub tasks: Vec<String>,
 }
 
-impl Filter {
+impl RecordFilter {
     /// Whether this filter takes everything.
     pub fn is_empty(&self) -> bool {
         self.systems.is_empty()
@@ -61,17 +62,17 @@ impl Filter {
     /// their topic. A collector whose filters do not can skip decoding records.
     ///
     /// ```
-    /// use distlogd::filter::Filter;
+    /// use distlogd::filter::RecordFilter;
     /// use distlog::topic::Kind;
-    /// assert!(!Filter { kinds: vec![Kind::Log], ..Filter::default() }.needs_record());
-    /// assert!(Filter { min_level: Some(30), ..Filter::default() }.needs_record());
+    /// assert!(!RecordFilter { kinds: vec![Kind::Log], ..RecordFilter::default() }.needs_record());
+    /// assert!(RecordFilter { min_level: Some(30), ..RecordFilter::default() }.needs_record());
     /// ```
     pub fn needs_record(&self) -> bool {
         self.min_level.is_some() || !self.loggers.is_empty() || !self.tasks.is_empty()
     }
 
     /// Whether the topic passes the system and kind criteria: for a filter that does
-    /// not [need the record](Filter::needs_record), the whole verdict.
+    /// not [need the record](RecordFilter::needs_record), the whole verdict.
     pub fn matches_topic(&self, topic: Topic) -> bool {
         (self.systems.is_empty() || self.systems.contains(&topic.system))
             && (self.kinds.is_empty() || self.kinds.contains(&topic.kind))
@@ -142,24 +143,24 @@ mod tests {
     fn criteria_combine() {
         let t: Topic = "TLJ".parse().unwrap();
         let p: Topic = "PPP".parse().unwrap();
-        assert!(Filter::default().matches(t, &rec("a", 1, None)));
-        assert!(Filter::default().is_empty());
+        assert!(RecordFilter::default().matches(t, &rec("a", 1, None)));
+        assert!(RecordFilter::default().is_empty());
 
-        let f = Filter {
+        let f = RecordFilter {
             systems: vec![System::Test],
             ..Default::default()
         };
         assert!(f.matches(t, &rec("a", 1, None)));
         assert!(!f.matches(p, &rec("a", 1, None)));
 
-        let f = Filter {
+        let f = RecordFilter {
             kinds: vec![Kind::Performance],
             ..Default::default()
         };
         assert!(!f.matches(t, &rec("a", 1, None)));
         assert!(f.matches(p, &rec("a", 1, None)));
 
-        let f = Filter {
+        let f = RecordFilter {
             tasks: vec!["abc/1".into()],
             ..Default::default()
         };
@@ -169,7 +170,7 @@ mod tests {
         assert!(!f.matches(t, &rec("a", 1, Some("0@abc"))));
         assert!(!f.matches(t, &rec("a", 1, None)));
 
-        let f = Filter {
+        let f = RecordFilter {
             min_level: Some(30),
             ..Default::default()
         };

@@ -48,8 +48,8 @@ pub mod tail;
 pub mod tree;
 
 pub use config::{Config, ConfigError};
-pub use filter::Filter;
-pub use stats::Stats;
+pub use filter::RecordFilter;
+pub use stats::CollectorStats;
 
 use crate::runtime::{block_on_here, sleep, timeout};
 use bytes::Bytes;
@@ -140,7 +140,7 @@ type Batch = Vec<Entry>;
 /// Each bound endpoint is announced on stderr as `distlogd: listening on ENDPOINT`
 /// (PULL) or `distlogd: publishing on ENDPOINT` (PUB), with the port resolved, so an
 /// endpoint with port 0 can be used and discovered.
-pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Stats, CollectorError> {
+pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<CollectorStats, CollectorError> {
     config.validate()?;
     let sinks = Sinks::open(&config.sinks).map_err(|(path, e)| CollectorError::Open {
         path,
@@ -235,14 +235,14 @@ impl Future for YieldNow {
 /// State of the receive loop.
 struct Receiving<'a> {
     config: &'a Config,
-    stats: Stats,
+    stats: CollectorStats,
     rejects: RateLimit,
     transport: RateLimit,
     batch: Batch,
     tx: Option<Sender<Batch>>,
     /// Batches the sink thread has written, to free and reuse here.
     back: Option<Receiver<Batch>>,
-    pubs: Vec<(PubSocket, &'a filter::Filter)>,
+    pubs: Vec<(PubSocket, &'a filter::RecordFilter)>,
     /// Check JSON bodies instead of decoding them: no filter or format needs records.
     check_only: bool,
     last_stats: Instant,
@@ -254,7 +254,7 @@ async fn receive(
     shutdown: &AtomicBool,
     channels: Option<(Sender<Batch>, Receiver<Batch>)>,
     check_only: bool,
-) -> Result<Stats, CollectorError> {
+) -> Result<CollectorStats, CollectorError> {
     let (tx, back) = match channels {
         Some((tx, back)) => (Some(tx), Some(back)),
         None => (None, None),
@@ -293,7 +293,7 @@ async fn receive(
     }
     let mut r = Receiving {
         config,
-        stats: Stats::default(),
+        stats: CollectorStats::default(),
         rejects: RateLimit::new(10, Duration::from_secs(1)),
         transport: RateLimit::new(10, Duration::from_secs(1)),
         batch: Vec::with_capacity(BATCH),

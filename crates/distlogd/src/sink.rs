@@ -5,7 +5,7 @@
 //! re-publishing sink lives with the sockets, in the collector's receive loop.)
 
 use super::config::{OutputFormat, SinkConfig, SinkKind};
-use super::filter::Filter;
+use super::filter::RecordFilter;
 use super::format::{write_jsonl, write_jsonl_body, write_pretty};
 use super::stats::RateLimit;
 use distlog::serialize::{json, Limits};
@@ -145,7 +145,7 @@ enum Line<'a> {
 }
 
 struct Sink {
-    filter: Filter,
+    filter: RecordFilter,
     output: Output,
     /// Set after a write error on stdout (a closed pipe): the sink stops writing.
     dead: bool,

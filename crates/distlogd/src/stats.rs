@@ -7,14 +7,15 @@ use std::time::{Duration, Instant};
 /// Reason name for a body longer than `max_body_bytes`.
 pub const OVERSIZE: &str = "oversize";
 
-/// What the collector has seen so far.
+/// What the collector has received and rejected so far (the library's handler keeps
+/// its own counts, of what it sent and dropped).
 ///
 /// `Display` gives one line of `key=value` pairs, the format of the periodic stats line
 /// on stderr:
 ///
 /// ```
-/// use distlogd::stats::Stats;
-/// let mut s = Stats::default();
+/// use distlogd::stats::CollectorStats;
+/// let mut s = CollectorStats::default();
 /// s.received = 3;
 /// s.accepted = 1;
 /// s.reject("bad_body");
@@ -26,7 +27,7 @@ pub const OVERSIZE: &str = "oversize";
 /// );
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Stats {
+pub struct CollectorStats {
     /// Messages taken off the PULL sockets.
     pub received: u64,
     /// Messages that decoded to a record.
@@ -40,7 +41,7 @@ pub struct Stats {
     pub sink_errors: u64,
 }
 
-impl Stats {
+impl CollectorStats {
     /// Counts one rejected message.
     pub fn reject(&mut self, reason: &'static str) {
         match self.rejected.iter_mut().find(|(r, _)| *r == reason) {
@@ -63,7 +64,7 @@ impl Stats {
     }
 }
 
-impl fmt::Display for Stats {
+impl fmt::Display for CollectorStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,

@@ -6,7 +6,7 @@
 //! grouped into a [`TaskTree`] drawn when the stream ends (after `count` records, after
 //! `duration`, or on SIGINT/SIGTERM).
 
-use super::filter::Filter;
+use super::filter::RecordFilter;
 use super::format::{write_jsonl, write_pretty, Color};
 use super::stats::{held_note, RateLimit};
 use super::tree::TaskTree;
@@ -27,7 +27,7 @@ pub struct TailOptions {
     pub topics: Vec<String>,
     /// Level, logger and task filters (system and kind too, though topics do that
     /// cheaper).
-    pub filter: Filter,
+    pub filter: RecordFilter,
     /// Group by task and draw the tree at the end instead of printing records.
     pub tree: bool,
     /// Print JSON lines instead of readable lines.

@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use distlog::level::parse as parse_level;
 use distlog::topic::{Kind, System};
-use distlogd::filter::Filter;
+use distlogd::filter::RecordFilter;
 use distlogd::format::Color;
 use distlogd::signal;
 use distlogd::tail::{run_tail, TailOptions};
@@ -106,7 +106,7 @@ fn main() -> ExitCode {
     let options = TailOptions {
         connect: t.connect,
         topics: t.topic,
-        filter: Filter {
+        filter: RecordFilter {
             systems: t.system,
             kinds: t.kind,
             min_level: t.level,

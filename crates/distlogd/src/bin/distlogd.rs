@@ -6,7 +6,7 @@ use clap::Parser;
 use distlog::level::parse as parse_level;
 use distlog::topic::{Kind, System};
 use distlogd::config::{Config, OutputFormat, SinkConfig, SinkKind, DEFAULT_BIND};
-use distlogd::filter::Filter;
+use distlogd::filter::RecordFilter;
 use distlogd::format::Color;
 use distlogd::signal;
 use std::path::PathBuf;
@@ -138,7 +138,7 @@ fn build_config(args: Args) -> Result<Config, distlogd::ConfigError> {
     if let Some(secs) = args.drain_quiet {
         config.drain_quiet = Duration::from_secs_f64(secs);
     }
-    let filter = Filter {
+    let filter = RecordFilter {
         systems: args.system,
         kinds: args.kind,
         min_level: args.level,
