@@ -23,7 +23,7 @@
 //! senders: memory stays bounded under any flood.
 //!
 //! ```no_run
-//! use distlogd::{self, Config};
+//! use distlogd::Config;
 //! use distlogd::config::{OutputFormat, SinkConfig, SinkKind};
 //! use std::sync::atomic::AtomicBool;
 //!
@@ -33,7 +33,7 @@
 //!     filter: Default::default(),
 //! });
 //! static STOP: AtomicBool = AtomicBool::new(false);
-//! let stats = collector::run(&config, &STOP).unwrap();
+//! let stats = distlogd::run(&config, &STOP).unwrap();
 //! eprintln!("{stats}");
 //! ```
 
