@@ -28,10 +28,10 @@
 //! use std::sync::atomic::AtomicBool;
 //!
 //! let mut config = Config::default();
-//! config.sinks.push(SinkConfig {
-//!     kind: SinkKind::Stdout { format: OutputFormat::Jsonl, color: Default::default() },
-//!     filter: Default::default(),
-//! });
+//! config.sinks.push(SinkConfig::new(SinkKind::Stdout {
+//!     format: OutputFormat::Jsonl,
+//!     color: Default::default(),
+//! }));
 //! static STOP: AtomicBool = AtomicBool::new(false);
 //! let stats = distlogd::run(&config, &STOP).unwrap();
 //! eprintln!("{stats}");
@@ -76,7 +76,7 @@ const BATCH: usize = 256;
 const TICK: Duration = Duration::from_millis(100);
 
 /// Why the collector could not start or had to stop.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum CollectorError {
     /// The configuration is not usable.
     Config(ConfigError),
@@ -116,7 +116,14 @@ impl fmt::Display for CollectorError {
     }
 }
 
-impl std::error::Error for CollectorError {}
+impl std::error::Error for CollectorError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CollectorError::Config(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<ConfigError> for CollectorError {
     fn from(e: ConfigError) -> Self {

@@ -151,29 +151,28 @@ fn build_config(args: Args) -> Result<Config, distlogd::ConfigError> {
         None => Some(OutputFormat::Pretty),
     };
     if let Some(format) = output {
-        config.sinks.push(SinkConfig {
-            kind: SinkKind::Stdout {
+        config.sinks.push(
+            SinkConfig::new(SinkKind::Stdout {
                 format,
                 color: args.color,
-            },
-            filter: filter.clone(),
-        });
+            })
+            .with_filter(filter.clone()),
+        );
     }
     if let Some(path) = args.file {
-        config.sinks.push(SinkConfig {
-            kind: SinkKind::File {
+        config.sinks.push(
+            SinkConfig::new(SinkKind::File {
                 path,
                 rotate_bytes: args.rotate_bytes,
                 keep: args.keep,
-            },
-            filter: filter.clone(),
-        });
+            })
+            .with_filter(filter.clone()),
+        );
     }
     if let Some(endpoint) = args.publish {
-        config.sinks.push(SinkConfig {
-            kind: SinkKind::Publish { endpoint },
-            filter,
-        });
+        config
+            .sinks
+            .push(SinkConfig::new(SinkKind::Publish { endpoint }).with_filter(filter));
     }
     config.validate()?;
     Ok(config)
