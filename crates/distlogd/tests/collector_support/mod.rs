@@ -256,6 +256,11 @@ impl Daemon {
         out
     }
 
+    /// The process id, to signal it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
