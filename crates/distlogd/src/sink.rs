@@ -188,7 +188,7 @@ impl Sinks {
                     }
                     Output::Stdout {
                         format: *format,
-                        color: *format == OutputFormat::Pretty && color.enabled_for_fd(1),
+                        color: *format == OutputFormat::Pretty && color.for_stdout(),
                         out: BufWriter::with_capacity(BUFFER, io::stdout()),
                     }
                 }

@@ -87,7 +87,7 @@ pub fn run_tail(
     if options.connect.is_empty() {
         return Err(TailError::NoEndpoint);
     }
-    let color = !options.jsonl && options.color.enabled_for_fd(1);
+    let color = !options.jsonl && options.color.for_stdout();
     block_on(tail(options, stop, out, color)).map_err(|e| TailError::Runtime(e.to_string()))?
 }
 

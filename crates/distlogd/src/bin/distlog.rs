@@ -70,7 +70,7 @@ struct Tail {
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     duration: Option<f64>,
 
-    /// Colors: auto (when stdout is a terminal), always, never
+    /// Colors: auto (a terminal; NO_COLOR, CLICOLOR=0 and CLICOLOR_FORCE as usual), always, never
     #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = parse_color)]
     color: Color,
 }

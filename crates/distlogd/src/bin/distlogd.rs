@@ -29,7 +29,8 @@ struct Args {
     #[arg(long, value_name = "FORMAT", value_parser = parse_output)]
     output: Option<OutputFormat>,
 
-    /// Colors for --output pretty: auto (when stdout is a terminal), always, never
+    /// Colors for --output pretty: auto (a terminal; NO_COLOR, CLICOLOR=0 and CLICOLOR_FORCE as
+    /// usual), always, never
     #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = parse_color)]
     color: Color,
 
