@@ -86,7 +86,10 @@ pub enum SinkKind {
         /// Colors for `pretty`.
         color: Color,
     },
-    /// A JSON-lines file, rotated by size.
+    /// A JSON-lines file, rotated by size: when a line would take it past
+    /// `rotate_bytes`, `PATH` becomes `PATH.1`, `PATH.1` becomes `PATH.2` and so on up
+    /// to `PATH.<keep>`, and the oldest goes. Lines are never split across files; the
+    /// line that caused the rotation starts the fresh file.
     File {
         /// The file; rotated copies are `PATH.1` … `PATH.<keep>`.
         path: PathBuf,

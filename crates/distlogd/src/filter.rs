@@ -21,11 +21,9 @@ use distlog::Record;
 /// use distlog::topic::Topic;
 /// use distlog::{Record, Value};
 ///
-/// let filter = RecordFilter {
-///     min_level: Some(parse_level("warning").unwrap()),
-///     loggers: vec!["shop".into()],
-///     ..RecordFilter::default()
-/// };
+/// let mut filter = RecordFilter::default();
+/// filter.min_level = Some(parse_level("warning").unwrap());
+/// filter.loggers = vec!["shop".into()];
 /// let topic: Topic = "PLJ".parse().unwrap();
 /// let mut r = Record::new();
 /// r.insert("name", "shop.orders");
@@ -35,6 +33,7 @@ use distlog::Record;
 /// assert!(!filter.matches(topic, &r));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RecordFilter {
     /// Systems to take; empty takes all.
     pub systems: Vec<System>,
@@ -60,20 +59,13 @@ impl RecordFilter {
 
     /// Whether this filter looks inside records (level, logger or task), not only at
     /// their topic. A collector whose filters do not can skip decoding records.
-    ///
-    /// ```
-    /// use distlogd::filter::RecordFilter;
-    /// use distlog::topic::Kind;
-    /// assert!(!RecordFilter { kinds: vec![Kind::Log], ..RecordFilter::default() }.needs_record());
-    /// assert!(RecordFilter { min_level: Some(30), ..RecordFilter::default() }.needs_record());
-    /// ```
-    pub fn needs_record(&self) -> bool {
+    pub(crate) fn needs_record(&self) -> bool {
         self.min_level.is_some() || !self.loggers.is_empty() || !self.tasks.is_empty()
     }
 
     /// Whether the topic passes the system and kind criteria: for a filter that does
     /// not [need the record](RecordFilter::needs_record), the whole verdict.
-    pub fn matches_topic(&self, topic: Topic) -> bool {
+    pub(crate) fn matches_topic(&self, topic: Topic) -> bool {
         (self.systems.is_empty() || self.systems.contains(&topic.system))
             && (self.kinds.is_empty() || self.kinds.contains(&topic.kind))
     }
@@ -179,6 +171,32 @@ mod tests {
         let mut perf = Record::new();
         perf.insert("name", "perf");
         assert!(f.matches(p, &perf));
+    }
+
+    #[test]
+    fn only_level_logger_and_task_need_the_record() {
+        let f = RecordFilter {
+            systems: vec![System::Test],
+            kinds: vec![Kind::Log],
+            ..Default::default()
+        };
+        assert!(!f.needs_record());
+        for f in [
+            RecordFilter {
+                min_level: Some(30),
+                ..Default::default()
+            },
+            RecordFilter {
+                loggers: vec!["a".into()],
+                ..Default::default()
+            },
+            RecordFilter {
+                tasks: vec!["a".into()],
+                ..Default::default()
+            },
+        ] {
+            assert!(f.needs_record(), "{f:?}");
+        }
     }
 
     #[test]

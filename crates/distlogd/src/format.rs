@@ -27,24 +27,10 @@ pub fn write_jsonl(out: &mut Vec<u8>, topic: Topic, record: &Record) {
     jsonl_with(out, topic, |out| encode_record(record, out));
 }
 
-/// Appends the JSON line for a JSON body that [`check_record`] found canonical,
-/// copying the body: the same line [`write_jsonl`] writes for the decoded record.
-///
-/// ```
-/// use distlogd::format::{write_jsonl, write_jsonl_body};
-/// use distlog::serialize::{json, Limits};
-/// let body = br#"{"name": "app", "levelno": 20}"#;
-/// assert!(json::check_record(body, &Limits::default()).unwrap().canonical);
-/// let mut copied = Vec::new();
-/// write_jsonl_body(&mut copied, "TLJ".parse().unwrap(), body);
-/// let mut encoded = Vec::new();
-/// let record = json::decode_record(body, &Limits::default()).unwrap();
-/// write_jsonl(&mut encoded, "TLJ".parse().unwrap(), &record);
-/// assert_eq!(copied, encoded);
-/// ```
-///
-/// [`check_record`]: distlog::serialize::json::check_record
-pub fn write_jsonl_body(out: &mut Vec<u8>, topic: Topic, body: &[u8]) {
+/// Appends the JSON line for a JSON body that
+/// [`check_record`](distlog::serialize::json::check_record) found canonical, copying
+/// the body: the same line [`write_jsonl`] writes for the decoded record.
+pub(crate) fn write_jsonl_body(out: &mut Vec<u8>, topic: Topic, body: &[u8]) {
     jsonl_with(out, topic, |out| out.extend_from_slice(body));
 }
 
@@ -199,14 +185,13 @@ pub(crate) fn time_of(record: &Record) -> String {
 /// r.insert("hostname", "web1");
 /// r.insert("context", Value::Dict(vec![("key".into(), "2@abc/1".into())]));
 /// let mut out = Vec::new();
-/// write_pretty(&mut out, "PLJ".parse().unwrap(), &r, false);
+/// write_pretty(&mut out, &r, false);
 /// assert_eq!(
 ///     String::from_utf8(out).unwrap(),
 ///     "2024-05-01 12:00:00,250 web1 WARNING  shop.orders: low stock \\u{1b}[2J [2@abc/1]\n"
 /// );
 /// ```
-pub fn write_pretty(out: &mut Vec<u8>, topic: Topic, record: &Record, color: bool) {
-    let _ = topic;
+pub fn write_pretty(out: &mut Vec<u8>, record: &Record, color: bool) {
     paint(out, color, DIM, &time_of(record));
     out.push(b' ');
     write_clean(out, record.hostname().unwrap_or("-"));
@@ -259,7 +244,7 @@ mod tests {
     fn pretty_without_optional_fields() {
         let r = Record::from_pairs([("levelno", 45.into())]);
         let mut out = Vec::new();
-        write_pretty(&mut out, Topic::default(), &r, false);
+        write_pretty(&mut out, &r, false);
         assert_eq!(String::from_utf8(out).unwrap(), "- - ERROR    -: \n");
     }
 
@@ -271,10 +256,27 @@ mod tests {
             ("exc_text", "Traceback:\\n  boom".into()),
         ]);
         let mut out = Vec::new();
-        write_pretty(&mut out, Topic::default(), &r, true);
+        write_pretty(&mut out, &r, true);
         let s = String::from_utf8(out).unwrap();
         assert!(s.contains("\x1b[31mERROR\x1b[0m    "), "{s:?}");
         assert!(s.ends_with("    \x1b[31mTraceback:\x1b[0m\n    \x1b[31m  boom\x1b[0m\n"));
+    }
+
+    #[test]
+    fn a_canonical_body_copied_is_the_record_encoded() {
+        use distlog::serialize::{json, Limits};
+        let body = br#"{"name": "app", "levelno": 20}"#;
+        assert!(
+            json::check_record(body, &Limits::default())
+                .unwrap()
+                .canonical
+        );
+        let mut copied = Vec::new();
+        write_jsonl_body(&mut copied, "TLJ".parse().unwrap(), body);
+        let mut encoded = Vec::new();
+        let record = json::decode_record(body, &Limits::default()).unwrap();
+        write_jsonl(&mut encoded, "TLJ".parse().unwrap(), &record);
+        assert_eq!(copied, encoded);
     }
 
     #[test]

@@ -26,23 +26,8 @@ const BUFFER: usize = 256 * 1024;
 /// With `keep` 0 there are no rotated copies: `PATH` itself is emptied and written on
 /// from the start. It is truncated in place, never removed, so the file and anyone
 /// following it (`tail -f`, a log shipper) stay attached to it.
-///
-/// ```
-/// use distlogd::sink::RotatingFile;
-/// let dir = std::env::temp_dir().join(format!("distlog-doc-{}", std::process::id()));
-/// std::fs::create_dir_all(&dir).unwrap();
-/// let path = dir.join("log.jsonl");
-/// let mut f = RotatingFile::open(&path, Some(10), 2).unwrap();
-/// for line in ["aaaa\n", "bbbb\n", "cccc\n", "dddd\n"] {
-///     f.write_line(line.as_bytes()).unwrap();
-/// }
-/// f.flush().unwrap();
-/// assert_eq!(std::fs::read_to_string(&path).unwrap(), "cccc\ndddd\n");
-/// assert_eq!(std::fs::read_to_string(dir.join("log.jsonl.1")).unwrap(), "aaaa\nbbbb\n");
-/// std::fs::remove_dir_all(&dir).unwrap();
-/// ```
 #[derive(Debug)]
-pub struct RotatingFile {
+pub(crate) struct RotatingFile {
     path: PathBuf,
     rotate_bytes: Option<u64>,
     keep: usize,
@@ -169,7 +154,7 @@ impl Sink {
 
 /// The buffered sinks, written by one thread. Filters are applied here, and each
 /// record is encoded at most once per format however many sinks take it.
-pub struct Sinks {
+pub(crate) struct Sinks {
     sinks: Vec<Sink>,
     json: Vec<u8>,
     pretty: Vec<u8>,
@@ -277,7 +262,7 @@ impl Sinks {
                     if *format == OutputFormat::Pretty {
                         let Some(record) = record else { continue };
                         if self.pretty.is_empty() {
-                            write_pretty(&mut self.pretty, topic, record, *color);
+                            write_pretty(&mut self.pretty, record, *color);
                         }
                         out.write_all(&self.pretty)
                     } else {

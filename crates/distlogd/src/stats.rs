@@ -27,6 +27,7 @@ pub const OVERSIZE: &str = "oversize";
 /// );
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CollectorStats {
     /// Messages taken off the PULL sockets.
     pub received: u64,
@@ -87,21 +88,8 @@ impl fmt::Display for CollectorStats {
 }
 
 /// Lets the first `burst` events through, then one per `interval`, and counts the rest.
-///
-/// ```
-/// use distlogd::stats::RateLimit;
-/// use std::time::{Duration, Instant};
-/// let mut limit = RateLimit::new(2, Duration::from_secs(1));
-/// let t = Instant::now();
-/// assert_eq!(limit.check_at(t), Some(0));
-/// assert_eq!(limit.check_at(t), Some(0));
-/// assert_eq!(limit.check_at(t), None);
-/// assert_eq!(limit.check_at(t), None);
-/// // a second later one more gets through, saying how many were held back
-/// assert_eq!(limit.check_at(t + Duration::from_secs(1)), Some(2));
-/// ```
 #[derive(Debug, Clone)]
-pub struct RateLimit {
+pub(crate) struct RateLimit {
     burst: u32,
     interval: Duration,
     passed: u32,
@@ -111,7 +99,7 @@ pub struct RateLimit {
 
 impl RateLimit {
     /// A limit of `burst` events, then one per `interval`.
-    pub fn new(burst: u32, interval: Duration) -> Self {
+    pub(crate) fn new(burst: u32, interval: Duration) -> Self {
         RateLimit {
             burst,
             interval,
@@ -123,12 +111,12 @@ impl RateLimit {
 
     /// Whether an event now may be reported: `Some(n)` with the number of events held
     /// back since the last one that was, or `None` to stay silent.
-    pub fn check(&mut self) -> Option<u64> {
+    pub(crate) fn check(&mut self) -> Option<u64> {
         self.check_at(Instant::now())
     }
 
     /// [`check`](Self::check) at a given time.
-    pub fn check_at(&mut self, now: Instant) -> Option<u64> {
+    pub(crate) fn check_at(&mut self, now: Instant) -> Option<u64> {
         let due = self.passed < self.burst
             || self
                 .last
@@ -150,5 +138,22 @@ pub(crate) fn held_note(held: u64) -> String {
         String::new()
     } else {
         format!(" ({held} more not shown)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_holds_back_and_counts() {
+        let mut limit = RateLimit::new(2, Duration::from_secs(1));
+        let t = Instant::now();
+        assert_eq!(limit.check_at(t), Some(0));
+        assert_eq!(limit.check_at(t), Some(0));
+        assert_eq!(limit.check_at(t), None);
+        assert_eq!(limit.check_at(t), None);
+        // a second later one more gets through, saying how many were held back
+        assert_eq!(limit.check_at(t + Duration::from_secs(1)), Some(2));
     }
 }

@@ -139,13 +139,12 @@ fn build_config(args: Args) -> Result<Config, distlogd::ConfigError> {
     if let Some(secs) = args.drain_quiet {
         config.drain_quiet = Duration::from_secs_f64(secs);
     }
-    let filter = RecordFilter {
-        systems: args.system,
-        kinds: args.kind,
-        min_level: args.level,
-        loggers: args.logger,
-        tasks: args.task,
-    };
+    let mut filter = RecordFilter::default();
+    filter.systems = args.system;
+    filter.kinds = args.kind;
+    filter.min_level = args.level;
+    filter.loggers = args.logger;
+    filter.tasks = args.task;
     let output = match args.output {
         Some(o) => Some(o),
         None if from_file => None,
