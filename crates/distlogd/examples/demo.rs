@@ -24,18 +24,13 @@ fn main() -> ExitCode {
     let endpoint = format!("tcp://127.0.0.1:{port}");
 
     // The collector: what `distlogd --bind ENDPOINT --output pretty` runs.
-    let mut config = Config {
-        inputs: vec![endpoint.clone()],
-        stats_interval: None,
-        ..Config::default()
-    };
-    config.sinks.push(SinkConfig {
-        kind: SinkKind::Stdout {
-            format: OutputFormat::Pretty,
-            color: Default::default(),
-        },
-        filter: Default::default(),
-    });
+    let mut config = Config::default();
+    config.inputs = vec![endpoint.clone()];
+    config.stats_interval = None;
+    config.sinks.push(SinkConfig::new(SinkKind::Stdout {
+        format: OutputFormat::Pretty,
+        color: Default::default(),
+    }));
     let collector = std::thread::spawn(move || distlogd::run(&config, &STOP));
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

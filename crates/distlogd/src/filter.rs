@@ -7,7 +7,8 @@
 use distlog::topic::{Kind, System, Topic};
 use distlog::Record;
 
-/// A record filter, one per sink.
+/// Which records one sink of the collector takes (not to be confused with the level
+/// filter of the `distlog` library's handler).
 ///
 /// Logger names match Python's `logging.Filter`: `shop` takes `shop` and `shop.orders`
 /// but not `shopping`. Task ids match the same way at `/`: `abc/1` takes `abc/1` and
@@ -15,16 +16,14 @@ use distlog::Record;
 /// back by a minimum level; a record with no task is held back by a task filter.
 ///
 /// ```
-/// use distlogd::filter::Filter;
+/// use distlogd::filter::RecordFilter;
 /// use distlog::level::parse as parse_level;
 /// use distlog::topic::Topic;
 /// use distlog::{Record, Value};
 ///
-/// let filter = Filter {
-///     min_level: Some(parse_level("warning").unwrap()),
-///     loggers: vec!["shop".into()],
-///     ..Filter::default()
-/// };
+/// let mut filter = RecordFilter::default();
+/// filter.min_level = Some(parse_level("warning").unwrap());
+/// filter.loggers = vec!["shop".into()];
 /// let topic: Topic = "PLJ".parse().unwrap();
 /// let mut r = Record::new();
 /// r.insert("name", "shop.orders");
@@ -34,7 +33,8 @@ use distlog::Record;
 /// assert!(!filter.matches(topic, &r));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Filter {
+#[non_exhaustive]
+pub struct RecordFilter {
     /// Systems to take; empty takes all.
     pub systems: Vec<System>,
     /// Kinds to take; empty takes all.
@@ -47,7 +47,7 @@ pub struct Filter {
     pub tasks: Vec<String>,
 }
 
-impl Filter {
+impl RecordFilter {
     /// Whether this filter takes everything.
     pub fn is_empty(&self) -> bool {
         self.systems.is_empty()
@@ -59,20 +59,13 @@ impl Filter {
 
     /// Whether this filter looks inside records (level, logger or task), not only at
     /// their topic. A collector whose filters do not can skip decoding records.
-    ///
-    /// ```
-    /// use distlogd::filter::Filter;
-    /// use distlog::topic::Kind;
-    /// assert!(!Filter { kinds: vec![Kind::Log], ..Filter::default() }.needs_record());
-    /// assert!(Filter { min_level: Some(30), ..Filter::default() }.needs_record());
-    /// ```
-    pub fn needs_record(&self) -> bool {
+    pub(crate) fn needs_record(&self) -> bool {
         self.min_level.is_some() || !self.loggers.is_empty() || !self.tasks.is_empty()
     }
 
     /// Whether the topic passes the system and kind criteria: for a filter that does
-    /// not [need the record](Filter::needs_record), the whole verdict.
-    pub fn matches_topic(&self, topic: Topic) -> bool {
+    /// not [need the record](RecordFilter::needs_record), the whole verdict.
+    pub(crate) fn matches_topic(&self, topic: Topic) -> bool {
         (self.systems.is_empty() || self.systems.contains(&topic.system))
             && (self.kinds.is_empty() || self.kinds.contains(&topic.kind))
     }
@@ -142,24 +135,24 @@ mod tests {
     fn criteria_combine() {
         let t: Topic = "TLJ".parse().unwrap();
         let p: Topic = "PPP".parse().unwrap();
-        assert!(Filter::default().matches(t, &rec("a", 1, None)));
-        assert!(Filter::default().is_empty());
+        assert!(RecordFilter::default().matches(t, &rec("a", 1, None)));
+        assert!(RecordFilter::default().is_empty());
 
-        let f = Filter {
+        let f = RecordFilter {
             systems: vec![System::Test],
             ..Default::default()
         };
         assert!(f.matches(t, &rec("a", 1, None)));
         assert!(!f.matches(p, &rec("a", 1, None)));
 
-        let f = Filter {
+        let f = RecordFilter {
             kinds: vec![Kind::Performance],
             ..Default::default()
         };
         assert!(!f.matches(t, &rec("a", 1, None)));
         assert!(f.matches(p, &rec("a", 1, None)));
 
-        let f = Filter {
+        let f = RecordFilter {
             tasks: vec!["abc/1".into()],
             ..Default::default()
         };
@@ -169,7 +162,7 @@ mod tests {
         assert!(!f.matches(t, &rec("a", 1, Some("0@abc"))));
         assert!(!f.matches(t, &rec("a", 1, None)));
 
-        let f = Filter {
+        let f = RecordFilter {
             min_level: Some(30),
             ..Default::default()
         };
@@ -178,6 +171,32 @@ mod tests {
         let mut perf = Record::new();
         perf.insert("name", "perf");
         assert!(f.matches(p, &perf));
+    }
+
+    #[test]
+    fn only_level_logger_and_task_need_the_record() {
+        let f = RecordFilter {
+            systems: vec![System::Test],
+            kinds: vec![Kind::Log],
+            ..Default::default()
+        };
+        assert!(!f.needs_record());
+        for f in [
+            RecordFilter {
+                min_level: Some(30),
+                ..Default::default()
+            },
+            RecordFilter {
+                loggers: vec!["a".into()],
+                ..Default::default()
+            },
+            RecordFilter {
+                tasks: vec!["a".into()],
+                ..Default::default()
+            },
+        ] {
+            assert!(f.needs_record(), "{f:?}");
+        }
     }
 
     #[test]

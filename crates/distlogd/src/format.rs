@@ -3,6 +3,7 @@
 //! The readable format escapes every control character a sender put in a field, so a
 //! hostile record cannot move the cursor or recolor a terminal that tails the stream.
 
+use anstyle::{AnsiColor, Style};
 use distlog::serialize::json::encode_record;
 use distlog::topic::Topic;
 use distlog::Record;
@@ -26,24 +27,10 @@ pub fn write_jsonl(out: &mut Vec<u8>, topic: Topic, record: &Record) {
     jsonl_with(out, topic, |out| encode_record(record, out));
 }
 
-/// Appends the JSON line for a JSON body that [`check_record`] found canonical,
-/// copying the body: the same line [`write_jsonl`] writes for the decoded record.
-///
-/// ```
-/// use distlogd::format::{write_jsonl, write_jsonl_body};
-/// use distlog::serialize::{json, Limits};
-/// let body = br#"{"name": "app", "levelno": 20}"#;
-/// assert!(json::check_record(body, &Limits::default()).unwrap().canonical);
-/// let mut copied = Vec::new();
-/// write_jsonl_body(&mut copied, "TLJ".parse().unwrap(), body);
-/// let mut encoded = Vec::new();
-/// let record = json::decode_record(body, &Limits::default()).unwrap();
-/// write_jsonl(&mut encoded, "TLJ".parse().unwrap(), &record);
-/// assert_eq!(copied, encoded);
-/// ```
-///
-/// [`check_record`]: distlog::serialize::json::check_record
-pub fn write_jsonl_body(out: &mut Vec<u8>, topic: Topic, body: &[u8]) {
+/// Appends the JSON line for a JSON body that
+/// [`check_record`](distlog::serialize::json::check_record) found canonical, copying
+/// the body: the same line [`write_jsonl`] writes for the decoded record.
+pub(crate) fn write_jsonl_body(out: &mut Vec<u8>, topic: Topic, body: &[u8]) {
     jsonl_with(out, topic, |out| out.extend_from_slice(body));
 }
 
@@ -58,7 +45,9 @@ fn jsonl_with(out: &mut Vec<u8>, topic: Topic, record: impl FnOnce(&mut Vec<u8>)
 /// Whether the readable format uses ANSI colors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Color {
-    /// Color when the output is a terminal.
+    /// Color when stdout is a terminal, as `anstream` decides: `NO_COLOR` turns it
+    /// off, `CLICOLOR_FORCE` on (even on a pipe), `CLICOLOR=0` off, and `TERM=dumb`
+    /// is not a color terminal.
     #[default]
     Auto,
     /// Always color.
@@ -68,13 +57,20 @@ pub enum Color {
 }
 
 impl Color {
-    /// Whether to color output written to file descriptor `fd` (1 for stdout).
-    pub fn enabled_for_fd(self, fd: i32) -> bool {
+    /// Whether to color what goes to stdout.
+    ///
+    /// ```
+    /// use distlogd::format::Color;
+    /// assert!(Color::Always.for_stdout());
+    /// assert!(!Color::Never.for_stdout());
+    /// ```
+    pub fn for_stdout(self) -> bool {
         match self {
             Color::Always => true,
             Color::Never => false,
-            // SAFETY: isatty only inspects the descriptor number.
-            Color::Auto => unsafe { libc::isatty(fd) == 1 },
+            Color::Auto => {
+                anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
+            }
         }
     }
 }
@@ -107,21 +103,26 @@ impl fmt::Display for ColorError {
 
 impl std::error::Error for ColorError {}
 
-const RESET: &str = "\x1b[0m";
-const DIM: &str = "\x1b[2m";
-const BLUE: &str = "\x1b[34m";
-const MAGENTA: &str = "\x1b[35m";
-const RED: &str = "\x1b[31m";
+const fn fg(color: AnsiColor) -> Style {
+    Style::new().fg_color(Some(anstyle::Color::Ansi(color)))
+}
 
-/// The ANSI color for a level number, by the level it falls in.
-pub(crate) fn level_color(levelno: i64) -> &'static str {
+const DIM: Style = Style::new().dimmed();
+const BLUE: Style = fg(AnsiColor::Blue);
+const MAGENTA: Style = fg(AnsiColor::Magenta);
+pub(crate) const RED: Style = fg(AnsiColor::Red);
+pub(crate) const BOLD_RED: Style = fg(AnsiColor::Red).bold();
+pub(crate) const GREEN: Style = fg(AnsiColor::Green);
+
+/// The color for a level number, by the level it falls in.
+fn level_style(levelno: i64) -> Style {
     match distlog::level::name(levelno) {
-        "TRACE" => "\x1b[2;36m",
-        "DEBUG" => "\x1b[36m",
-        "INFO" => "\x1b[32m",
-        "WARNING" => "\x1b[33m",
-        "ERROR" => "\x1b[31m",
-        _ => "\x1b[1;31m",
+        "TRACE" => fg(AnsiColor::Cyan).dimmed(),
+        "DEBUG" => fg(AnsiColor::Cyan),
+        "INFO" => GREEN,
+        "WARNING" => fg(AnsiColor::Yellow),
+        "ERROR" => RED,
+        _ => BOLD_RED,
     }
 }
 
@@ -141,14 +142,19 @@ pub(crate) fn write_clean(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-fn paint(out: &mut Vec<u8>, color: bool, code: &str, text: &str) {
+/// Appends `text`, cleaned, in `style` when `color`; returns the bytes of text written
+/// (without the escape codes), for padding.
+pub(crate) fn paint(out: &mut Vec<u8>, color: bool, style: Style, text: &str) -> usize {
     if color {
-        out.extend_from_slice(code.as_bytes());
+        let _ = write!(out, "{}", style.render());
     }
+    let start = out.len();
     write_clean(out, text);
+    let shown = out.len() - start;
     if color {
-        out.extend_from_slice(RESET.as_bytes());
+        let _ = write!(out, "{}", style.render_reset());
     }
+    shown
 }
 
 /// The time of a record as `YYYY-MM-DD HH:MM:SS,mmm`: its `asctime`, else its `created`.
@@ -179,14 +185,13 @@ pub(crate) fn time_of(record: &Record) -> String {
 /// r.insert("hostname", "web1");
 /// r.insert("context", Value::Dict(vec![("key".into(), "2@abc/1".into())]));
 /// let mut out = Vec::new();
-/// write_pretty(&mut out, "PLJ".parse().unwrap(), &r, false);
+/// write_pretty(&mut out, &r, false);
 /// assert_eq!(
 ///     String::from_utf8(out).unwrap(),
 ///     "2024-05-01 12:00:00,250 web1 WARNING  shop.orders: low stock \\u{1b}[2J [2@abc/1]\n"
 /// );
 /// ```
-pub fn write_pretty(out: &mut Vec<u8>, topic: Topic, record: &Record, color: bool) {
-    let _ = topic;
+pub fn write_pretty(out: &mut Vec<u8>, record: &Record, color: bool) {
     paint(out, color, DIM, &time_of(record));
     out.push(b' ');
     write_clean(out, record.hostname().unwrap_or("-"));
@@ -195,10 +200,7 @@ pub fn write_pretty(out: &mut Vec<u8>, topic: Topic, record: &Record, color: boo
     let levelname = record
         .levelname()
         .unwrap_or_else(|| levelno.map_or("-", distlog::level::name));
-    let code = level_color(levelno.unwrap_or(0));
-    let start = out.len();
-    paint(out, color, code, levelname);
-    let shown = out.len() - start - if color { code.len() + RESET.len() } else { 0 };
+    let shown = paint(out, color, level_style(levelno.unwrap_or(0)), levelname);
     for _ in shown..8 {
         out.push(b' ');
     }
@@ -242,7 +244,7 @@ mod tests {
     fn pretty_without_optional_fields() {
         let r = Record::from_pairs([("levelno", 45.into())]);
         let mut out = Vec::new();
-        write_pretty(&mut out, Topic::default(), &r, false);
+        write_pretty(&mut out, &r, false);
         assert_eq!(String::from_utf8(out).unwrap(), "- - ERROR    -: \n");
     }
 
@@ -254,10 +256,27 @@ mod tests {
             ("exc_text", "Traceback:\\n  boom".into()),
         ]);
         let mut out = Vec::new();
-        write_pretty(&mut out, Topic::default(), &r, true);
+        write_pretty(&mut out, &r, true);
         let s = String::from_utf8(out).unwrap();
         assert!(s.contains("\x1b[31mERROR\x1b[0m    "), "{s:?}");
         assert!(s.ends_with("    \x1b[31mTraceback:\x1b[0m\n    \x1b[31m  boom\x1b[0m\n"));
+    }
+
+    #[test]
+    fn a_canonical_body_copied_is_the_record_encoded() {
+        use distlog::serialize::{json, Limits};
+        let body = br#"{"name": "app", "levelno": 20}"#;
+        assert!(
+            json::check_record(body, &Limits::default())
+                .unwrap()
+                .canonical
+        );
+        let mut copied = Vec::new();
+        write_jsonl_body(&mut copied, "TLJ".parse().unwrap(), body);
+        let mut encoded = Vec::new();
+        let record = json::decode_record(body, &Limits::default()).unwrap();
+        write_jsonl(&mut encoded, "TLJ".parse().unwrap(), &record);
+        assert_eq!(copied, encoded);
     }
 
     #[test]

@@ -23,17 +23,17 @@
 //! senders: memory stays bounded under any flood.
 //!
 //! ```no_run
-//! use distlogd::{self, Config};
+//! use distlogd::Config;
 //! use distlogd::config::{OutputFormat, SinkConfig, SinkKind};
 //! use std::sync::atomic::AtomicBool;
 //!
 //! let mut config = Config::default();
-//! config.sinks.push(SinkConfig {
-//!     kind: SinkKind::Stdout { format: OutputFormat::Jsonl, color: Default::default() },
-//!     filter: Default::default(),
-//! });
+//! config.sinks.push(SinkConfig::new(SinkKind::Stdout {
+//!     format: OutputFormat::Jsonl,
+//!     color: Default::default(),
+//! }));
 //! static STOP: AtomicBool = AtomicBool::new(false);
-//! let stats = collector::run(&config, &STOP).unwrap();
+//! let stats = distlogd::run(&config, &STOP).unwrap();
 //! eprintln!("{stats}");
 //! ```
 
@@ -42,14 +42,14 @@ pub mod filter;
 pub mod format;
 mod runtime;
 pub mod signal;
-pub mod sink;
+mod sink;
 pub mod stats;
 pub mod tail;
 pub mod tree;
 
 pub use config::{Config, ConfigError};
-pub use filter::Filter;
-pub use stats::Stats;
+pub use filter::RecordFilter;
+pub use stats::CollectorStats;
 
 use crate::runtime::{block_on_here, sleep, timeout};
 use bytes::Bytes;
@@ -76,7 +76,8 @@ const BATCH: usize = 256;
 const TICK: Duration = Duration::from_millis(100);
 
 /// Why the collector could not start or had to stop.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
+#[non_exhaustive]
 pub enum CollectorError {
     /// The configuration is not usable.
     Config(ConfigError),
@@ -85,38 +86,51 @@ pub enum CollectorError {
         /// The endpoint as configured.
         endpoint: String,
         /// The transport's reason.
-        message: String,
+        source: zeromq::ZmqError,
     },
     /// A file sink could not be opened.
     Open {
         /// The file.
         path: PathBuf,
         /// The reason.
-        message: String,
+        source: std::io::Error,
     },
-    /// The sink thread could not start or died.
-    SinkThread(String),
+    /// The sink thread could not be started.
+    SinkThreadStart(std::io::Error),
+    /// The sink thread died.
+    SinkThread(&'static str),
     /// The async runtime for the sockets could not start.
-    Runtime(String),
+    Runtime(std::io::Error),
 }
 
 impl fmt::Display for CollectorError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CollectorError::Config(e) => write!(f, "{e}"),
-            CollectorError::Bind { endpoint, message } => {
-                write!(f, "cannot bind {endpoint}: {message}")
+            CollectorError::Bind { endpoint, source } => {
+                write!(f, "cannot bind {endpoint}: {source}")
             }
-            CollectorError::Open { path, message } => {
-                write!(f, "cannot open {}: {message}", path.display())
+            CollectorError::Open { path, source } => {
+                write!(f, "cannot open {}: {source}", path.display())
             }
-            CollectorError::SinkThread(m) => write!(f, "sink thread failed: {m}"),
-            CollectorError::Runtime(m) => write!(f, "cannot start the async runtime: {m}"),
+            CollectorError::SinkThreadStart(e) => write!(f, "cannot start the sink thread: {e}"),
+            CollectorError::SinkThread(why) => write!(f, "sink thread failed: {why}"),
+            CollectorError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
         }
     }
 }
 
-impl std::error::Error for CollectorError {}
+impl std::error::Error for CollectorError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CollectorError::Config(e) => Some(e),
+            CollectorError::Bind { source, .. } => Some(source),
+            CollectorError::Open { source, .. } => Some(source),
+            CollectorError::SinkThreadStart(e) | CollectorError::Runtime(e) => Some(e),
+            CollectorError::SinkThread(_) => None,
+        }
+    }
+}
 
 impl From<ConfigError> for CollectorError {
     fn from(e: ConfigError) -> Self {
@@ -140,12 +154,10 @@ type Batch = Vec<Entry>;
 /// Each bound endpoint is announced on stderr as `distlogd: listening on ENDPOINT`
 /// (PULL) or `distlogd: publishing on ENDPOINT` (PUB), with the port resolved, so an
 /// endpoint with port 0 can be used and discovered.
-pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Stats, CollectorError> {
+pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<CollectorStats, CollectorError> {
     config.validate()?;
-    let sinks = Sinks::open(&config.sinks).map_err(|(path, e)| CollectorError::Open {
-        path,
-        message: e.to_string(),
-    })?;
+    let sinks = Sinks::open(&config.sinks)
+        .map_err(|(path, source)| CollectorError::Open { path, source })?;
     // When nothing looks inside records, JSON bodies are checked, not decoded, and
     // canonical ones are copied to the output: the same verdicts and bytes, for a
     // fraction of the work.
@@ -162,16 +174,16 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<Stats, CollectorErr
         let handle = std::thread::Builder::new()
             .name("distlogd-sinks".into())
             .spawn(move || sink_loop(sinks, rx, back_tx))
-            .map_err(|e| CollectorError::SinkThread(e.to_string()))?;
+            .map_err(CollectorError::SinkThreadStart)?;
         (Some((tx, back_rx)), Some(handle))
     };
     let result = block_on_here(receive(config, shutdown, tx, check_only))
-        .map_err(|e| CollectorError::Runtime(e.to_string()))
+        .map_err(CollectorError::Runtime)
         .and_then(|r| r);
     let sink_errors = match sink_thread.map(|h| h.join()) {
         None => 0,
         Some(Ok(n)) => n,
-        Some(Err(_)) => return Err(CollectorError::SinkThread("it panicked".into())),
+        Some(Err(_)) => return Err(CollectorError::SinkThread("it panicked")),
     };
     let mut stats = result?;
     stats.sink_errors += sink_errors;
@@ -235,14 +247,14 @@ impl Future for YieldNow {
 /// State of the receive loop.
 struct Receiving<'a> {
     config: &'a Config,
-    stats: Stats,
+    stats: CollectorStats,
     rejects: RateLimit,
     transport: RateLimit,
     batch: Batch,
     tx: Option<Sender<Batch>>,
     /// Batches the sink thread has written, to free and reuse here.
     back: Option<Receiver<Batch>>,
-    pubs: Vec<(PubSocket, &'a filter::Filter)>,
+    pubs: Vec<(PubSocket, &'a filter::RecordFilter)>,
     /// Check JSON bodies instead of decoding them: no filter or format needs records.
     check_only: bool,
     last_stats: Instant,
@@ -254,7 +266,7 @@ async fn receive(
     shutdown: &AtomicBool,
     channels: Option<(Sender<Batch>, Receiver<Batch>)>,
     check_only: bool,
-) -> Result<Stats, CollectorError> {
+) -> Result<CollectorStats, CollectorError> {
     let (tx, back) = match channels {
         Some((tx, back)) => (Some(tx), Some(back)),
         None => (None, None),
@@ -270,9 +282,9 @@ async fn receive(
         let bound = pull
             .bind(endpoint)
             .await
-            .map_err(|e| CollectorError::Bind {
+            .map_err(|source| CollectorError::Bind {
                 endpoint: endpoint.clone(),
-                message: e.to_string(),
+                source,
             })?;
         eprintln!("distlogd: listening on {bound}");
     }
@@ -283,9 +295,9 @@ async fn receive(
             let bound = socket
                 .bind(endpoint)
                 .await
-                .map_err(|e| CollectorError::Bind {
+                .map_err(|source| CollectorError::Bind {
                     endpoint: endpoint.clone(),
-                    message: e.to_string(),
+                    source,
                 })?;
             eprintln!("distlogd: publishing on {bound}");
             pubs.push((socket, &sink.filter));
@@ -293,7 +305,7 @@ async fn receive(
     }
     let mut r = Receiving {
         config,
-        stats: Stats::default(),
+        stats: CollectorStats::default(),
         rejects: RateLimit::new(10, Duration::from_secs(1)),
         transport: RateLimit::new(10, Duration::from_secs(1)),
         batch: Vec::with_capacity(BATCH),
@@ -516,7 +528,7 @@ impl Receiving<'_> {
                     batch = b;
                 }
                 Err(SendTimeoutError::Disconnected(_)) => {
-                    return Err(CollectorError::SinkThread("it stopped".into()))
+                    return Err(CollectorError::SinkThread("it stopped"))
                 }
             }
         }

@@ -5,7 +5,7 @@
 //! re-publishing sink lives with the sockets, in the collector's receive loop.)
 
 use super::config::{OutputFormat, SinkConfig, SinkKind};
-use super::filter::Filter;
+use super::filter::RecordFilter;
 use super::format::{write_jsonl, write_jsonl_body, write_pretty};
 use super::stats::RateLimit;
 use distlog::serialize::{json, Limits};
@@ -20,24 +20,14 @@ const BUFFER: usize = 256 * 1024;
 
 /// A JSON-lines file that rotates by size: when a line would take it past
 /// `rotate_bytes`, `PATH` becomes `PATH.1`, `PATH.1` becomes `PATH.2` and so on up to
-/// `PATH.<keep>`; the oldest is deleted. Lines are never split across files.
+/// `PATH.<keep>`; the oldest is deleted. Lines are never split across files, and the
+/// line that caused the rotation is the first of the fresh file.
 ///
-/// ```
-/// use distlogd::sink::RotatingFile;
-/// let dir = std::env::temp_dir().join(format!("distlog-doc-{}", std::process::id()));
-/// std::fs::create_dir_all(&dir).unwrap();
-/// let path = dir.join("log.jsonl");
-/// let mut f = RotatingFile::open(&path, Some(10), 2).unwrap();
-/// for line in ["aaaa\n", "bbbb\n", "cccc\n", "dddd\n"] {
-///     f.write_line(line.as_bytes()).unwrap();
-/// }
-/// f.flush().unwrap();
-/// assert_eq!(std::fs::read_to_string(&path).unwrap(), "cccc\ndddd\n");
-/// assert_eq!(std::fs::read_to_string(dir.join("log.jsonl.1")).unwrap(), "aaaa\nbbbb\n");
-/// std::fs::remove_dir_all(&dir).unwrap();
-/// ```
+/// With `keep` 0 there are no rotated copies: `PATH` itself is emptied and written on
+/// from the start. It is truncated in place, never removed, so the file and anyone
+/// following it (`tail -f`, a log shipper) stay attached to it.
 #[derive(Debug)]
-pub struct RotatingFile {
+pub(crate) struct RotatingFile {
     path: PathBuf,
     rotate_bytes: Option<u64>,
     keep: usize,
@@ -90,17 +80,21 @@ impl RotatingFile {
     fn rotate(&mut self) -> io::Result<()> {
         self.out.flush()?;
         if self.keep == 0 {
-            remove_if_present(&self.path)?;
-        } else {
-            remove_if_present(&self.numbered(self.keep))?;
-            for n in (1..self.keep).rev() {
-                let from = self.numbered(n);
-                if from.exists() {
-                    std::fs::rename(&from, self.numbered(n + 1))?;
-                }
-            }
-            std::fs::rename(&self.path, self.numbered(1))?;
+            // Removing and recreating the live file would leave its readers on a
+            // deleted file and, for a path like /dev/stdout, delete the device.
+            // Opened for appending, it goes on at the new end: the start.
+            self.out.get_ref().set_len(0)?;
+            self.size = 0;
+            return Ok(());
         }
+        remove_if_present(&self.numbered(self.keep))?;
+        for n in (1..self.keep).rev() {
+            let from = self.numbered(n);
+            if from.exists() {
+                std::fs::rename(&from, self.numbered(n + 1))?;
+            }
+        }
+        std::fs::rename(&self.path, self.numbered(1))?;
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -136,7 +130,7 @@ enum Line<'a> {
 }
 
 struct Sink {
-    filter: Filter,
+    filter: RecordFilter,
     output: Output,
     /// Set after a write error on stdout (a closed pipe): the sink stops writing.
     dead: bool,
@@ -160,7 +154,7 @@ impl Sink {
 
 /// The buffered sinks, written by one thread. Filters are applied here, and each
 /// record is encoded at most once per format however many sinks take it.
-pub struct Sinks {
+pub(crate) struct Sinks {
     sinks: Vec<Sink>,
     json: Vec<u8>,
     pretty: Vec<u8>,
@@ -179,7 +173,7 @@ impl Sinks {
                     }
                     Output::Stdout {
                         format: *format,
-                        color: *format == OutputFormat::Pretty && color.enabled_for_fd(1),
+                        color: *format == OutputFormat::Pretty && color.for_stdout(),
                         out: BufWriter::with_capacity(BUFFER, io::stdout()),
                     }
                 }
@@ -268,7 +262,7 @@ impl Sinks {
                     if *format == OutputFormat::Pretty {
                         let Some(record) = record else { continue };
                         if self.pretty.is_empty() {
-                            write_pretty(&mut self.pretty, topic, record, *color);
+                            write_pretty(&mut self.pretty, record, *color);
                         }
                         out.write_all(&self.pretty)
                     } else {
@@ -359,11 +353,32 @@ mod tests {
         );
         assert!(!dir.join("x.jsonl.3").exists());
 
-        // keep = 0: the file is simply started over
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn keep_zero_starts_the_live_file_over_in_place() {
+        use std::io::{Read, Seek};
+        let dir = std::env::temp_dir().join(format!("distlog-rot0-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.jsonl");
         let mut f = RotatingFile::open(&path, Some(12), 0).unwrap();
-        f.write_line(b"next 1\n").unwrap();
+        f.write_line(b"line 01\n").unwrap();
         f.flush().unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "next 1\n");
+        // A reader following the file, as `tail -f` would.
+        let mut follower = File::open(&path).unwrap();
+        f.write_line(b"line 02\n").unwrap();
+        f.write_line(b"line 03\n").unwrap();
+        f.flush().unwrap();
+        // The record that caused each rotation is kept; nothing else is left over.
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "line 03\n");
+        assert!(!dir.join("x.jsonl.1").exists());
+        // The follower still reads the live file, not a deleted one.
+        let mut seen = String::new();
+        follower.rewind().unwrap();
+        follower.read_to_string(&mut seen).unwrap();
+        assert_eq!(seen, "line 03\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -7,14 +7,15 @@ use std::time::{Duration, Instant};
 /// Reason name for a body longer than `max_body_bytes`.
 pub const OVERSIZE: &str = "oversize";
 
-/// What the collector has seen so far.
+/// What the collector has received and rejected so far (the library's handler keeps
+/// its own counts, of what it sent and dropped).
 ///
 /// `Display` gives one line of `key=value` pairs, the format of the periodic stats line
 /// on stderr:
 ///
 /// ```
-/// use distlogd::stats::Stats;
-/// let mut s = Stats::default();
+/// use distlogd::stats::CollectorStats;
+/// let mut s = CollectorStats::default();
 /// s.received = 3;
 /// s.accepted = 1;
 /// s.reject("bad_body");
@@ -26,7 +27,8 @@ pub const OVERSIZE: &str = "oversize";
 /// );
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Stats {
+#[non_exhaustive]
+pub struct CollectorStats {
     /// Messages taken off the PULL sockets.
     pub received: u64,
     /// Messages that decoded to a record.
@@ -40,7 +42,7 @@ pub struct Stats {
     pub sink_errors: u64,
 }
 
-impl Stats {
+impl CollectorStats {
     /// Counts one rejected message.
     pub fn reject(&mut self, reason: &'static str) {
         match self.rejected.iter_mut().find(|(r, _)| *r == reason) {
@@ -63,7 +65,7 @@ impl Stats {
     }
 }
 
-impl fmt::Display for Stats {
+impl fmt::Display for CollectorStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -86,21 +88,8 @@ impl fmt::Display for Stats {
 }
 
 /// Lets the first `burst` events through, then one per `interval`, and counts the rest.
-///
-/// ```
-/// use distlogd::stats::RateLimit;
-/// use std::time::{Duration, Instant};
-/// let mut limit = RateLimit::new(2, Duration::from_secs(1));
-/// let t = Instant::now();
-/// assert_eq!(limit.check_at(t), Some(0));
-/// assert_eq!(limit.check_at(t), Some(0));
-/// assert_eq!(limit.check_at(t), None);
-/// assert_eq!(limit.check_at(t), None);
-/// // a second later one more gets through, saying how many were held back
-/// assert_eq!(limit.check_at(t + Duration::from_secs(1)), Some(2));
-/// ```
 #[derive(Debug, Clone)]
-pub struct RateLimit {
+pub(crate) struct RateLimit {
     burst: u32,
     interval: Duration,
     passed: u32,
@@ -110,7 +99,7 @@ pub struct RateLimit {
 
 impl RateLimit {
     /// A limit of `burst` events, then one per `interval`.
-    pub fn new(burst: u32, interval: Duration) -> Self {
+    pub(crate) fn new(burst: u32, interval: Duration) -> Self {
         RateLimit {
             burst,
             interval,
@@ -122,12 +111,12 @@ impl RateLimit {
 
     /// Whether an event now may be reported: `Some(n)` with the number of events held
     /// back since the last one that was, or `None` to stay silent.
-    pub fn check(&mut self) -> Option<u64> {
+    pub(crate) fn check(&mut self) -> Option<u64> {
         self.check_at(Instant::now())
     }
 
     /// [`check`](Self::check) at a given time.
-    pub fn check_at(&mut self, now: Instant) -> Option<u64> {
+    pub(crate) fn check_at(&mut self, now: Instant) -> Option<u64> {
         let due = self.passed < self.burst
             || self
                 .last
@@ -149,5 +138,22 @@ pub(crate) fn held_note(held: u64) -> String {
         String::new()
     } else {
         format!(" ({held} more not shown)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_holds_back_and_counts() {
+        let mut limit = RateLimit::new(2, Duration::from_secs(1));
+        let t = Instant::now();
+        assert_eq!(limit.check_at(t), Some(0));
+        assert_eq!(limit.check_at(t), Some(0));
+        assert_eq!(limit.check_at(t), None);
+        assert_eq!(limit.check_at(t), None);
+        // a second later one more gets through, saying how many were held back
+        assert_eq!(limit.check_at(t + Duration::from_secs(1)), Some(2));
     }
 }

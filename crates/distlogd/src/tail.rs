@@ -6,7 +6,7 @@
 //! grouped into a [`TaskTree`] drawn when the stream ends (after `count` records, after
 //! `duration`, or on SIGINT/SIGTERM).
 
-use super::filter::Filter;
+use super::filter::RecordFilter;
 use super::format::{write_jsonl, write_pretty, Color};
 use super::stats::{held_note, RateLimit};
 use super::tree::TaskTree;
@@ -18,8 +18,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use zeromq::{Socket, SocketRecv, SubSocket};
 
-/// What to tail and how to show it.
+/// What to tail and how to show it: start from [`TailOptions::default`] and set fields.
+///
+/// ```
+/// use distlogd::tail::TailOptions;
+/// let mut options = TailOptions::default();
+/// options.connect.push("tcp://127.0.0.1:5011".into());
+/// options.topics.push("PL".into());
+/// options.filter.min_level = Some(30);
+/// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct TailOptions {
     /// PUB endpoints to connect to.
     pub connect: Vec<String>,
@@ -27,7 +36,7 @@ pub struct TailOptions {
     pub topics: Vec<String>,
     /// Level, logger and task filters (system and kind too, though topics do that
     /// cheaper).
-    pub filter: Filter,
+    pub filter: RecordFilter,
     /// Group by task and draw the tree at the end instead of printing records.
     pub tree: bool,
     /// Print JSON lines instead of readable lines.
@@ -41,37 +50,46 @@ pub struct TailOptions {
 }
 
 /// Why tailing failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
+#[non_exhaustive]
 pub enum TailError {
     /// Nothing to connect to.
     NoEndpoint,
     /// Connecting or subscribing failed.
     Connect {
-        /// The endpoint.
+        /// The endpoint (all of them, when subscribing failed).
         endpoint: String,
         /// Why.
-        message: String,
+        source: zeromq::ZmqError,
     },
     /// Writing the output failed.
-    Output(String),
+    Output(std::io::Error),
     /// The async runtime for the socket could not start.
-    Runtime(String),
+    Runtime(std::io::Error),
 }
 
 impl fmt::Display for TailError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TailError::NoEndpoint => write!(f, "no endpoint to connect to"),
-            TailError::Connect { endpoint, message } => {
-                write!(f, "cannot connect to {endpoint}: {message}")
+            TailError::Connect { endpoint, source } => {
+                write!(f, "cannot connect to {endpoint}: {source}")
             }
-            TailError::Output(m) => write!(f, "cannot write output: {m}"),
-            TailError::Runtime(m) => write!(f, "cannot start the async runtime: {m}"),
+            TailError::Output(e) => write!(f, "cannot write output: {e}"),
+            TailError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
         }
     }
 }
 
-impl std::error::Error for TailError {}
+impl std::error::Error for TailError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TailError::NoEndpoint => None,
+            TailError::Connect { source, .. } => Some(source),
+            TailError::Output(e) | TailError::Runtime(e) => Some(e),
+        }
+    }
+}
 
 /// Tails until `count`, `duration` or `stop`; writes to `out` (colors only if
 /// `color` resolves to on for stdout). Returns how many records passed the filter.
@@ -87,8 +105,8 @@ pub fn run_tail(
     if options.connect.is_empty() {
         return Err(TailError::NoEndpoint);
     }
-    let color = !options.jsonl && options.color.enabled_for_fd(1);
-    block_on(tail(options, stop, out, color)).map_err(|e| TailError::Runtime(e.to_string()))?
+    let color = !options.jsonl && options.color.for_stdout();
+    block_on(tail(options, stop, out, color)).map_err(TailError::Runtime)?
 }
 
 async fn tail(
@@ -110,18 +128,18 @@ async fn tail(
         socket
             .connect(endpoint)
             .await
-            .map_err(|e| TailError::Connect {
+            .map_err(|source| TailError::Connect {
                 endpoint: endpoint.clone(),
-                message: e.to_string(),
+                source,
             })?;
     }
     for topic in &topics {
         socket
             .subscribe(topic)
             .await
-            .map_err(|e| TailError::Connect {
+            .map_err(|source| TailError::Connect {
                 endpoint: options.connect.join(", "),
-                message: e.to_string(),
+                source,
             })?;
     }
     for endpoint in &options.connect {
@@ -135,7 +153,7 @@ async fn tail(
     let mut shown = 0u64;
     let mut first = true;
     let mut bad = RateLimit::new(10, Duration::from_secs(1));
-    let write_err = |e: std::io::Error| TailError::Output(e.to_string());
+    let write_err = TailError::Output;
     loop {
         if stop.load(Ordering::Relaxed) || options.count.is_some_and(|n| shown >= n) {
             break;
@@ -191,7 +209,7 @@ async fn tail(
         } else if options.jsonl {
             write_jsonl(&mut buf, topic, &record);
         } else {
-            write_pretty(&mut buf, topic, &record, color);
+            write_pretty(&mut buf, &record, color);
         }
         if buf.len() >= 60 * 1024 {
             out.write_all(&buf).map_err(write_err)?;

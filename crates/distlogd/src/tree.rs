@@ -11,7 +11,7 @@
 //! it took (first to last `created` over the task and its subtasks), how many records it
 //! logged and which host and process logged them.
 
-use super::format::write_clean;
+use super::format::{paint, write_clean, BOLD_RED, GREEN, RED};
 use distlog::Record;
 use std::collections::HashMap;
 use std::io::Write;
@@ -207,18 +207,12 @@ impl TaskTree {
             Some(false) => out.extend_from_slice("├── ".as_bytes()),
             None => {}
         }
-        let (status, code) = if node.failure.is_some() {
-            ("FAILED", "\x1b[1;31m")
+        let (status, style) = if node.failure.is_some() {
+            ("FAILED", BOLD_RED)
         } else {
-            ("ok    ", "\x1b[32m")
+            ("ok    ", GREEN)
         };
-        if color {
-            out.extend_from_slice(code.as_bytes());
-        }
-        out.extend_from_slice(status.as_bytes());
-        if color {
-            out.extend_from_slice(b"\x1b[0m");
-        }
+        paint(out, color, style, status);
         out.push(b' ');
         write_clean(out, id);
         out.extend_from_slice(b"  ");
@@ -244,13 +238,7 @@ impl TaskTree {
         out.push(b')');
         if let Some(failure) = &node.failure {
             out.extend_from_slice(b"  ");
-            if color {
-                out.extend_from_slice(b"\x1b[31m");
-            }
-            write_clean(out, failure);
-            if color {
-                out.extend_from_slice(b"\x1b[0m");
-            }
+            paint(out, color, RED, failure);
         }
         out.push(b'\n');
 

@@ -3,7 +3,6 @@
 use clap::{Parser, Subcommand};
 use distlog::level::parse as parse_level;
 use distlog::topic::{Kind, System};
-use distlogd::filter::Filter;
 use distlogd::format::Color;
 use distlogd::signal;
 use distlogd::tail::{run_tail, TailOptions};
@@ -70,7 +69,7 @@ struct Tail {
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     duration: Option<f64>,
 
-    /// Colors: auto (when stdout is a terminal), always, never
+    /// Colors: auto (a terminal; NO_COLOR, CLICOLOR=0 and CLICOLOR_FORCE as usual), always, never
     #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = parse_color)]
     color: Color,
 }
@@ -103,22 +102,19 @@ fn parse_secs(s: &str) -> Result<f64, String> {
 
 fn main() -> ExitCode {
     let Command::Tail(t) = Args::parse().command;
-    let options = TailOptions {
-        connect: t.connect,
-        topics: t.topic,
-        filter: Filter {
-            systems: t.system,
-            kinds: t.kind,
-            min_level: t.level,
-            loggers: t.logger,
-            tasks: t.task,
-        },
-        tree: t.tree,
-        jsonl: t.json,
-        count: t.count,
-        duration: t.duration.map(Duration::from_secs_f64),
-        color: t.color,
-    };
+    let mut options = TailOptions::default();
+    options.connect = t.connect;
+    options.topics = t.topic;
+    options.filter.systems = t.system;
+    options.filter.kinds = t.kind;
+    options.filter.min_level = t.level;
+    options.filter.loggers = t.logger;
+    options.filter.tasks = t.task;
+    options.tree = t.tree;
+    options.jsonl = t.json;
+    options.count = t.count;
+    options.duration = t.duration.map(Duration::from_secs_f64);
+    options.color = t.color;
     let stop = match signal::shutdown_on_signals() {
         Ok(flag) => flag,
         Err(e) => {

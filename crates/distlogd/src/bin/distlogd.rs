@@ -6,7 +6,7 @@ use clap::Parser;
 use distlog::level::parse as parse_level;
 use distlog::topic::{Kind, System};
 use distlogd::config::{Config, OutputFormat, SinkConfig, SinkKind, DEFAULT_BIND};
-use distlogd::filter::Filter;
+use distlogd::filter::RecordFilter;
 use distlogd::format::Color;
 use distlogd::signal;
 use std::path::PathBuf;
@@ -29,7 +29,8 @@ struct Args {
     #[arg(long, value_name = "FORMAT", value_parser = parse_output)]
     output: Option<OutputFormat>,
 
-    /// Colors for --output pretty: auto (when stdout is a terminal), always, never
+    /// Colors for --output pretty: auto (a terminal; NO_COLOR, CLICOLOR=0 and CLICOLOR_FORCE as
+    /// usual), always, never
     #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = parse_color)]
     color: Color,
 
@@ -41,7 +42,7 @@ struct Args {
     #[arg(long, value_name = "N", requires = "file", value_parser = clap::value_parser!(u64).range(1..))]
     rotate_bytes: Option<u64>,
 
-    /// Rotated files to keep: PATH.1 ... PATH.K
+    /// Rotated files to keep: PATH.1 ... PATH.K; 0 empties PATH in place instead
     #[arg(long, value_name = "K", default_value_t = 5, requires = "file")]
     keep: usize,
 
@@ -138,42 +139,40 @@ fn build_config(args: Args) -> Result<Config, distlogd::ConfigError> {
     if let Some(secs) = args.drain_quiet {
         config.drain_quiet = Duration::from_secs_f64(secs);
     }
-    let filter = Filter {
-        systems: args.system,
-        kinds: args.kind,
-        min_level: args.level,
-        loggers: args.logger,
-        tasks: args.task,
-    };
+    let mut filter = RecordFilter::default();
+    filter.systems = args.system;
+    filter.kinds = args.kind;
+    filter.min_level = args.level;
+    filter.loggers = args.logger;
+    filter.tasks = args.task;
     let output = match args.output {
         Some(o) => Some(o),
         None if from_file => None,
         None => Some(OutputFormat::Pretty),
     };
     if let Some(format) = output {
-        config.sinks.push(SinkConfig {
-            kind: SinkKind::Stdout {
+        config.sinks.push(
+            SinkConfig::new(SinkKind::Stdout {
                 format,
                 color: args.color,
-            },
-            filter: filter.clone(),
-        });
+            })
+            .with_filter(filter.clone()),
+        );
     }
     if let Some(path) = args.file {
-        config.sinks.push(SinkConfig {
-            kind: SinkKind::File {
+        config.sinks.push(
+            SinkConfig::new(SinkKind::File {
                 path,
                 rotate_bytes: args.rotate_bytes,
                 keep: args.keep,
-            },
-            filter: filter.clone(),
-        });
+            })
+            .with_filter(filter.clone()),
+        );
     }
     if let Some(endpoint) = args.publish {
-        config.sinks.push(SinkConfig {
-            kind: SinkKind::Publish { endpoint },
-            filter,
-        });
+        config
+            .sinks
+            .push(SinkConfig::new(SinkKind::Publish { endpoint }).with_filter(filter));
     }
     config.validate()?;
     Ok(config)

@@ -209,9 +209,19 @@ impl Daemon {
     /// Starts `distlogd --bind tcp://127.0.0.1:0 ARGS` (with `--publish` in `args`,
     /// pass `tcp://127.0.0.1:0` too) and waits until it listens.
     pub fn start(args: &[&str]) -> Daemon {
+        Daemon::start_with_env(args, &[])
+    }
+
+    /// [`start`](Daemon::start) with these environment variables, and none of the
+    /// ones that choose colors unless given.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_distlogd"))
             .args(["--bind", "tcp://127.0.0.1:0"])
             .args(args)
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -254,6 +264,11 @@ impl Daemon {
             out.push(l);
         }
         out
+    }
+
+    /// The process id, to signal it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Stderr so far.

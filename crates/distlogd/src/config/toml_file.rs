@@ -1,0 +1,676 @@
+//! The TOML form of a [`Config`]: serde structs that refuse unknown keys, and toml's
+//! errors turned into [`ConfigError`]s that name the key and its line and column.
+
+use super::{Config, ConfigError, LineColumn, OutputFormat, SinkConfig, SinkKind};
+use crate::filter::RecordFilter;
+use crate::format::Color;
+use distlog::topic::{Kind, System};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Unexpected, Visitor};
+use serde::Deserialize;
+use serde_path_to_error::Segment;
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+use toml::Spanned;
+
+/// Rotated files kept when a file sink does not say.
+const DEFAULT_KEEP: usize = 5;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    max_body_bytes: Option<Count>,
+    max_depth: Option<Count>,
+    stats_interval: Option<Seconds>,
+    channel_batches: Option<Count>,
+    drain_quiet: Option<Seconds>,
+    drain_max: Option<Seconds>,
+    #[serde(default)]
+    input: Tables<Input>,
+    #[serde(default)]
+    sink: Tables<Sink>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Input {
+    // Optional here so that its absence reads "input 1 needs a "bind" key".
+    bind: Option<String>,
+}
+
+/// Every key any sink may have; which ones a sink's `type` allows is checked after,
+/// with the spans toml keeps for them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Sink {
+    #[serde(rename = "type")]
+    sink_type: Option<Parsed<SinkType>>,
+    format: Option<Spanned<Parsed<OutputFormat>>>,
+    color: Option<Spanned<Parsed<Color>>>,
+    path: Option<Spanned<PathBuf>>,
+    rotate_bytes: Option<Spanned<Positive>>,
+    keep: Option<Spanned<Count>>,
+    endpoint: Option<Spanned<String>>,
+    level: Option<Level>,
+    #[serde(default)]
+    system: List<Parsed<SystemName>>,
+    #[serde(default, rename = "kind")]
+    kinds: List<Parsed<KindName>>,
+    #[serde(default)]
+    logger: List<String>,
+    #[serde(default)]
+    task: List<String>,
+}
+
+pub(super) fn parse(text: &str) -> Result<Config, ConfigError> {
+    let file: File = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+        .map_err(|e| toml_error(text, e))?;
+    let mut config = Config::default();
+    if let Some(Count(n)) = file.max_body_bytes {
+        config.max_body_bytes = n;
+    }
+    if let Some(Count(n)) = file.max_depth {
+        config.limits.max_depth = n;
+    }
+    if let Some(Seconds(secs)) = file.stats_interval {
+        config.stats_interval = (secs > 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    if let Some(Count(n)) = file.channel_batches {
+        config.channel_batches = n;
+    }
+    if let Some(Seconds(secs)) = file.drain_quiet {
+        config.drain_quiet = Duration::from_secs_f64(secs);
+    }
+    if let Some(Seconds(secs)) = file.drain_max {
+        config.drain_max = Duration::from_secs_f64(secs);
+    }
+    let mut inputs = Vec::new();
+    for (i, input) in file.input.0.into_iter().enumerate() {
+        match input.bind {
+            Some(bind) => inputs.push(bind),
+            None => {
+                return Err(ConfigError::Missing {
+                    section: format!("input {}", i + 1),
+                    key: "bind",
+                })
+            }
+        }
+    }
+    if !inputs.is_empty() {
+        config.inputs = inputs;
+    }
+    for (i, s) in file.sink.0.into_iter().enumerate() {
+        config
+            .sinks
+            .push(sink(&format!("sink {}", i + 1), s, text)?);
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn sink(section: &str, s: Sink, text: &str) -> Result<SinkConfig, ConfigError> {
+    let Some(Parsed(sink_type)) = s.sink_type else {
+        return Err(ConfigError::Missing {
+            section: section.into(),
+            key: "type",
+        });
+    };
+    let owned = [
+        (
+            "format",
+            s.format.as_ref().map(Spanned::span),
+            SinkType::Stdout,
+        ),
+        (
+            "color",
+            s.color.as_ref().map(Spanned::span),
+            SinkType::Stdout,
+        ),
+        ("path", s.path.as_ref().map(Spanned::span), SinkType::File),
+        (
+            "rotate_bytes",
+            s.rotate_bytes.as_ref().map(Spanned::span),
+            SinkType::File,
+        ),
+        ("keep", s.keep.as_ref().map(Spanned::span), SinkType::File),
+        (
+            "endpoint",
+            s.endpoint.as_ref().map(Spanned::span),
+            SinkType::Publish,
+        ),
+    ];
+    for (key, at, owner) in owned {
+        if let (Some(at), true) = (at, owner != sink_type) {
+            return Err(ConfigError::UnknownKey {
+                section: section.into(),
+                key: key.into(),
+                at: Some(LineColumn::of(text, at.start)),
+                source: None,
+            });
+        }
+    }
+    let missing = |key| ConfigError::Missing {
+        section: section.into(),
+        key,
+    };
+    let kind = match sink_type {
+        SinkType::Stdout => SinkKind::Stdout {
+            format: s.format.map_or(OutputFormat::Pretty, |f| f.into_inner().0),
+            color: s.color.map_or(Color::Auto, |c| c.into_inner().0),
+        },
+        SinkType::File => SinkKind::File {
+            path: s.path.ok_or_else(|| missing("path"))?.into_inner(),
+            rotate_bytes: s.rotate_bytes.map(|r| r.into_inner().0),
+            keep: s.keep.map_or(DEFAULT_KEEP, |k| k.into_inner().0),
+        },
+        SinkType::Publish => SinkKind::Publish {
+            endpoint: s.endpoint.ok_or_else(|| missing("endpoint"))?.into_inner(),
+        },
+    };
+    let filter = RecordFilter {
+        systems: s.system.0.into_iter().map(|p| p.0 .0).collect(),
+        kinds: s.kinds.0.into_iter().map(|p| p.0 .0).collect(),
+        min_level: s.level.map(|l| l.0),
+        loggers: s.logger.0,
+        tasks: s.task.0,
+    };
+    Ok(SinkConfig::new(kind).with_filter(filter))
+}
+
+/// Names the key toml (or serde) complained about, from the path serde_path_to_error
+/// kept, and where it is.
+fn toml_error(text: &str, e: serde_path_to_error::Error<toml::de::Error>) -> ConfigError {
+    enum Step {
+        Key(String),
+        Index(usize),
+    }
+    let steps: Vec<Step> = e
+        .path()
+        .iter()
+        .filter_map(|segment| match segment {
+            // toml's Spanned reads itself through private keys: not the user's.
+            Segment::Map { key } if !key.starts_with("$__") => Some(Step::Key(key.clone())),
+            Segment::Seq { index } => Some(Step::Index(*index)),
+            _ => None,
+        })
+        .collect();
+    let source = Box::new(e.into_inner());
+    let at = source.span().map(|span| LineColumn::of(text, span.start));
+    if steps.is_empty() {
+        return ConfigError::Toml {
+            key: String::new(),
+            at,
+            source,
+        };
+    }
+    // `sink`/`input` and the table's index make the section; the keys inside follow.
+    let (section, rest) = match steps.as_slice() {
+        [Step::Key(list), Step::Index(i), rest @ ..] => (format!("{list} {}", i + 1), rest),
+        [Step::Key(list), rest @ ..] if !rest.is_empty() && (list == "sink" || list == "input") => {
+            (format!("{list} 1"), rest)
+        }
+        all => ("the top level".to_string(), all),
+    };
+    let keys: Vec<&str> = rest
+        .iter()
+        .filter_map(|s| match s {
+            Step::Key(k) => Some(k.as_str()),
+            Step::Index(_) => None,
+        })
+        .collect();
+    // deny_unknown_fields says so in serde's words; the path ends with the key.
+    if source.message().starts_with("unknown field `") {
+        if let Some(key) = keys.last() {
+            return ConfigError::UnknownKey {
+                section,
+                key: (*key).to_string(),
+                at,
+                source: Some(source),
+            };
+        }
+    }
+    let key = match (section.as_str(), keys.is_empty()) {
+        ("the top level", _) => keys.join(" "),
+        (_, true) => section,
+        (_, false) => format!("{section} {}", keys.join(" ")),
+    };
+    ConfigError::Toml { key, at, source }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SinkType {
+    Stdout,
+    File,
+    Publish,
+}
+
+impl FromStr for SinkType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "stdout" => Ok(SinkType::Stdout),
+            "file" => Ok(SinkType::File),
+            "publish" => Ok(SinkType::Publish),
+            _ => Err(format!("bad type {s:?}: expected stdout, file or publish")),
+        }
+    }
+}
+
+/// A [`System`] with the message the config gives for a bad one.
+struct SystemName(System);
+
+impl FromStr for SystemName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.parse()
+            .map(SystemName)
+            .map_err(|_| format!("bad system {s:?}: expected T, S, P, test, staging or production"))
+    }
+}
+
+/// A [`Kind`] with the message the config gives for a bad one.
+struct KindName(Kind);
+
+impl FromStr for KindName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.parse()
+            .map(KindName)
+            .map_err(|_| format!("bad kind {s:?}: expected L, P, log or performance"))
+    }
+}
+
+/// A string read with `FromStr`, its error message becoming toml's (which then knows
+/// where the string is).
+struct Parsed<T>(T);
+
+impl<'de, T> Deserialize<'de> for Parsed<T>
+where
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map(Parsed).map_err(de::Error::custom)
+    }
+}
+
+/// `[[sink]]` tables, or one `[sink]` table.
+struct Tables<T>(Vec<T>);
+
+impl<T> Default for Tables<T> {
+    fn default() -> Self {
+        Tables(Vec::new())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Tables<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Tables<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of tables, or one table")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Tables(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|t| Tables(vec![t]))
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+/// A string, or an array of strings.
+struct List<T>(Vec<T>);
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        List(Vec::new())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = List<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                T::deserialize(de::value::StrDeserializer::<E>::new(s)).map(|t| List(vec![t]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(List(items))
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+/// A level: a name Python knows, or a number.
+struct Level(i64);
+
+impl<'de> Deserialize<'de> for Level {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Level;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a level name or number")
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Level, E> {
+                Ok(Level(n))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Level, E> {
+                i64::try_from(n)
+                    .map(Level)
+                    .map_err(|_| E::invalid_value(Unexpected::Unsigned(n), &self))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Level, E> {
+                distlog::level::parse(s).map(Level).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A whole number of at least 0.
+struct Count(usize);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Count;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a whole number of at least 0")
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Count, E> {
+                usize::try_from(n)
+                    .map(Count)
+                    .map_err(|_| E::invalid_value(Unexpected::Signed(n), &self))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Count, E> {
+                usize::try_from(n)
+                    .map(Count)
+                    .map_err(|_| E::invalid_value(Unexpected::Unsigned(n), &self))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A number of bytes above 0.
+struct Positive(u64);
+
+impl<'de> Deserialize<'de> for Positive {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Positive;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a positive number of bytes")
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Positive, E> {
+                match u64::try_from(n) {
+                    Ok(n) if n > 0 => Ok(Positive(n)),
+                    _ => Err(E::invalid_value(Unexpected::Signed(n), &self)),
+                }
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Positive, E> {
+                if n > 0 {
+                    Ok(Positive(n))
+                } else {
+                    Err(E::invalid_value(Unexpected::Unsigned(n), &self))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Seconds, whole or not, from 0 to 1e9.
+struct Seconds(f64);
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Seconds;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number of seconds from 0 to 1e9")
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Seconds, E> {
+                // Shown as written: `-1`, not `-1.0`.
+                match u64::try_from(n) {
+                    Ok(n) => self.visit_u64(n),
+                    Err(_) => Err(E::invalid_value(Unexpected::Signed(n), &self)),
+                }
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Seconds, E> {
+                self.visit_f64(n as f64)
+            }
+            fn visit_f64<E: de::Error>(self, secs: f64) -> Result<Seconds, E> {
+                if (0.0..=1e9).contains(&secs) {
+                    Ok(Seconds(secs))
+                } else {
+                    Err(E::invalid_value(Unexpected::Float(secs), &self))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn full_config() {
+        let c = parse(
+            r#"
+            max_body_bytes = 4096
+            stats_interval = 2.5
+            [[input]]
+            bind = "tcp://127.0.0.1:1"
+            [[input]]
+            bind = "ipc:///tmp/x"
+            [[sink]]
+            type = "stdout"
+            format = "jsonl"
+            system = ["T", "production"]
+            kind = "L"
+            [[sink]]
+            type = "file"
+            path = "/tmp/a"
+            rotate_bytes = 100
+            keep = 2
+            task = "abc"
+            [[sink]]
+            type = "publish"
+            endpoint = "tcp://127.0.0.1:2"
+            logger = ["a", "b"]
+            level = 30
+        "#,
+        )
+        .unwrap();
+        assert_eq!(c.inputs, ["tcp://127.0.0.1:1", "ipc:///tmp/x"]);
+        assert_eq!(c.max_body_bytes, 4096);
+        assert_eq!(c.stats_interval, Some(Duration::from_millis(2500)));
+        assert_eq!(c.sinks.len(), 3);
+        assert_eq!(
+            c.sinks[0].filter.systems,
+            [System::Test, System::Production]
+        );
+        assert_eq!(c.sinks[0].filter.kinds, [Kind::Log]);
+        assert_eq!(
+            c.sinks[1].kind,
+            SinkKind::File {
+                path: "/tmp/a".into(),
+                rotate_bytes: Some(100),
+                keep: 2
+            }
+        );
+        assert_eq!(c.sinks[1].filter.tasks, ["abc"]);
+        assert_eq!(c.sinks[2].filter.min_level, Some(30));
+        assert_eq!(c.sinks[2].filter.loggers, ["a", "b"]);
+    }
+
+    #[test]
+    fn one_table_and_defaults() {
+        let c = parse("[input]\nbind = \"ipc:///tmp/y\"\n[sink]\ntype = \"file\"\npath = \"f\"\n")
+            .unwrap();
+        assert_eq!(c.inputs, ["ipc:///tmp/y"]);
+        assert_eq!(
+            c.sinks[0].kind,
+            SinkKind::File {
+                path: "f".into(),
+                rotate_bytes: None,
+                keep: DEFAULT_KEEP
+            }
+        );
+        let c = parse("[[sink]]\ntype = \"stdout\"\nlevel = \"warn\"").unwrap();
+        assert_eq!(
+            c.sinks[0].kind,
+            SinkKind::Stdout {
+                format: OutputFormat::Pretty,
+                color: Color::Auto
+            }
+        );
+        assert_eq!(c.sinks[0].filter.min_level, Some(30));
+        assert_eq!(c.inputs, [super::super::DEFAULT_BIND]);
+    }
+
+    fn e(s: &str) -> String {
+        parse(s).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_top_level_key() {
+        let err = parse("max_body_bytes = 10\n\ncolour = 1\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 3, column 1: unknown key \"colour\" in the top level"
+        );
+        let source = err.source().expect("the toml error");
+        assert!(source.downcast_ref::<toml::de::Error>().is_some());
+    }
+
+    #[test]
+    fn unknown_key_in_a_sink() {
+        assert_eq!(
+            e("[[sink]]\ntype = \"stdout\"\n\n[[sink]]\ntype = \"file\"\npath = \"x\"\n  levle = 3\n"),
+            "line 7, column 3: unknown key \"levle\" in sink 2"
+        );
+        assert_eq!(
+            e("[[input]]\nbind = \"tcp://127.0.0.1:1\"\nport = 2\n"),
+            "line 3, column 1: unknown key \"port\" in input 1"
+        );
+        // A key of another type of sink is unknown to this one.
+        assert_eq!(
+            e("[[sink]]\ntype = \"file\"\npath = \"x\"\nformat = \"jsonl\"\n"),
+            "line 4, column 10: unknown key \"format\" in sink 1"
+        );
+    }
+
+    #[test]
+    fn wrong_type() {
+        let err = parse("stats_interval = 1\nmax_body_bytes = \"big\"\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 2, column 18: max_body_bytes: invalid type: string \"big\", \
+             expected a whole number of at least 0"
+        );
+        assert!(err.source().is_some());
+        assert_eq!(
+            e("[[sink]]\ntype = \"file\"\npath = \"x\"\nkeep = 1.5\n"),
+            "line 4, column 8: sink 1 keep: invalid type: floating point `1.5`, \
+             expected a whole number of at least 0"
+        );
+        assert_eq!(
+            e("[[sink]]\ntype = \"stdout\"\nlogger = [\"a\", 3]\n"),
+            "line 3, column 16: sink 1 logger: invalid type: integer `3`, expected a string"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_value() {
+        assert_eq!(
+            e("[[sink]]\ntype = \"stdout\"\nformat = \"xml\""),
+            "line 3, column 10: sink 1 format: bad format \"xml\": expected jsonl, pretty or none"
+        );
+        assert_eq!(
+            e("[[sink]]\ntype = \"stdout\"\nlevel = \"loud\""),
+            "line 3, column 9: sink 1 level: unknown level \"loud\": \
+             expected TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL or a number"
+        );
+        assert_eq!(
+            e("[[sink]]\ntype = \"pipe\""),
+            "line 2, column 8: sink 1 type: bad type \"pipe\": expected stdout, file or publish"
+        );
+        assert_eq!(
+            e("[[sink]]\ntype = \"stdout\"\nsystem = \"Q\""),
+            "line 3, column 10: sink 1 system: bad system \"Q\": \
+             expected T, S, P, test, staging or production"
+        );
+        assert_eq!(
+            e("[[sink]]\ntype = \"stdout\"\ncolor = \"pink\""),
+            "line 3, column 9: sink 1 color: unknown color choice \"pink\": \
+             expected auto, always or never"
+        );
+        assert_eq!(
+            e("drain_max = -1"),
+            "line 1, column 13: drain_max: invalid value: integer `-1`, \
+             expected a number of seconds from 0 to 1e9"
+        );
+        assert_eq!(
+            e("drain_quiet = 1e10"),
+            "line 1, column 15: drain_quiet: invalid value: floating point `10000000000.0`, \
+             expected a number of seconds from 0 to 1e9"
+        );
+        assert_eq!(
+            e("[[sink]]\ntype = \"file\"\npath = \"x\"\nrotate_bytes = 0"),
+            "line 4, column 16: sink 1 rotate_bytes: invalid value: integer `0`, \
+             expected a positive number of bytes"
+        );
+        assert_eq!(
+            e("channel_batches = 0"),
+            "bad channel_batches \"0\": expected at least 1"
+        );
+    }
+
+    #[test]
+    fn missing_keys_and_syntax() {
+        assert_eq!(
+            e("[[sink]]\ntype = \"file\""),
+            "sink 1 needs a \"path\" key"
+        );
+        assert_eq!(
+            e("[[sink]]\nformat = \"jsonl\""),
+            "sink 1 needs a \"type\" key"
+        );
+        assert_eq!(e("[[input]]\n"), "input 1 needs a \"bind\" key");
+        let err = e("[[input]]\nbind = ");
+        assert!(
+            err.starts_with("config is not valid TOML: line 2, column 8: "),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "{err}");
+    }
+}
