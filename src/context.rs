@@ -1260,7 +1260,7 @@ pub fn import_task(
 /// The handler installed by [`crate::LogBuilder::install`], where task messages and
 /// performance messages go by default.
 fn default_handler() -> Option<&'static Handler> {
-    crate::logger::global_handler()
+    crate::global::global_handler()
 }
 
 /// Logs one of a task's own records (enter, success, FAILED) in the task's context.

@@ -1,53 +1,15 @@
 //! distlog as the `log` crate's global logger.
 
 use crate::filter::{Filter, FilterError};
+use crate::global::set_global_handler;
 use crate::handler::{self, BuildError, Guard, Handler, Overflow, Spent};
+use crate::loop_guard::{is_internal_target, on_internal_thread};
 use crate::record::Event;
 use crate::topic::{Encoding, System};
 use crate::value::Value;
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::fmt;
-use std::sync::OnceLock;
 use std::time::Duration;
-
-thread_local! {
-    /// Set on distlog's own threads, whose log calls (and zeromq's) must not loop back.
-    static INSIDE_DISTLOG: Cell<bool> = const { Cell::new(false) };
-}
-
-/// The handler of the installed global logger, for task and performance messages
-/// that do not go through `log`.
-static GLOBAL_HANDLER: OnceLock<Handler> = OnceLock::new();
-
-/// The handler behind the logger installed by [`LogBuilder::install`], if any.
-pub(crate) fn global_handler() -> Option<&'static Handler> {
-    GLOBAL_HANDLER.get()
-}
-
-/// Marks the current thread as one of distlog's own.
-pub(crate) fn mark_internal_thread() {
-    INSIDE_DISTLOG.with(|c| c.set(true));
-}
-
-/// Crates whose records would feed back into distlog's own sending.
-const INTERNAL_TARGETS: [&str; 7] = [
-    "zeromq",
-    "async_io",
-    "async_std",
-    "async_global_executor",
-    "polling",
-    "tokio",
-    "mio",
-];
-
-/// Whether an event from `target` on this thread must not be sent: the `tracing`
-/// layer needs the same loop protection as the `log` logger, since `polling` and
-/// bridged `log` records reach it from distlog's own sender thread.
-#[cfg(feature = "tracing")]
-pub(crate) fn is_internal(target: &str) -> bool {
-    INSIDE_DISTLOG.with(Cell::get) || INTERNAL_TARGETS.iter().any(|t| target.starts_with(t))
-}
 
 /// Configures distlog as the global `log` logger. See [`crate::init`] for the one-call
 /// form.
@@ -157,8 +119,7 @@ impl LogBuilder {
         let max = logger.filter.max_level();
         let handler = logger.handler.clone();
         log::set_boxed_logger(Box::new(logger)).map_err(|_| InitError::AlreadyInstalled)?;
-        // Only one logger can ever be installed, so this is the first and only set.
-        let _ = GLOBAL_HANDLER.set(handler);
+        set_global_handler(handler);
         log::set_max_level(max);
         Ok(guard)
     }
@@ -184,11 +145,10 @@ impl log::Log for Logger {
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        if !self.enabled(record.metadata()) || INSIDE_DISTLOG.with(Cell::get) {
+        if !self.enabled(record.metadata()) || on_internal_thread() {
             return;
         }
-        let target = record.target();
-        if INTERNAL_TARGETS.iter().any(|t| target.starts_with(t)) {
+        if is_internal_target(record.target()) {
             return;
         }
         let event = capture(record, self.handler.spent_buffers());

@@ -112,7 +112,7 @@ impl Worker {
     }
 
     pub(crate) fn run(mut self) {
-        crate::logger::mark_internal_thread();
+        crate::loop_guard::mark_internal_thread();
         runtime::block_on(async move {
             loop {
                 let state = self.turn().await;
