@@ -1,6 +1,6 @@
 //! distlog as the `log` crate's global logger.
 
-use crate::filter::{Filter, FilterError};
+use crate::filter::{TargetFilter, TargetFilterError};
 use crate::global::set_global_handler;
 use crate::handler::{self, BuildError, Guard, Handler, Overflow, Spent};
 use crate::loop_guard::{is_internal_target, on_internal_thread};
@@ -38,7 +38,7 @@ pub enum InitError {
     /// The handler configuration was refused.
     Build(BuildError),
     /// The level filter (given, or from `DISTLOG_LOG`/`RUST_LOG`) did not parse.
-    Filter(FilterError),
+    Filter(TargetFilterError),
     /// Another logger is already installed.
     AlreadyInstalled,
 }
@@ -102,7 +102,7 @@ impl LogBuilder {
     pub fn build(self) -> Result<(Logger, Guard), InitError> {
         let filter = match &self.filter {
             Some(spec) => spec.parse().map_err(InitError::Filter)?,
-            None => Filter::from_env().map_err(InitError::Filter)?,
+            None => TargetFilter::from_env().map_err(InitError::Filter)?,
         };
         let guard = self.handler.spawn().map_err(InitError::Build)?;
         let logger = Logger {
@@ -129,7 +129,7 @@ impl LogBuilder {
 #[derive(Debug)]
 pub struct Logger {
     handler: Handler,
-    filter: Filter,
+    filter: TargetFilter,
 }
 
 impl Logger {

@@ -68,7 +68,7 @@ pub enum Overflow {
 
 /// Counters of one handler, read at any time with [`Handler::stats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Stats {
+pub struct HandlerStats {
     /// Records delivered: acknowledged by the collector's host on tracked TCP links,
     /// handed to zeromq elsewhere.
     pub sent: u64,
@@ -484,9 +484,9 @@ impl Handler {
     }
 
     /// The counters now.
-    pub fn stats(&self) -> Stats {
+    pub fn stats(&self) -> HandlerStats {
         let s = &self.inner.shared;
-        Stats {
+        HandlerStats {
             sent: s.sent.load(Ordering::Relaxed),
             dropped: s.dropped.load(Ordering::Relaxed),
             resent: s.resent.load(Ordering::Relaxed),
