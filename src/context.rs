@@ -64,6 +64,7 @@
 //!
 //! An all-zero hash (never seen in practice) is replaced by 1, as zero ids are invalid.
 
+use crate::fnv::{fnv1a_128, fnv1a_64};
 use crate::handler::Handler;
 use crate::record::Event;
 use crate::value::Value;
@@ -379,36 +380,6 @@ impl std::str::FromStr for Traceparent {
     }
 }
 
-/// 64-bit FNV-1a, the span id of a task: simple enough to recompute in any language.
-///
-/// ```
-/// assert_eq!(distlog::context::fnv1a_64(b""), 0xcbf29ce484222325);
-/// assert_eq!(distlog::context::fnv1a_64(b"a"), 0xaf63dc4c8601ec8c);
-/// ```
-pub fn fnv1a_64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
-/// 128-bit FNV-1a, the trace id of a task whose root is not a UUID.
-///
-/// ```
-/// assert_eq!(distlog::context::fnv1a_128(b""), 0x6c62272e07bb014262b821756295c58d);
-/// assert_eq!(distlog::context::fnv1a_128(b"a"), 0xd228cb696f1a8caf78912b704e4a8964);
-/// ```
-pub fn fnv1a_128(bytes: &[u8]) -> u128 {
-    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
-    for &b in bytes {
-        h ^= u128::from(b);
-        h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
-    }
-    h
-}
-
 /// The trace id of a task id: its root UUID, or a hash of a root that is none.
 ///
 /// ```
@@ -429,8 +400,9 @@ pub fn trace_id_of(task_id: &str) -> u128 {
 /// The span id of a task id: 64-bit FNV-1a of the whole id.
 ///
 /// ```
-/// use distlog::context::{fnv1a_64, span_id_of};
-/// assert_eq!(span_id_of("abc/1"), fnv1a_64(b"abc/1"));
+/// use distlog::context::span_id_of;
+/// // 64-bit FNV-1a of "abc/1"
+/// assert_eq!(span_id_of("abc/1"), 0x63fc_f92d_76bc_9187);
 /// ```
 pub fn span_id_of(task_id: &str) -> u64 {
     match fnv1a_64(task_id.as_bytes()) {

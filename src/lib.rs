@@ -8,6 +8,7 @@
 
 pub mod context;
 pub mod filter;
+mod fnv;
 mod global;
 pub mod handler;
 mod intern;
