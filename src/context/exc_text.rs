@@ -26,21 +26,7 @@ pub(crate) fn describe<E: fmt::Display + fmt::Debug + ?Sized>(e: &E) -> String {
 
 /// The text sent in `exc_text` for a `std::error::Error`: its Display, then its Debug
 /// form when that says more, then its `source()` chain.
-///
-/// ```
-/// use std::fmt;
-/// #[derive(Debug)]
-/// struct Outer(std::io::Error);
-/// impl fmt::Display for Outer {
-///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str("load failed") }
-/// }
-/// impl std::error::Error for Outer {
-///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> { Some(&self.0) }
-/// }
-/// let text = distlog::context::describe_error(&Outer(std::io::Error::other("no disk")));
-/// assert!(text.contains("Caused by:\n    0: no disk"));
-/// ```
-pub fn describe_error(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn describe_error(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = describe(e);
     let mut source = e.source();
     let mut i = 0;
@@ -66,5 +52,24 @@ mod tests {
         assert!(text.starts_with("disk full\n"));
         assert!(text.contains("Custom"));
         assert_eq!(describe("plain"), "plain");
+    }
+
+    #[test]
+    fn describe_error_follows_the_source_chain() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl fmt::Display for Outer {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("load failed")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let text = describe_error(&Outer(std::io::Error::other("no disk")));
+        assert!(text.starts_with("load failed"));
+        assert!(text.contains("Caused by:\n    0: no disk"));
     }
 }

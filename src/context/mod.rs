@@ -72,10 +72,10 @@ mod stack;
 mod task;
 mod traceparent;
 
-pub use exc_text::describe_error;
 pub use future::{InTask, TaskFuture};
 pub use handoff::{check_task_id, foreign_task_id, import_task, TaskIdError, MAX_ID_LEN};
 pub use stack::{bind, current_context, current_task, success, to, Attached, TaskGuard};
+#[cfg(feature = "tracing")]
 pub(crate) use stack::{emit, log_success, pop, push};
 pub use task::{task, NewTask, Task, TaskData, DEFAULT_TARGET};
 pub use traceparent::{span_id_of, trace_id_of, Traceparent, TraceparentError};

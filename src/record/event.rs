@@ -114,7 +114,7 @@ impl Event {
 
     /// A view of the record this event becomes, for encoders to write without
     /// building it: no allocation beyond escaping a message that has newlines.
-    pub fn fields<'a>(&'a self, process: &'a ProcessInfo) -> EventFields<'a> {
+    pub(crate) fn fields<'a>(&'a self, process: &'a ProcessInfo) -> EventFields<'a> {
         let clash = self.extra.iter().enumerate().any(|(i, (k, _))| {
             standard_index(k).is_some() || self.extra[..i].iter().any(|(prev, _)| prev == k)
         });
@@ -128,7 +128,7 @@ impl Event {
 
 /// The record an [`Event`] becomes, seen through [`Fields`].
 #[derive(Debug, Clone, Copy)]
-pub struct EventFields<'a> {
+pub(crate) struct EventFields<'a> {
     event: &'a Event,
     process: &'a ProcessInfo,
     /// An extra key repeats, or is named like a standard key: take the slow path.

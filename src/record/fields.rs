@@ -7,7 +7,7 @@ use crate::value::Value;
 
 /// One field's value, borrowed: what encoders read from a [`Record`] or an [`Event`].
 #[derive(Debug, Clone, Copy)]
-pub enum FieldRef<'a> {
+pub(crate) enum FieldRef<'a> {
     /// `None`.
     None,
     /// A string.
@@ -24,7 +24,7 @@ pub enum FieldRef<'a> {
 
 impl FieldRef<'_> {
     /// The owned value.
-    pub fn to_value(self) -> Value {
+    pub(crate) fn to_value(self) -> Value {
         match self {
             FieldRef::None => Value::None,
             FieldRef::Str(s) => Value::Str(s.to_string()),
@@ -39,21 +39,21 @@ impl FieldRef<'_> {
 /// A field's key, and its index in [`STANDARD_KEYS`] when it is one of Python's, so
 /// that encoders can write standard keys from a pre-encoded table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Name<'a> {
+pub(crate) struct Name<'a> {
     pub(super) text: &'a str,
     pub(super) standard: Option<u8>,
 }
 
 impl<'a> Name<'a> {
     /// Any key. Its standard index is looked up, so encoders still take the fast path.
-    pub fn new(text: &'a str) -> Name<'a> {
+    pub(crate) fn new(text: &'a str) -> Name<'a> {
         let standard = standard_index(text).map(|i| i as u8);
         Name { text, standard }
     }
 
     /// A standard key, resolved at compile time (in a `const`, as the event module's
     /// `std_name!` does).
-    pub const fn standard(text: &'static str) -> Name<'static> {
+    pub(crate) const fn standard(text: &'static str) -> Name<'static> {
         let mut i = 0;
         while i < STANDARD_KEYS.len() {
             if const_eq(STANDARD_KEYS[i], text) {
@@ -71,12 +71,12 @@ impl<'a> Name<'a> {
     }
 
     /// The key text.
-    pub fn as_str(&self) -> &'a str {
+    pub(crate) fn as_str(&self) -> &'a str {
         self.text
     }
 
     /// Its index in [`STANDARD_KEYS`], if it is one.
-    pub fn standard_index(&self) -> Option<usize> {
+    pub(crate) fn standard_index(&self) -> Option<usize> {
         self.standard.map(usize::from)
     }
 }
@@ -97,22 +97,9 @@ const fn const_eq(a: &str, b: &str) -> bool {
 }
 
 /// The fields of a record in order, however they are held.
-///
-/// ```
-/// use distlog::record::{Fields, Record};
-/// let r = Record::from_pairs([("name", "app".into()), ("levelno", 20.into())]);
-/// let mut keys = Vec::new();
-/// r.for_each(&mut |k, _| keys.push(k.as_str().to_string()));
-/// assert_eq!(keys, ["name", "levelno"]);
-/// assert_eq!(Fields::len(&r), 2);
-/// ```
-pub trait Fields {
+pub(crate) trait Fields {
     /// How many fields `for_each` gives.
     fn len(&self) -> usize;
-    /// Whether there are none.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
     /// Calls `f` with each key and value, in order, each key once.
     fn for_each(&self, f: &mut dyn FnMut(Name<'_>, FieldRef<'_>));
 }
@@ -125,5 +112,19 @@ impl Fields for Record {
         for (k, v) in &self.fields {
             f(Name::new(k), FieldRef::Value(v));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_gives_its_fields_in_order() {
+        let r = Record::from_pairs([("name", "app".into()), ("levelno", 20.into())]);
+        let mut keys = Vec::new();
+        r.for_each(&mut |k, _| keys.push(k.as_str().to_string()));
+        assert_eq!(keys, ["name", "levelno"]);
+        assert_eq!(Fields::len(&r), 2);
     }
 }

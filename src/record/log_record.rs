@@ -172,11 +172,7 @@ impl serde::Serialize for Record {
 
 /// Escapes newlines as Python distlog does (`\n` becomes the two characters `\` `n`);
 /// borrows when there is nothing to escape.
-///
-/// ```
-/// assert_eq!(distlog::record::escape_newlines("a\nb\tc"), "a\\nb\tc");
-/// ```
-pub fn escape_newlines(s: &str) -> Cow<'_, str> {
+pub(crate) fn escape_newlines(s: &str) -> Cow<'_, str> {
     if s.contains('\n') {
         Cow::Owned(s.replace('\n', "\\n"))
     } else {

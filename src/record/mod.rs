@@ -12,14 +12,15 @@ mod process;
 mod standard_keys;
 mod time;
 
-pub use event::{Event, EventFields};
-pub use fields::{FieldRef, Fields, Name};
-pub use log_record::{escape_newlines, Key, Record};
-pub use process::{hostname, ProcessInfo, ThreadInfo};
-pub(crate) use standard_keys::standard_index_of;
-pub use standard_keys::{standard_index, STANDARD_KEYS};
-pub(crate) use time::AscTime;
-pub use time::{asctime, epoch_seconds};
+pub use event::Event;
+pub(crate) use event::EventFields;
+pub(crate) use fields::{FieldRef, Fields, Name};
+pub(crate) use log_record::escape_newlines;
+pub use log_record::{Key, Record};
+pub use process::{ProcessInfo, ThreadInfo};
+pub(crate) use standard_keys::{standard_index_of, STANDARD_KEYS};
+pub use time::asctime;
+pub(crate) use time::{epoch_seconds, AscTime};
 
 #[cfg(test)]
 mod tests;

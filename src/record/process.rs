@@ -45,7 +45,7 @@ impl ProcessInfo {
 }
 
 /// The host's node name, as Python's `os.uname().nodename`.
-pub fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its whole length, which is what we pass.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };

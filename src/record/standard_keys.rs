@@ -2,7 +2,7 @@
 
 /// The keys every Python distlog record has, in the order Python 3.11 emits them.
 /// `context`, extra keys, then `message`, `asctime` and `hostname` follow `process`.
-pub const STANDARD_KEYS: [&str; 25] = [
+pub(crate) const STANDARD_KEYS: [&str; 25] = [
     "name",
     "msg",
     "args",
@@ -33,13 +33,7 @@ pub const STANDARD_KEYS: [&str; 25] = [
 /// The index of `key` in [`STANDARD_KEYS`], if it is one. Extra keys are looked up on
 /// every record, so the names are told apart by length and first byte before any
 /// comparison of their text.
-///
-/// ```
-/// use distlog::record::{standard_index, STANDARD_KEYS};
-/// assert_eq!(standard_index("msecs").map(|i| STANDARD_KEYS[i]), Some("msecs"));
-/// assert_eq!(standard_index("order_id"), None);
-/// ```
-pub fn standard_index(key: &str) -> Option<usize> {
+pub(crate) fn standard_index(key: &str) -> Option<usize> {
     standard_index_of(key.as_bytes())
 }
 

@@ -1,3 +1,4 @@
+use super::standard_keys::standard_index;
 use super::*;
 use crate::value::Value;
 use std::time::UNIX_EPOCH;
@@ -79,4 +80,22 @@ fn task_id_from_context() {
     );
     assert_eq!(r.context_key(), Some("3@abc/1"));
     assert_eq!(r.task_id(), Some("abc/1"));
+}
+
+#[test]
+fn standard_index_of_a_key() {
+    assert_eq!(
+        standard_index("msecs").map(|i| STANDARD_KEYS[i]),
+        Some("msecs")
+    );
+    assert_eq!(standard_index("order_id"), None);
+}
+
+#[test]
+fn newlines_are_escaped_as_python_distlog_does() {
+    assert_eq!(escape_newlines("a\nb\tc"), "a\\nb\tc");
+    assert!(matches!(
+        escape_newlines("plain"),
+        std::borrow::Cow::Borrowed(_)
+    ));
 }

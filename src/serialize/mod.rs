@@ -26,7 +26,7 @@ pub(crate) mod callsite;
 pub mod json;
 pub mod pickle;
 
-use crate::record::{Fields, Record};
+use crate::record::{Event, Fields, ProcessInfo, Record};
 use crate::topic::{Encoding, Topic, TopicError};
 use crate::value::Value;
 use std::fmt;
@@ -62,8 +62,26 @@ pub fn encode(record: &Record, encoding: Encoding, out: &mut Vec<u8>) {
     encode_fields(record, encoding, out)
 }
 
+/// Encodes the record an [`Event`] becomes, without building it: what the handler's
+/// sender thread does with every log call.
+///
+/// ```
+/// use distlog::record::{Event, ProcessInfo};
+/// use distlog::serialize::{decode, encode_event};
+/// use distlog::topic::Encoding;
+/// let event = Event::new(log::Level::Warn, "shop", "stock low".into());
+/// let mut body = Vec::new();
+/// encode_event(&event, &ProcessInfo::current(), Encoding::Json, &mut body);
+/// let record = decode(&body, Encoding::Json).unwrap();
+/// assert_eq!(record.levelname(), Some("WARNING"));
+/// ```
+#[inline]
+pub fn encode_event(event: &Event, process: &ProcessInfo, encoding: Encoding, out: &mut Vec<u8>) {
+    encode_fields(&event.fields(process), encoding, out)
+}
+
 /// Encodes any [`Fields`] (a record, or an event not yet built into one).
-pub fn encode_fields(fields: &dyn Fields, encoding: Encoding, out: &mut Vec<u8>) {
+pub(crate) fn encode_fields(fields: &dyn Fields, encoding: Encoding, out: &mut Vec<u8>) {
     match encoding {
         Encoding::Json => json::encode_fields(fields, out),
         Encoding::Pickle => pickle::encode_fields(fields, out),

@@ -13,7 +13,7 @@ pub fn encode_record(record: &Record, out: &mut Vec<u8>) {
 
 /// Appends any [`Fields`] as a JSON object: how the handler writes an event without
 /// building a record first.
-pub fn encode_fields(fields: &dyn Fields, out: &mut Vec<u8>) {
+pub(crate) fn encode_fields(fields: &dyn Fields, out: &mut Vec<u8>) {
     out.push(b'{');
     let mut first = true;
     fields.for_each(&mut |k, v| {

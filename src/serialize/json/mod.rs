@@ -28,8 +28,8 @@ mod scan;
 pub use check::{check_record, validate_record, Checked};
 pub use decode::{decode_record, decode_value};
 pub(crate) use duplicate_keys::dedup_keys;
-pub use encode::{encode_fields, encode_record, encode_value};
-pub(crate) use encode::{write_field, write_name, write_str};
+pub(crate) use encode::{encode_fields, write_field, write_name, write_str};
+pub use encode::{encode_record, encode_value};
 
 #[cfg(test)]
 mod tests;
