@@ -43,6 +43,7 @@ impl Default for TargetFilter {
 
 /// A directive that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TargetFilterError {
     /// The directive as written.
     pub directive: String,

@@ -34,6 +34,7 @@ pub struct LogBuilder {
 
 /// Why distlog could not be installed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum InitError {
     /// The handler configuration was refused.
     Build(BuildError),
@@ -53,7 +54,15 @@ impl fmt::Display for InitError {
     }
 }
 
-impl std::error::Error for InitError {}
+impl std::error::Error for InitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InitError::Build(e) => Some(e),
+            InitError::Filter(e) => Some(e),
+            InitError::AlreadyInstalled => None,
+        }
+    }
+}
 
 impl LogBuilder {
     /// Adds a collector endpoint (`tcp://host:port` or `ipc://path`).
@@ -343,6 +352,18 @@ mod tests {
             assert_eq!(reused.exc_text, None);
             assert_eq!(reused.extra.len(), kvs.len());
         }
+    }
+
+    #[test]
+    fn a_bad_filter_is_the_source_of_the_init_error() {
+        let err = LogBuilder::default()
+            .endpoint("tcp://127.0.0.1:1")
+            .filter("shop=loud")
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("\"shop=loud\""), "{err}");
+        let source = std::error::Error::source(&err).map(|e| e.to_string());
+        assert_eq!(source, Some(err.to_string()));
     }
 
     #[test]

@@ -222,6 +222,7 @@ impl std::str::FromStr for Topic {
 
 /// Why a topic frame or name was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TopicError {
     /// The frame was not three bytes long.
     Length(usize),

@@ -14,6 +14,7 @@ use std::fmt;
 /// assert_eq!(err.to_string(), "task id \"abc/\" has an empty segment");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TaskIdError {
     /// The id is empty.
     Empty,

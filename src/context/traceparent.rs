@@ -17,6 +17,7 @@ use std::fmt;
 /// assert!(err.to_string().contains("ff-4bf9"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TraceparentError {
     /// Not four `-`-separated fields of 2, 32, 16 and 2 lowercase hex digits.
     Format {

@@ -33,6 +33,7 @@ use std::fmt;
 
 /// How far a decoder lets input go before refusing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Deepest nesting of lists, dicts, tuples and sets.
     pub max_depth: usize,
@@ -175,6 +176,7 @@ pub fn decode_message<F: AsRef<[u8]>>(
 
 /// Why a message was rejected.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum MessageError {
     /// Not exactly two frames.
     FrameCount(usize),
@@ -211,10 +213,19 @@ impl fmt::Display for MessageError {
     }
 }
 
-impl std::error::Error for MessageError {}
+impl std::error::Error for MessageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MessageError::FrameCount(_) => None,
+            MessageError::Topic(e) => Some(e),
+            MessageError::Body(e) => Some(e),
+        }
+    }
+}
 
 /// A body that did not decode: which codec, where, and what was wrong.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct DecodeError {
     /// The codec that failed.
     pub encoding: Encoding,

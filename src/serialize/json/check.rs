@@ -7,6 +7,7 @@ use crate::serialize::{DecodeError, Limits};
 
 /// What [`check_record`] found out about a body that decodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Checked {
     /// Whether the body is byte for byte what [`encode_record`] writes for the record
     /// it decodes to (as it is for every body Python's `json.dumps` or distlog wrote),
