@@ -26,7 +26,8 @@
 //! assert!(err.to_string().contains("GLOBAL"));
 //! ```
 
-use super::{type_name, DecodeError, ErrorKind, Limits};
+use super::error::{type_name, DecodeError, ErrorKind};
+use super::limits::Limits;
 use crate::record::{FieldRef, Fields, Record};
 use crate::topic::Encoding;
 use crate::value::Value;

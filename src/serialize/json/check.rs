@@ -3,7 +3,8 @@
 
 use super::decode::decode_record;
 use super::parser::{after_utf8, Parser, CHECK, VALIDATE};
-use crate::serialize::{DecodeError, Limits};
+use crate::serialize::error::DecodeError;
+use crate::serialize::limits::Limits;
 
 /// What [`check_record`] found out about a body that decodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

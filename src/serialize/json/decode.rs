@@ -3,7 +3,8 @@
 use super::duplicate_keys::dedup_fields;
 use super::parser::{Parser, BUILD};
 use crate::record::Record;
-use crate::serialize::{DecodeError, Limits};
+use crate::serialize::error::DecodeError;
+use crate::serialize::limits::Limits;
 use crate::value::Value;
 
 /// Decodes a record: a JSON object whose keys become the record's keys. Python's

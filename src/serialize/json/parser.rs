@@ -7,7 +7,8 @@ use super::scan::{
     ends_ascii_run, ends_plain_run, is_plain, needs_escape, non_digits, scan, ESCAPE,
 };
 use crate::record::{standard_index_of, Key, STANDARD_KEYS};
-use crate::serialize::{DecodeError, ErrorKind, Limits};
+use crate::serialize::error::{DecodeError, ErrorKind};
+use crate::serialize::limits::Limits;
 use crate::topic::Encoding;
 use crate::value::{PyFloat, Value};
 use num_bigint::BigInt;
@@ -239,7 +240,7 @@ impl<'a, const M: u8> Parser<'a, M> {
             return Err(DecodeError::new(
                 Encoding::Json,
                 0,
-                ErrorKind::NotADict(crate::serialize::type_name(&v)),
+                ErrorKind::NotADict(crate::serialize::error::type_name(&v)),
             ));
         }
         self.count()?;

@@ -2,7 +2,8 @@ use super::encode::ENCODED_KEYS;
 use super::scan::{ends_ascii_run, ends_plain_run, needs_escape, non_digits, scan, ESCAPE};
 use super::*;
 use crate::record::STANDARD_KEYS;
-use crate::serialize::{DecodeError, ErrorKind, Limits};
+use crate::serialize::error::{DecodeError, ErrorKind};
+use crate::serialize::limits::Limits;
 use crate::value::Value;
 
 fn enc(v: &Value) -> String {
