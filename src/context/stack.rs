@@ -88,7 +88,7 @@ impl NewTask {
 /// An entered task. Dropping it ends the task: logs the success message if one was set,
 /// or `FAILED <msg>` if the thread is panicking; [`TaskGuard::fail`] ends it by an error.
 /// It derefs to the [`Task`] handle. Not `Send`: a task is current per thread (use
-/// [`Task::attach`] on other threads, [`InTask`] for futures).
+/// [`Task::attach`] on other threads, [`InTask`](super::InTask) for futures).
 ///
 /// ```
 /// use distlog::context::task;

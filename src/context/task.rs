@@ -242,7 +242,7 @@ impl Task {
 
 /// A task opened but not entered yet: set its target or handler, then
 /// [`enter`](NewTask::enter) it, [`run`](NewTask::run) a closure in it, or run a future
-/// in it with [`InTask::in_task`].
+/// in it with [`InTask::in_task`](super::InTask::in_task).
 ///
 /// ```
 /// use distlog::context::task;

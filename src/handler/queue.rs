@@ -31,7 +31,7 @@ pub enum Overflow {
     Block(Duration),
 }
 
-/// The outcome of [`Handler::flush`] or shutdown.
+/// The outcome of [`Handler::flush`](super::Handler::flush) or shutdown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct FlushReport {
