@@ -126,7 +126,8 @@ pub fn import_task(
 
 impl Task {
     /// Hands out the id of a subtask that runs in another process, `<id>/<n>`; pass it
-    /// to [`import_task`] there. Numbers are shared with [`to`](super::to), so ids never collide.
+    /// to [`import_task`] there. Numbers are shared with [`to`](super::to), so ids never
+    /// collide.
     ///
     /// ```
     /// let t = distlog::context::task("t", ()).enter();

@@ -100,7 +100,8 @@ pub enum ErrorKind {
     IntTooLong(usize),
     /// Nesting deeper than allowed.
     TooDeep(usize),
-    /// More values than [`Limits::max_values`](super::Limits::max_values), as written or as memo references expand.
+    /// More values than [`Limits::max_values`](super::Limits::max_values), as written or
+    /// as memo references expand.
     TooManyValues(usize),
     /// A pickle opcode that would build or call an object: never executed.
     ForbiddenOpcode {

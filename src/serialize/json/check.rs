@@ -10,9 +10,10 @@ use crate::serialize::limits::Limits;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Checked {
-    /// Whether the body is byte for byte what [`encode_record`](super::encode_record) writes for the record
-    /// it decodes to (as it is for every body Python's `json.dumps` or distlog wrote),
-    /// so a JSON output can copy it instead of decoding and encoding it again.
+    /// Whether the body is byte for byte what [`encode_record`](super::encode_record)
+    /// writes for the record it decodes to (as it is for every body Python's
+    /// `json.dumps` or distlog wrote), so a JSON output can copy it instead of decoding
+    /// and encoding it again.
     pub canonical: bool,
 }
 
