@@ -32,7 +32,14 @@ pub struct LogBuilder {
     filter: Option<String>,
 }
 
-/// Why distlog could not be installed.
+/// Why distlog could not be installed. The error it wraps, if any, is its `source()`.
+///
+/// ```
+/// use distlog::InitError;
+/// let err = distlog::builder().filter("shop=loud").install().unwrap_err();
+/// assert!(matches!(err, InitError::Filter(_)));
+/// assert!(err.to_string().contains("shop=loud"));
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum InitError {
@@ -134,7 +141,19 @@ impl LogBuilder {
     }
 }
 
-/// A `log::Log` that queues every enabled record on a distlog [`Handler`].
+/// A `log::Log` that queues every enabled record on a distlog [`Handler`]; from
+/// [`LogBuilder::build`], to use inside another logger.
+///
+/// ```
+/// use log::Log;
+/// let (logger, _guard) = distlog::builder()
+///     .endpoint("tcp://127.0.0.1:5999")
+///     .filter("warn")
+///     .build()
+///     .unwrap();
+/// let metadata = log::Metadata::builder().level(log::Level::Info).target("shop").build();
+/// assert!(!logger.enabled(&metadata));
+/// ```
 #[derive(Debug)]
 pub struct Logger {
     handler: Handler,

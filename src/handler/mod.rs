@@ -47,6 +47,13 @@ use worker::{Control, Worker};
 const BLOCK_POLL: Duration = Duration::from_micros(100);
 
 /// Counters of one handler, read at any time with [`Handler::stats`].
+///
+/// ```
+/// use distlog::handler::Handler;
+/// let guard = Handler::builder().endpoint("tcp://127.0.0.1:5999").spawn().unwrap();
+/// let stats = guard.handler().stats();
+/// assert_eq!((stats.sent, stats.dropped, stats.queued), (0, 0, 0));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct HandlerStats {
@@ -286,6 +293,21 @@ struct Inner {
 }
 
 /// The application's side of the queue: cheap to clone, safe to share.
+///
+/// ```
+/// use distlog::handler::Handler;
+/// use distlog::record::Event;
+/// use std::time::Duration;
+/// let guard = Handler::builder()
+///     .endpoint("tcp://127.0.0.1:5999")
+///     .flush_timeout(Duration::from_millis(50))
+///     .spawn()
+///     .unwrap();
+/// let handler = guard.handler().clone(); // for another thread
+/// handler.enqueue(Event::new(log::Level::Warn, "shop", "stock low".into()));
+/// let report = handler.flush(); // nobody listens: gives up after the flush timeout
+/// assert_eq!(report.sent, 0);
+/// ```
 #[derive(Clone)]
 pub struct Handler {
     inner: Arc<Inner>,

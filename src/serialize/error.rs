@@ -4,7 +4,17 @@ use crate::topic::{Encoding, TopicError};
 use crate::value::Value;
 use std::fmt;
 
-/// Why a message was rejected.
+/// Why a message was rejected. The error it wraps, if any, is its `source()`.
+///
+/// ```
+/// use distlog::serialize::{decode_message, Limits, MessageError};
+/// use std::error::Error;
+/// let err = decode_message(&[b"XLJ".as_slice(), b"{}"], &Limits::default()).unwrap_err();
+/// assert!(matches!(err, MessageError::Topic(_)));
+/// assert_eq!(err.reason(), "bad_topic");
+/// assert!(err.to_string().contains("'X'"));
+/// assert!(err.source().is_some());
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum MessageError {
@@ -54,6 +64,14 @@ impl std::error::Error for MessageError {
 }
 
 /// A body that did not decode: which codec, where, and what was wrong.
+///
+/// ```
+/// use distlog::serialize::{decode, ErrorKind};
+/// use distlog::topic::Encoding;
+/// let err = decode(b"{\"a\": tru}", Encoding::Json).unwrap_err();
+/// assert_eq!(err.offset, 6);
+/// assert!(matches!(err.kind, ErrorKind::Unexpected { .. }));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DecodeError {

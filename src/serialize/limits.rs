@@ -1,6 +1,15 @@
 //! How far a decoder lets hostile input go.
 
 /// How far a decoder lets input go before refusing it.
+///
+/// ```
+/// use distlog::serialize::{decode_with, ErrorKind, Limits};
+/// use distlog::topic::Encoding;
+/// let mut limits = Limits::default();
+/// limits.max_depth = 2;
+/// let err = decode_with(br#"{"a": [[1]]}"#, Encoding::Json, &limits).unwrap_err();
+/// assert_eq!(err.kind, ErrorKind::TooDeep(2));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
