@@ -366,8 +366,9 @@ fn bench_body(i: u64) -> Vec<u8> {
     e.extra.push(("amount".into(), 9.5.into()));
     e.extra.push(("user".into(), "alice".into()));
     let mut body = Vec::new();
-    distlog::serialize::encode_fields(
-        &e.fields(&ProcessInfo::current()),
+    distlog::serialize::encode_event(
+        &e,
+        &ProcessInfo::current(),
         distlog::topic::Encoding::Json,
         &mut body,
     );
@@ -567,11 +568,7 @@ fn caller_encode(n: u64) {
         e.extra.push(("amount".into(), 9.5.into()));
         e.extra.push(("user".into(), "alice".into()));
         body.clear();
-        distlog::serialize::encode_fields(
-            &e.fields(&process),
-            distlog::topic::Encoding::Json,
-            &mut body,
-        );
+        distlog::serialize::encode_event(&e, &process, distlog::topic::Encoding::Json, &mut body);
         std::hint::black_box(&body);
         ns.push(t.elapsed().as_nanos() as u64);
     }

@@ -9,31 +9,32 @@
 use log::LevelFilter;
 use std::fmt;
 
-/// A parsed filter.
+/// Per-target level directives in `RUST_LOG` syntax, parsed: which records the `log`
+/// logger sends.
 ///
 /// ```
-/// use distlog::filter::Filter;
+/// use distlog::filter::TargetFilter;
 /// use log::Level;
-/// let f: Filter = "warn,shop=debug,shop::db=off".parse().unwrap();
+/// let f: TargetFilter = "warn,shop=debug,shop::db=off".parse().unwrap();
 /// assert!(f.enabled(Level::Debug, "shop::orders"));
 /// assert!(!f.enabled(Level::Error, "shop::db"));
 /// assert!(!f.enabled(Level::Info, "other"));
 /// assert!(f.enabled(Level::Warn, "other"));
 ///
-/// let err = "shop=loud".parse::<Filter>().unwrap_err();
+/// let err = "shop=loud".parse::<TargetFilter>().unwrap_err();
 /// assert_eq!(err.to_string(), "bad log filter directive \"shop=loud\": unknown level \"loud\"");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Filter {
+pub struct TargetFilter {
     default: LevelFilter,
     /// Sorted longest target first, so the first match is the most specific.
     targets: Vec<(String, LevelFilter)>,
 }
 
-impl Default for Filter {
+impl Default for TargetFilter {
     /// Everything from INFO up, like Python's usual configuration.
     fn default() -> Self {
-        Filter {
+        TargetFilter {
             default: LevelFilter::Info,
             targets: Vec::new(),
         }
@@ -42,14 +43,15 @@ impl Default for Filter {
 
 /// A directive that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FilterError {
+#[non_exhaustive]
+pub struct TargetFilterError {
     /// The directive as written.
     pub directive: String,
     /// What is wrong with it.
     pub reason: String,
 }
 
-impl fmt::Display for FilterError {
+impl fmt::Display for TargetFilterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -59,22 +61,22 @@ impl fmt::Display for FilterError {
     }
 }
 
-impl std::error::Error for FilterError {}
+impl std::error::Error for TargetFilterError {}
 
 fn level(s: &str) -> Option<LevelFilter> {
     s.trim().parse().ok()
 }
 
-impl std::str::FromStr for Filter {
-    type Err = FilterError;
+impl std::str::FromStr for TargetFilter {
+    type Err = TargetFilterError;
 
-    fn from_str(spec: &str) -> Result<Self, FilterError> {
-        let mut f = Filter {
+    fn from_str(spec: &str) -> Result<Self, TargetFilterError> {
+        let mut f = TargetFilter {
             default: LevelFilter::Error,
             targets: Vec::new(),
         };
         for directive in spec.split(',').map(str::trim).filter(|d| !d.is_empty()) {
-            let bad = |reason: String| FilterError {
+            let bad = |reason: String| TargetFilterError {
                 directive: directive.to_string(),
                 reason,
             };
@@ -101,7 +103,7 @@ impl std::str::FromStr for Filter {
     }
 }
 
-impl Filter {
+impl TargetFilter {
     /// Whether a record at `level` from `target` passes.
     pub fn enabled(&self, level: log::Level, target: &str) -> bool {
         level <= self.level_for(target)
@@ -124,10 +126,10 @@ impl Filter {
     }
 
     /// Reads `DISTLOG_LOG`, else `RUST_LOG`; the default filter if neither is set.
-    pub fn from_env() -> Result<Filter, FilterError> {
+    pub fn from_env() -> Result<TargetFilter, TargetFilterError> {
         match std::env::var("DISTLOG_LOG").or_else(|_| std::env::var("RUST_LOG")) {
             Ok(spec) => spec.parse(),
-            Err(_) => Ok(Filter::default()),
+            Err(_) => Ok(TargetFilter::default()),
         }
     }
 }

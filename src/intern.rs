@@ -23,24 +23,21 @@ static GLOBAL: Mutex<Option<HashMap<&'static str, (), Fnv>>> = Mutex::new(None);
 
 /// FNV-1a: the keys are short, and SipHash's DoS resistance buys nothing here since
 /// the table is bounded.
-#[derive(Default)]
 struct FnvHasher(u64);
+
+impl Default for FnvHasher {
+    fn default() -> Self {
+        FnvHasher(crate::fnv::OFFSET_64)
+    }
+}
 
 impl Hasher for FnvHasher {
     fn finish(&self) -> u64 {
         self.0
     }
+    #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
+        self.0 = crate::fnv::fnv1a_64_from(self.0, bytes);
     }
 }
 

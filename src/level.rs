@@ -87,6 +87,7 @@ pub fn parse(s: &str) -> Result<i64, LevelError> {
 
 /// A level name or number that is not one, as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LevelError(pub String);
 
 impl fmt::Display for LevelError {

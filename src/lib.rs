@@ -8,10 +8,13 @@
 
 pub mod context;
 pub mod filter;
+mod fnv;
+mod global;
 pub mod handler;
 mod intern;
 pub mod level;
 mod logger;
+mod loop_guard;
 pub mod perf;
 pub mod record;
 mod runtime;
@@ -36,7 +39,7 @@ pub use logger::{event_from, InitError, LogBuilder, Logger};
 /// assert!(distlog::global_handler().is_none()); // nothing installed in this example
 /// ```
 pub fn global_handler() -> Option<&'static handler::Handler> {
-    logger::global_handler()
+    global::global_handler()
 }
 
 /// A builder for distlog as the global `log` logger.

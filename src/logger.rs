@@ -1,53 +1,15 @@
 //! distlog as the `log` crate's global logger.
 
-use crate::filter::{Filter, FilterError};
+use crate::filter::{TargetFilter, TargetFilterError};
+use crate::global::set_global_handler;
 use crate::handler::{self, BuildError, Guard, Handler, Overflow, Spent};
+use crate::loop_guard::{is_internal_target, on_internal_thread};
 use crate::record::Event;
 use crate::topic::{Encoding, System};
 use crate::value::Value;
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::fmt;
-use std::sync::OnceLock;
 use std::time::Duration;
-
-thread_local! {
-    /// Set on distlog's own threads, whose log calls (and zeromq's) must not loop back.
-    static INSIDE_DISTLOG: Cell<bool> = const { Cell::new(false) };
-}
-
-/// The handler of the installed global logger, for task and performance messages
-/// that do not go through `log`.
-static GLOBAL_HANDLER: OnceLock<Handler> = OnceLock::new();
-
-/// The handler behind the logger installed by [`LogBuilder::install`], if any.
-pub(crate) fn global_handler() -> Option<&'static Handler> {
-    GLOBAL_HANDLER.get()
-}
-
-/// Marks the current thread as one of distlog's own.
-pub(crate) fn mark_internal_thread() {
-    INSIDE_DISTLOG.with(|c| c.set(true));
-}
-
-/// Crates whose records would feed back into distlog's own sending.
-const INTERNAL_TARGETS: [&str; 7] = [
-    "zeromq",
-    "async_io",
-    "async_std",
-    "async_global_executor",
-    "polling",
-    "tokio",
-    "mio",
-];
-
-/// Whether an event from `target` on this thread must not be sent: the `tracing`
-/// layer needs the same loop protection as the `log` logger, since `polling` and
-/// bridged `log` records reach it from distlog's own sender thread.
-#[cfg(feature = "tracing")]
-pub(crate) fn is_internal(target: &str) -> bool {
-    INSIDE_DISTLOG.with(Cell::get) || INTERNAL_TARGETS.iter().any(|t| target.starts_with(t))
-}
 
 /// Configures distlog as the global `log` logger. See [`crate::init`] for the one-call
 /// form.
@@ -70,13 +32,21 @@ pub struct LogBuilder {
     filter: Option<String>,
 }
 
-/// Why distlog could not be installed.
+/// Why distlog could not be installed. The error it wraps, if any, is its `source()`.
+///
+/// ```
+/// use distlog::InitError;
+/// let err = distlog::builder().filter("shop=loud").install().unwrap_err();
+/// assert!(matches!(err, InitError::Filter(_)));
+/// assert!(err.to_string().contains("shop=loud"));
+/// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum InitError {
     /// The handler configuration was refused.
     Build(BuildError),
     /// The level filter (given, or from `DISTLOG_LOG`/`RUST_LOG`) did not parse.
-    Filter(FilterError),
+    Filter(TargetFilterError),
     /// Another logger is already installed.
     AlreadyInstalled,
 }
@@ -91,7 +61,15 @@ impl fmt::Display for InitError {
     }
 }
 
-impl std::error::Error for InitError {}
+impl std::error::Error for InitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InitError::Build(e) => Some(e),
+            InitError::Filter(e) => Some(e),
+            InitError::AlreadyInstalled => None,
+        }
+    }
+}
 
 impl LogBuilder {
     /// Adds a collector endpoint (`tcp://host:port` or `ipc://path`).
@@ -140,7 +118,7 @@ impl LogBuilder {
     pub fn build(self) -> Result<(Logger, Guard), InitError> {
         let filter = match &self.filter {
             Some(spec) => spec.parse().map_err(InitError::Filter)?,
-            None => Filter::from_env().map_err(InitError::Filter)?,
+            None => TargetFilter::from_env().map_err(InitError::Filter)?,
         };
         let guard = self.handler.spawn().map_err(InitError::Build)?;
         let logger = Logger {
@@ -157,18 +135,29 @@ impl LogBuilder {
         let max = logger.filter.max_level();
         let handler = logger.handler.clone();
         log::set_boxed_logger(Box::new(logger)).map_err(|_| InitError::AlreadyInstalled)?;
-        // Only one logger can ever be installed, so this is the first and only set.
-        let _ = GLOBAL_HANDLER.set(handler);
+        set_global_handler(handler);
         log::set_max_level(max);
         Ok(guard)
     }
 }
 
-/// A `log::Log` that queues every enabled record on a distlog [`Handler`].
+/// A `log::Log` that queues every enabled record on a distlog [`Handler`]; from
+/// [`LogBuilder::build`], to use inside another logger.
+///
+/// ```
+/// use log::Log;
+/// let (logger, _guard) = distlog::builder()
+///     .endpoint("tcp://127.0.0.1:5999")
+///     .filter("warn")
+///     .build()
+///     .unwrap();
+/// let metadata = log::Metadata::builder().level(log::Level::Info).target("shop").build();
+/// assert!(!logger.enabled(&metadata));
+/// ```
 #[derive(Debug)]
 pub struct Logger {
     handler: Handler,
-    filter: Filter,
+    filter: TargetFilter,
 }
 
 impl Logger {
@@ -184,11 +173,10 @@ impl log::Log for Logger {
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        if !self.enabled(record.metadata()) || INSIDE_DISTLOG.with(Cell::get) {
+        if !self.enabled(record.metadata()) || on_internal_thread() {
             return;
         }
-        let target = record.target();
-        if INTERNAL_TARGETS.iter().any(|t| target.starts_with(t)) {
+        if is_internal_target(record.target()) {
             return;
         }
         let event = capture(record, self.handler.spent_buffers());
@@ -383,6 +371,18 @@ mod tests {
             assert_eq!(reused.exc_text, None);
             assert_eq!(reused.extra.len(), kvs.len());
         }
+    }
+
+    #[test]
+    fn a_bad_filter_is_the_source_of_the_init_error() {
+        let err = LogBuilder::default()
+            .endpoint("tcp://127.0.0.1:1")
+            .filter("shop=loud")
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("\"shop=loud\""), "{err}");
+        let source = std::error::Error::source(&err).map(|e| e.to_string());
+        assert_eq!(source, Some(err.to_string()));
     }
 
     #[test]

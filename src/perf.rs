@@ -147,7 +147,7 @@ impl Measurement {
     /// assert!(!distlog::perf::measure("m", 1.0, "s").send()); // nothing installed here
     /// ```
     pub fn send(self) -> bool {
-        match crate::logger::global_handler() {
+        match crate::global::global_handler() {
             Some(h) => self.send_to(h),
             None => false,
         }

@@ -1,19 +1,19 @@
 //! The async runtime under zeromq, chosen by cargo feature and never exposed: distlog
 //! runs its sockets on threads of its own, so callers need no runtime.
 //!
-//! `async-std` (the default) and `tokio` are alternatives; zeromq allows exactly one.
+//! `tokio` (the default) and `async-std` are alternatives; zeromq allows exactly one.
 
 use std::future::Future;
 use std::time::Duration;
 
 #[cfg(all(feature = "async-std", feature = "tokio"))]
 compile_error!(
-    "distlog: enable exactly one runtime feature, `async-std` (default) or `tokio`; \
-     with tokio use `default-features = false, features = [\"tokio\", ...]`"
+    "distlog: enable exactly one runtime feature, `tokio` (default) or `async-std`; \
+     with async-std use `default-features = false, features = [\"async-std\", ...]`"
 );
 
 #[cfg(not(any(feature = "async-std", feature = "tokio")))]
-compile_error!("distlog: enable one runtime feature, `async-std` (default) or `tokio`");
+compile_error!("distlog: enable one runtime feature, `tokio` (default) or `async-std`");
 
 /// Runs a future to completion on the current thread.
 #[cfg(feature = "async-std")]

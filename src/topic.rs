@@ -220,8 +220,16 @@ impl std::str::FromStr for Topic {
     }
 }
 
-/// Why a topic frame or name was rejected.
+/// Why a topic frame or name was rejected, naming what was wrong.
+///
+/// ```
+/// use distlog::topic::{Topic, TopicError};
+/// assert_eq!(Topic::parse(b"TL"), Err(TopicError::Length(2)));
+/// let err = Topic::parse(b"TXJ").unwrap_err();
+/// assert!(matches!(err, TopicError::BadByte { position: 1, .. }));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TopicError {
     /// The frame was not three bytes long.
     Length(usize),

@@ -215,7 +215,7 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let meta = attrs.metadata();
-        if crate::logger::is_internal(meta.target()) {
+        if crate::loop_guard::is_internal(meta.target()) {
             return;
         }
         let Some(span) = ctx.span(id) else { return };
@@ -296,7 +296,7 @@ where
 
     fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
-        if crate::logger::is_internal(meta.target()) {
+        if crate::loop_guard::is_internal(meta.target()) {
             return;
         }
         let mut fields = Fields::default();
@@ -304,7 +304,7 @@ where
         if fields
             .log_target
             .as_deref()
-            .is_some_and(crate::logger::is_internal)
+            .is_some_and(crate::loop_guard::is_internal)
         {
             return;
         }

@@ -83,6 +83,14 @@ fn hostile_messages_are_typed_errors() {
     assert_eq!(err(&[b"TLJ"]), MessageError::FrameCount(1));
     assert_eq!(err(&[b"TLJ", b"{}", b"x"]), MessageError::FrameCount(3));
     assert!(matches!(err(&[b"XLJ", b"{}"]), MessageError::Topic(_)));
+    // The wrapped error stays reachable, and the message still names the bad byte.
+    let topic = err(&[b"XLJ", b"{}"]);
+    let source = std::error::Error::source(&topic).map(|e| e.to_string());
+    assert_eq!(source, Some(topic.to_string()));
+    assert!(topic.to_string().contains("'X'"), "{topic}");
+    let body = err(&[b"TLJ", b"{"]);
+    assert!(std::error::Error::source(&body).is_some());
+    assert!(std::error::Error::source(&err(&[b"TLJ"])).is_none());
     assert_eq!(err(&[b"TLJ", b"{"]).reason(), "bad_body");
     assert_eq!(
         err(&[b"TLP", b"\x80\x03cos\nsystem\n"]).reason(),

@@ -69,7 +69,8 @@ async fn sleep(d: Duration) {
 
 type Seen = Vec<(String, std::thread::ThreadId)>;
 type Fut = std::pin::Pin<Box<dyn std::future::Future<Output = Seen> + Send>>;
-type Job = distlog::context::TaskFuture<Fut, distlog::context::Plain>;
+/// A future running in its task, boxed like any other.
+type Job = Fut;
 
 /// Spawns the futures on the enabled runtime's multi-threaded executor, outside any
 /// task on this thread.
@@ -116,7 +117,9 @@ fn futures_keep_their_task_across_await_on_a_multi_threaded_runtime() {
         .map(|i| {
             let fut: Fut = Box::pin(steps(STEPS));
             // Subtasks of the outer task, opened here, run on the runtime's threads.
-            fut.in_task(distlog::context::to(format!("step {i}"), [("i", i as i64)]))
+            let job: Job =
+                Box::pin(fut.in_task(distlog::context::to(format!("step {i}"), [("i", i as i64)])));
+            job
         })
         .collect();
     drop(outer);

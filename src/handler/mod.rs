@@ -26,49 +26,37 @@
 
 mod delivery;
 mod link;
+mod queue;
 mod worker;
 
 use crate::record::{Event, ProcessInfo, Record};
-use crate::topic::{Encoding, Kind, System, Topic};
+use crate::topic::{Encoding, Kind, System};
 use crossbeam_channel::{Sender, TrySendError};
+pub(crate) use queue::Spent;
+use queue::{Config, Item, Shared, SPENT_CHUNK};
+pub use queue::{FlushReport, Overflow};
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use worker::{Control, Worker};
-
-/// Spent buffers travel back to the application this many at a time, so that a log
-/// call takes one from a list of its own thread rather than from a channel.
-pub(crate) const SPENT_CHUNK: usize = 64;
 
 /// How often a call blocked on a full queue looks for room.
 const BLOCK_POLL: Duration = Duration::from_micros(100);
 
-/// The heap buffers of a sent event: its message and its key-values.
-#[derive(Default)]
-pub(crate) struct Spent {
-    pub(crate) message: String,
-    pub(crate) extra: Vec<(crate::record::Key, crate::Value)>,
-}
-
-/// What a log call does when the queue is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Overflow {
-    /// Drop the new record and count it. Never waits. The default.
-    DropNewest,
-    /// Wait up to the given time for room, then drop and count. A waiting call looks
-    /// every 100 µs and goes on once a quarter of the queue has drained, so a full
-    /// queue costs the sender nothing. After one timeout, calls drop at once until
-    /// the queue drains, so a long outage costs the application one timeout, not one
-    /// per record.
-    Block(Duration),
-}
-
 /// Counters of one handler, read at any time with [`Handler::stats`].
+///
+/// ```
+/// use distlog::handler::Handler;
+/// let guard = Handler::builder().endpoint("tcp://127.0.0.1:5999").spawn().unwrap();
+/// let stats = guard.handler().stats();
+/// assert_eq!((stats.sent, stats.dropped, stats.queued), (0, 0, 0));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Stats {
+#[non_exhaustive]
+pub struct HandlerStats {
     /// Records delivered: acknowledged by the collector's host on tracked TCP links,
     /// handed to zeromq elsewhere.
     pub sent: u64,
@@ -82,20 +70,9 @@ pub struct Stats {
     pub queued: u64,
 }
 
-/// The outcome of [`Handler::flush`] or shutdown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct FlushReport {
-    /// Records delivered since the handler started.
-    pub sent: u64,
-    /// Records dropped since the handler started.
-    pub dropped: u64,
-    /// Records still not delivered when the flush ended (0 after a shutdown: what was
-    /// left is counted in `dropped`).
-    pub unsent: u64,
-}
-
 /// A configuration the builder refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
+#[non_exhaustive]
 pub enum BuildError {
     /// No endpoint was given.
     NoEndpoint,
@@ -109,7 +86,7 @@ pub enum BuildError {
     /// A queue of capacity 0.
     ZeroCapacity,
     /// The background thread could not be started.
-    Thread(String),
+    Thread(std::io::Error),
 }
 
 impl fmt::Display for BuildError {
@@ -125,74 +102,12 @@ impl fmt::Display for BuildError {
     }
 }
 
-impl std::error::Error for BuildError {}
-
-/// What travels on the queue: a log event, built into a record on the sender
-/// thread, or a record built by the caller.
-// Log events are the hot path and stay unboxed: boxing them would cost every log
-// call an allocation to save space in the rare record case.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum Item {
-    Log(Event),
-    Record(Kind, Record),
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) endpoints: Vec<String>,
-    pub(crate) system: System,
-    pub(crate) encoding: Encoding,
-    pub(crate) capacity: usize,
-    pub(crate) overflow: Overflow,
-    pub(crate) flush_timeout: Duration,
-    pub(crate) send_timeout: Duration,
-    pub(crate) connect_timeout: Duration,
-}
-
-impl Config {
-    pub(crate) fn topic(&self, kind: Kind) -> Topic {
-        Topic::new(self.system, kind, self.encoding)
-    }
-}
-
-/// State shared by the application side and the worker.
-pub(crate) struct Shared {
-    pub(crate) process: ProcessInfo,
-    pub(crate) sent: AtomicU64,
-    pub(crate) dropped: AtomicU64,
-    pub(crate) resent: AtomicU64,
-    pub(crate) connects: AtomicU64,
-    pub(crate) unconfirmed_at_shutdown: AtomicU64,
-    /// Nanoseconds since the epoch of the first drop not yet reported; 0 if none.
-    first_drop: AtomicU64,
-    /// Set when a blocking caller timed out; callers then drop until the worker
-    /// takes from the queue again.
-    pub(crate) stalled: AtomicBool,
-    /// The buffers of events the worker has sent, handed back so a log call can
-    /// reuse them: then the message and key-values cost no allocation, and the
-    /// worker frees nothing that another thread allocated (glibc makes such frees
-    /// contend with the application's own allocations for the arena's lock). There
-    /// is room for a queue's worth: a caller blocked on a full queue resumes when a
-    /// quarter has drained, and should find that quarter's buffers waiting.
-    pub(crate) spent: (Sender<Vec<Spent>>, crossbeam_channel::Receiver<Vec<Spent>>),
-}
-
-impl Shared {
-    fn count_drop(&self) {
-        self.dropped.fetch_add(1, Ordering::Relaxed);
-        if self.first_drop.load(Ordering::Relaxed) == 0 {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64);
-            let _ = self
-                .first_drop
-                .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Thread(e) => Some(e),
+            _ => None,
         }
-    }
-
-    pub(crate) fn take_first_drop(&self) -> SystemTime {
-        let ns = self.first_drop.swap(0, Ordering::Relaxed);
-        UNIX_EPOCH + Duration::from_nanos(ns)
     }
 }
 
@@ -326,7 +241,7 @@ impl Builder {
         let thread = std::thread::Builder::new()
             .name("distlog-sender".into())
             .spawn(move || worker.run())
-            .map_err(|e| BuildError::Thread(e.to_string()))?;
+            .map_err(BuildError::Thread)?;
         let handler = Handler {
             inner: Arc::new(Inner {
                 tx,
@@ -378,6 +293,21 @@ struct Inner {
 }
 
 /// The application's side of the queue: cheap to clone, safe to share.
+///
+/// ```
+/// use distlog::handler::Handler;
+/// use distlog::record::Event;
+/// use std::time::Duration;
+/// let guard = Handler::builder()
+///     .endpoint("tcp://127.0.0.1:5999")
+///     .flush_timeout(Duration::from_millis(50))
+///     .spawn()
+///     .unwrap();
+/// let handler = guard.handler().clone(); // for another thread
+/// handler.enqueue(Event::new(log::Level::Warn, "shop", "stock low".into()));
+/// let report = handler.flush(); // nobody listens: gives up after the flush timeout
+/// assert_eq!(report.sent, 0);
+/// ```
 #[derive(Clone)]
 pub struct Handler {
     inner: Arc<Inner>,
@@ -484,9 +414,9 @@ impl Handler {
     }
 
     /// The counters now.
-    pub fn stats(&self) -> Stats {
+    pub fn stats(&self) -> HandlerStats {
         let s = &self.inner.shared;
-        Stats {
+        HandlerStats {
             sent: s.sent.load(Ordering::Relaxed),
             dropped: s.dropped.load(Ordering::Relaxed),
             resent: s.resent.load(Ordering::Relaxed),
@@ -602,17 +532,17 @@ mod tests {
         }
         assert!(validate_endpoint("tcp://127.0.0.1:5010").is_ok());
         assert!(validate_endpoint("ipc:///tmp/x.sock").is_ok());
-        assert_eq!(
+        assert!(matches!(
             Handler::builder().spawn().unwrap_err(),
             BuildError::NoEndpoint
-        );
-        assert_eq!(
+        ));
+        assert!(matches!(
             Handler::builder()
                 .endpoint("tcp://a:1")
                 .queue_capacity(0)
                 .spawn()
                 .unwrap_err(),
             BuildError::ZeroCapacity
-        );
+        ));
     }
 }

@@ -6,7 +6,7 @@
 //! and hand that to zeromq at once, then look after the links.
 
 use super::link::{append_frame, Batch, Link, SendFailure};
-use super::{Config, FlushReport, Item, Shared, Spent, SPENT_CHUNK};
+use super::queue::{Config, FlushReport, Item, Shared, Spent, SPENT_CHUNK};
 use crate::record::Event;
 use crate::runtime;
 use crate::serialize::{self, callsite::CallSites};
@@ -112,7 +112,7 @@ impl Worker {
     }
 
     pub(crate) fn run(mut self) {
-        crate::logger::mark_internal_thread();
+        crate::loop_guard::mark_internal_thread();
         runtime::block_on(async move {
             loop {
                 let state = self.turn().await;

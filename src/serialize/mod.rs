@@ -26,44 +26,42 @@ pub(crate) mod callsite;
 pub mod json;
 pub mod pickle;
 
-use crate::record::{Fields, Record};
-use crate::topic::{Encoding, Topic, TopicError};
+mod error;
+mod limits;
+
+pub(crate) use error::type_name;
+pub use error::{DecodeError, ErrorKind, MessageError};
+pub use limits::Limits;
+
+use crate::record::{Event, Fields, ProcessInfo, Record};
+use crate::topic::{Encoding, Topic};
 use crate::value::Value;
-use std::fmt;
-
-/// How far a decoder lets input go before refusing it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Deepest nesting of lists, dicts, tuples and sets.
-    pub max_depth: usize,
-    /// Most values a body may decode to, counted over the whole record: JSON values and
-    /// keys; pickle values as memo references (`BINGET`) expand them, with pushes and
-    /// copies while parsing bounded at four per value (a set takes four pushes). Stops
-    /// "billion laughs" inputs and bounds what decoding takes beyond the body itself:
-    /// at the default, 91 MB for a pickle of a million values, 170 MB at most for any
-    /// body (measured in `tests/hostile_memory.rs`).
-    pub max_values: usize,
-    /// Most decimal digits in an integer (Python 3.11 refuses more than 4300 too).
-    pub max_int_digits: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_depth: 128,
-            max_values: 1 << 20,
-            max_int_digits: 4300,
-        }
-    }
-}
 
 /// Encodes a record body in the given encoding, appending to `out`.
 pub fn encode(record: &Record, encoding: Encoding, out: &mut Vec<u8>) {
     encode_fields(record, encoding, out)
 }
 
+/// Encodes the record an [`Event`] becomes, without building it: what the handler's
+/// sender thread does with every log call.
+///
+/// ```
+/// use distlog::record::{Event, ProcessInfo};
+/// use distlog::serialize::{decode, encode_event};
+/// use distlog::topic::Encoding;
+/// let event = Event::new(log::Level::Warn, "shop", "stock low".into());
+/// let mut body = Vec::new();
+/// encode_event(&event, &ProcessInfo::current(), Encoding::Json, &mut body);
+/// let record = decode(&body, Encoding::Json).unwrap();
+/// assert_eq!(record.levelname(), Some("WARNING"));
+/// ```
+#[inline]
+pub fn encode_event(event: &Event, process: &ProcessInfo, encoding: Encoding, out: &mut Vec<u8>) {
+    encode_fields(&event.fields(process), encoding, out)
+}
+
 /// Encodes any [`Fields`] (a record, or an event not yet built into one).
-pub fn encode_fields(fields: &dyn Fields, encoding: Encoding, out: &mut Vec<u8>) {
+pub(crate) fn encode_fields(fields: &dyn Fields, encoding: Encoding, out: &mut Vec<u8>) {
     match encoding {
         Encoding::Json => json::encode_fields(fields, out),
         Encoding::Pickle => pickle::encode_fields(fields, out),
@@ -115,22 +113,6 @@ fn record_from_value(value: Value, encoding: Encoding) -> Result<Record, DecodeE
     Ok(Record::from_unique_pairs(fields))
 }
 
-/// Python's name for the type of a value, for error messages.
-pub(crate) fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::None => "NoneType",
-        Value::Bool(_) => "bool",
-        Value::Int(_) | Value::BigInt(_) => "int",
-        Value::Float(_) => "float",
-        Value::Str(_) => "str",
-        Value::Bytes(_) => "bytes",
-        Value::List(_) => "list",
-        Value::Tuple(_) => "tuple",
-        Value::Set(_) => "set",
-        Value::Dict(_) => "dict",
-    }
-}
-
 /// Decodes a whole message as the collector receives it: exactly two frames, a valid
 /// topic, a body that decodes by the topic's encoding.
 ///
@@ -154,159 +136,3 @@ pub fn decode_message<F: AsRef<[u8]>>(
         decode_with(frames[1].as_ref(), topic.encoding, limits).map_err(MessageError::Body)?;
     Ok((topic, record))
 }
-
-/// Why a message was rejected.
-#[derive(Debug, Clone, PartialEq)]
-pub enum MessageError {
-    /// Not exactly two frames.
-    FrameCount(usize),
-    /// The first frame is not a topic.
-    Topic(TopicError),
-    /// The body did not decode.
-    Body(DecodeError),
-}
-
-impl MessageError {
-    /// A short stable name for counting rejections by reason.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            MessageError::FrameCount(_) => "frame_count",
-            MessageError::Topic(_) => "bad_topic",
-            MessageError::Body(e) => match e.kind {
-                ErrorKind::TooDeep(_) | ErrorKind::TooManyValues(_) | ErrorKind::IntTooLong(_) => {
-                    "too_large"
-                }
-                ErrorKind::ForbiddenOpcode { .. } => "forbidden_pickle",
-                _ => "bad_body",
-            },
-        }
-    }
-}
-
-impl fmt::Display for MessageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MessageError::FrameCount(n) => write!(f, "expected 2 frames [topic, body], got {n}"),
-            MessageError::Topic(e) => write!(f, "{e}"),
-            MessageError::Body(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for MessageError {}
-
-/// A body that did not decode: which codec, where, and what was wrong.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DecodeError {
-    /// The codec that failed.
-    pub encoding: Encoding,
-    /// Byte offset in the body where the problem was found.
-    pub offset: usize,
-    /// What was wrong.
-    pub kind: ErrorKind,
-}
-
-impl DecodeError {
-    pub(crate) fn new(encoding: Encoding, offset: usize, kind: ErrorKind) -> Self {
-        DecodeError {
-            encoding,
-            offset,
-            kind,
-        }
-    }
-}
-
-/// What was wrong with a body.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// The input ended inside a value.
-    Eof,
-    /// A byte that cannot start or continue what was being read.
-    Unexpected {
-        /// What the decoder found (a character or byte, shown readably).
-        found: String,
-        /// What it expected there.
-        expected: &'static str,
-    },
-    /// Something followed the end of the value.
-    TrailingData,
-    /// The text was not UTF-8.
-    InvalidUtf8,
-    /// A string escape that is not valid.
-    BadEscape(String),
-    /// A number that is not valid.
-    BadNumber(String),
-    /// An integer with more digits than allowed.
-    IntTooLong(usize),
-    /// Nesting deeper than allowed.
-    TooDeep(usize),
-    /// More values than [`Limits::max_values`], as written or as memo references expand.
-    TooManyValues(usize),
-    /// A pickle opcode that would build or call an object: never executed.
-    ForbiddenOpcode {
-        /// The opcode byte.
-        opcode: u8,
-        /// Its pickletools name.
-        name: &'static str,
-    },
-    /// A pickle opcode that is not known at all.
-    UnknownOpcode(u8),
-    /// A pickle protocol newer than 5.
-    UnsupportedProtocol(u8),
-    /// A pickle stack operation with too few items, or no mark.
-    StackUnderflow(&'static str),
-    /// A memo reference to an index never stored.
-    MissingMemo(u64),
-    /// A dict key that cannot be hashed in Python (a list or dict).
-    UnhashableKey(&'static str),
-    /// An operation applied to a value of the wrong type.
-    WrongType {
-        /// The operation.
-        op: &'static str,
-        /// The type it got.
-        found: &'static str,
-    },
-    /// A declared length longer than the rest of the input.
-    LengthPastEnd(u64),
-    /// The body is valid but is not a dict, so not a record.
-    NotADict(&'static str),
-    /// A record key that is not a string.
-    NonStringKey(String),
-}
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let codec = match self.encoding {
-            Encoding::Json => "JSON",
-            Encoding::Pickle => "pickle",
-        };
-        write!(f, "invalid {codec} body at byte {}: ", self.offset)?;
-        match &self.kind {
-            ErrorKind::Eof => write!(f, "unexpected end of input"),
-            ErrorKind::Unexpected { found, expected } => write!(f, "found {found}, expected {expected}"),
-            ErrorKind::TrailingData => write!(f, "trailing data after the value"),
-            ErrorKind::InvalidUtf8 => write!(f, "invalid UTF-8"),
-            ErrorKind::BadEscape(e) => write!(f, "invalid string escape {e}"),
-            ErrorKind::BadNumber(n) => write!(f, "invalid number {n:?}"),
-            ErrorKind::IntTooLong(n) => write!(f, "integer of {n} digits exceeds the limit"),
-            ErrorKind::TooDeep(d) => write!(f, "nesting deeper than {d} levels"),
-            ErrorKind::TooManyValues(n) => write!(f, "more than {n} values"),
-            ErrorKind::ForbiddenOpcode { opcode, name } => write!(
-                f,
-                "opcode 0x{opcode:02x} {name} would build an object; distlog decodes pickle as data only"
-            ),
-            ErrorKind::UnknownOpcode(op) => write!(f, "unknown opcode 0x{op:02x}"),
-            ErrorKind::UnsupportedProtocol(p) => write!(f, "unsupported protocol {p}"),
-            ErrorKind::StackUnderflow(op) => write!(f, "{op} with too few items on the stack"),
-            ErrorKind::MissingMemo(i) => write!(f, "memo index {i} was never stored"),
-            ErrorKind::UnhashableKey(t) => write!(f, "unhashable dict key of type {t}"),
-            ErrorKind::WrongType { op, found } => write!(f, "{op} applied to a {found}"),
-            ErrorKind::LengthPastEnd(n) => write!(f, "declared length {n} runs past the end of the input"),
-            ErrorKind::NotADict(t) => write!(f, "a record must be a dict, got a {t}"),
-            ErrorKind::NonStringKey(k) => write!(f, "record key {k} is not a string"),
-        }
-    }
-}
-
-impl std::error::Error for DecodeError {}

@@ -26,7 +26,8 @@
 //! assert!(err.to_string().contains("GLOBAL"));
 //! ```
 
-use super::{type_name, DecodeError, ErrorKind, Limits};
+use super::error::{type_name, DecodeError, ErrorKind};
+use super::limits::Limits;
 use crate::record::{FieldRef, Fields, Record};
 use crate::topic::Encoding;
 use crate::value::Value;
@@ -123,7 +124,7 @@ pub fn encode_record(record: &Record, out: &mut Vec<u8>) {
 
 /// Appends any [`Fields`] as a protocol-3 pickle of a dict: how the handler writes an
 /// event without building a record first.
-pub fn encode_fields(fields: &dyn Fields, out: &mut Vec<u8>) {
+pub(crate) fn encode_fields(fields: &dyn Fields, out: &mut Vec<u8>) {
     let mut w = Writer { out, memo: 0 };
     w.out.extend_from_slice(&[PROTO, 3]);
     w.dict_header(0);

@@ -1,0 +1,114 @@
+//! What the application side and the sender thread share: the items on the queue, the
+//! configuration, the counters, and the spent buffers that travel back.
+
+use crate::record::{Event, ProcessInfo, Record};
+use crate::topic::{Encoding, Kind, System, Topic};
+use crossbeam_channel::Sender;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Spent buffers travel back to the application this many at a time, so that a log
+/// call takes one from a list of its own thread rather than from a channel.
+pub(crate) const SPENT_CHUNK: usize = 64;
+
+/// The heap buffers of a sent event: its message and its key-values.
+#[derive(Default)]
+pub(crate) struct Spent {
+    pub(crate) message: String,
+    pub(crate) extra: Vec<(crate::record::Key, crate::Value)>,
+}
+
+/// What a log call does when the queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    /// Drop the new record and count it. Never waits. The default.
+    DropNewest,
+    /// Wait up to the given time for room, then drop and count. A waiting call looks
+    /// every 100 µs and goes on once a quarter of the queue has drained, so a full
+    /// queue costs the sender nothing. After one timeout, calls drop at once until
+    /// the queue drains, so a long outage costs the application one timeout, not one
+    /// per record.
+    Block(Duration),
+}
+
+/// The outcome of [`Handler::flush`](super::Handler::flush) or shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct FlushReport {
+    /// Records delivered since the handler started.
+    pub sent: u64,
+    /// Records dropped since the handler started.
+    pub dropped: u64,
+    /// Records still not delivered when the flush ended (0 after a shutdown: what was
+    /// left is counted in `dropped`).
+    pub unsent: u64,
+}
+
+/// What travels on the queue: a log event, built into a record on the sender
+/// thread, or a record built by the caller.
+// Log events are the hot path and stay unboxed: boxing them would cost every log
+// call an allocation to save space in the rare record case.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Item {
+    Log(Event),
+    Record(Kind, Record),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) endpoints: Vec<String>,
+    pub(crate) system: System,
+    pub(crate) encoding: Encoding,
+    pub(crate) capacity: usize,
+    pub(crate) overflow: Overflow,
+    pub(crate) flush_timeout: Duration,
+    pub(crate) send_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+}
+
+impl Config {
+    pub(crate) fn topic(&self, kind: Kind) -> Topic {
+        Topic::new(self.system, kind, self.encoding)
+    }
+}
+
+/// State shared by the application side and the worker.
+pub(crate) struct Shared {
+    pub(crate) process: ProcessInfo,
+    pub(crate) sent: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) resent: AtomicU64,
+    pub(crate) connects: AtomicU64,
+    pub(crate) unconfirmed_at_shutdown: AtomicU64,
+    /// Nanoseconds since the epoch of the first drop not yet reported; 0 if none.
+    pub(crate) first_drop: AtomicU64,
+    /// Set when a blocking caller timed out; callers then drop until the worker
+    /// takes from the queue again.
+    pub(crate) stalled: AtomicBool,
+    /// The buffers of events the worker has sent, handed back so a log call can
+    /// reuse them: then the message and key-values cost no allocation, and the
+    /// worker frees nothing that another thread allocated (glibc makes such frees
+    /// contend with the application's own allocations for the arena's lock). There
+    /// is room for a queue's worth: a caller blocked on a full queue resumes when a
+    /// quarter has drained, and should find that quarter's buffers waiting.
+    pub(crate) spent: (Sender<Vec<Spent>>, crossbeam_channel::Receiver<Vec<Spent>>),
+}
+
+impl Shared {
+    pub(super) fn count_drop(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        if self.first_drop.load(Ordering::Relaxed) == 0 {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64);
+            let _ = self
+                .first_drop
+                .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn take_first_drop(&self) -> SystemTime {
+        let ns = self.first_drop.swap(0, Ordering::Relaxed);
+        UNIX_EPOCH + Duration::from_nanos(ns)
+    }
+}

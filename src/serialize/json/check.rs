@@ -1,0 +1,69 @@
+//! Checking and validating record bodies without building the record, for a
+//! collector that only counts or copies records.
+
+use super::decode::decode_record;
+use super::parser::{after_utf8, Parser, CHECK, VALIDATE};
+use crate::serialize::error::DecodeError;
+use crate::serialize::limits::Limits;
+
+/// What [`check_record`] found out about a body that decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Checked {
+    /// Whether the body is byte for byte what [`encode_record`](super::encode_record)
+    /// writes for the record it decodes to (as it is for every body Python's
+    /// `json.dumps` or distlog wrote), so a JSON output can copy it instead of decoding
+    /// and encoding it again.
+    pub canonical: bool,
+}
+
+/// Checks a record body without building the record: it accepts and rejects exactly
+/// what [`decode_record`] does, with the same errors, and allocates nothing for a
+/// well-formed body. This is how a collector that only counts or copies records
+/// validates them.
+///
+/// ```
+/// use distlog::serialize::{json, Limits};
+/// let limits = Limits::default();
+/// let ok = json::check_record(br#"{"name": "app", "msecs": 5.0}"#, &limits).unwrap();
+/// assert!(ok.canonical);
+/// // Valid, but json.dumps would write it differently.
+/// let spaced = json::check_record(br#"{"name":"app"}"#, &limits).unwrap();
+/// assert!(!spaced.canonical);
+/// let err = json::check_record(br#"{"name": "app",}"#, &limits).unwrap_err();
+/// assert_eq!(err.to_string(), "invalid JSON body at byte 15: found '}', expected a string key");
+/// ```
+pub fn check_record(input: &[u8], limits: &Limits) -> Result<Checked, DecodeError> {
+    let mut p = Parser::<CHECK>::new(input, limits)?;
+    if p.s.get(p.pos) != Some(&b'{') {
+        // The error names the type of what was sent, which takes decoding it.
+        return decode_record(input, limits).map(|_| Checked { canonical: false });
+    }
+    let result = p.record();
+    after_utf8(input, result.is_err() || p.non_ascii)?;
+    result.map(|_| Checked {
+        canonical: p.canonical,
+    })
+}
+
+/// Validates a record body and nothing more: it accepts and rejects exactly what
+/// [`decode_record`] does, with the same errors, and neither builds the record nor
+/// finds out whether the body is canonical (no float is even parsed). This is how a
+/// collector that only counts records checks them.
+///
+/// ```
+/// use distlog::serialize::{json, Limits};
+/// let limits = Limits::default();
+/// assert!(json::validate_record(br#"{"name":"app","msecs":5.00}"#, &limits).is_ok());
+/// let err = json::validate_record(br#"{"name": "app" "x": 1}"#, &limits).unwrap_err();
+/// assert_eq!(err.to_string(), "invalid JSON body at byte 15: found '\"', expected ',' or '}'");
+/// ```
+pub fn validate_record(input: &[u8], limits: &Limits) -> Result<(), DecodeError> {
+    let mut p = Parser::<VALIDATE>::new(input, limits)?;
+    if p.s.get(p.pos) != Some(&b'{') {
+        return decode_record(input, limits).map(|_| ());
+    }
+    let result = p.record().map(|_| ());
+    after_utf8(input, result.is_err() || p.non_ascii)?;
+    result
+}
