@@ -189,7 +189,10 @@ where
                 Poll::Ready(Some(res)) => {
                     let key = event.key.clone();
                     let item = Some((key.clone(), res));
+                    // How the run ended: the stream ended, returned Pending, or
+                    // the run is full.
                     let mut ended = false;
+                    let mut pending = false;
                     // `item` is the first of the run, so at most READ_AHEAD - 1 more.
                     while fair_queue.read_ahead.len() + 1 < READ_AHEAD {
                         match io_stream.as_mut().poll_next(&mut cx) {
@@ -200,7 +203,10 @@ where
                                 ended = true;
                                 break;
                             }
-                            Poll::Pending => break,
+                            Poll::Pending => {
+                                pending = true;
+                                break;
+                            }
                         }
                     }
                     if ended {
@@ -211,7 +217,19 @@ where
                     } else {
                         let mut inner = fair_queue.inner.lock();
                         inner.streams.insert(event.key, io_stream);
-                        inner.push_ready(key);
+                        // distlog fix: a stream that returned Pending has registered
+                        // `waker`, which queues it again when it has data, as after
+                        // the Pending below. Queueing it now as well made the next
+                        // poll of the queue poll it again at once with a new waker,
+                        // and async-io (async-std) wakes the waker it replaces: the
+                        // old one queued the stream and woke the task, whose poll
+                        // replaced that waker in turn, and so on, a busy loop for as
+                        // long as the peer was idle. Tokio drops a replaced waker
+                        // silently, so it only cost a poll there. A full run has
+                        // registered no waker and may have more: queue it.
+                        if !pending {
+                            inner.push_ready(key);
+                        }
                     }
                     return Poll::Ready(item);
                 }
