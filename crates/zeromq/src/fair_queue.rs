@@ -189,7 +189,10 @@ where
                 Poll::Ready(Some(res)) => {
                     let key = event.key.clone();
                     let item = Some((key.clone(), res));
+                    // How the run ended: the stream ended, returned Pending, or
+                    // the run is full.
                     let mut ended = false;
+                    let mut pending = false;
                     // `item` is the first of the run, so at most READ_AHEAD - 1 more.
                     while fair_queue.read_ahead.len() + 1 < READ_AHEAD {
                         match io_stream.as_mut().poll_next(&mut cx) {
@@ -200,7 +203,10 @@ where
                                 ended = true;
                                 break;
                             }
-                            Poll::Pending => break,
+                            Poll::Pending => {
+                                pending = true;
+                                break;
+                            }
                         }
                     }
                     if ended {
@@ -211,7 +217,19 @@ where
                     } else {
                         let mut inner = fair_queue.inner.lock();
                         inner.streams.insert(event.key, io_stream);
-                        inner.push_ready(key);
+                        // distlog fix: a stream that returned Pending has registered
+                        // `waker`, which queues it again when it has data, as after
+                        // the Pending below. Queueing it now as well made the next
+                        // poll of the queue poll it again at once with a new waker,
+                        // and async-io (async-std) wakes the waker it replaces: the
+                        // old one queued the stream and woke the task, whose poll
+                        // replaced that waker in turn, and so on, a busy loop for as
+                        // long as the peer was idle. Tokio drops a replaced waker
+                        // silently, so it only cost a poll there. A full run has
+                        // registered no waker and may have more: queue it.
+                        if !pending {
+                            inner.push_ready(key);
+                        }
                     }
                     return Poll::Ready(item);
                 }
@@ -740,5 +758,118 @@ mod test {
             stream.poll_count, 1,
             "FairQueue should not consume same-poll wake events immediately"
         );
+    }
+
+    /// Like async-io's readiness (async-std's sockets): one waker is kept, and
+    /// registering a waker that will not wake the same task wakes the one it replaces.
+    struct ReplacingWakerStream {
+        shared: std::sync::Arc<std::sync::Mutex<ReplacingWakerState>>,
+    }
+
+    #[derive(Default)]
+    struct ReplacingWakerState {
+        items: VecDeque<&'static str>,
+        waker: Option<std::task::Waker>,
+        polls: usize,
+    }
+
+    impl Stream for ReplacingWakerStream {
+        type Item = &'static str;
+
+        fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            let mut state = self.shared.lock().unwrap();
+            state.polls += 1;
+            if let Some(item) = state.items.pop_front() {
+                return Poll::Ready(Some(item));
+            }
+            if let Some(old) = state.waker.take() {
+                if !old.will_wake(cx.waker()) {
+                    old.wake();
+                }
+            }
+            state.waker = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+    impl futures::task::ArcWake for CountingWaker {
+        fn wake_by_ref(arc_self: &std::sync::Arc<Self>) {
+            arc_self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// distlog fix: after a run that ended with the stream returning Pending, the
+    /// stream has registered its waker and must not be queued again at once. It was,
+    /// and with async-io's waker replacement (async-std) each poll of the queue then
+    /// woke the task again: a busy loop while the peer was idle, which broke
+    /// req_router_dealer_rep under async-std.
+    #[test]
+    fn test_fair_queue_idle_stream_after_run_does_not_spin() {
+        use std::sync::atomic::Ordering::SeqCst;
+        use std::sync::{Arc, Mutex};
+
+        let counter = Arc::new(CountingWaker(std::sync::atomic::AtomicUsize::new(0)));
+        let waker = futures::task::waker(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+
+        let shared = Arc::new(Mutex::new(ReplacingWakerState::default()));
+        shared.lock().unwrap().items.extend(["m1", "m2"]);
+        let mut fair_queue: FairQueue<ReplacingWakerStream, &str> = FairQueue::new(true);
+        fair_queue.inner().lock().insert(
+            "peer",
+            ReplacingWakerStream {
+                shared: shared.clone(),
+            },
+        );
+
+        // One run: both items, then the stream returns Pending.
+        for expected in ["m1", "m2"] {
+            match Pin::new(&mut fair_queue).poll_next(&mut cx) {
+                Poll::Ready(Some(("peer", item))) => assert_eq!(item, expected),
+                other => panic!("expected {expected}, got {other:?}"),
+            }
+        }
+
+        // The peer is idle: the queue must go quiet, as an executor would see it
+        // (poll again only when woken).
+        let mut polls_while_idle = 0;
+        loop {
+            let wakes_before = counter.0.load(SeqCst);
+            let result = Pin::new(&mut fair_queue).poll_next(&mut cx);
+            assert!(result.is_pending(), "got {result:?}");
+            polls_while_idle += 1;
+            if counter.0.load(SeqCst) == wakes_before {
+                break;
+            }
+            assert!(
+                polls_while_idle < 10,
+                "the fair queue keeps waking itself while its only peer is idle"
+            );
+        }
+        let stream_polls = shared.lock().unwrap().polls;
+        assert!(
+            stream_polls <= 4,
+            "an idle stream was polled {stream_polls} times for a run of two items"
+        );
+
+        // Nothing is lost: new data wakes the stream's registered waker, and the
+        // queue hands it out.
+        let stream_waker = {
+            let mut state = shared.lock().unwrap();
+            state.items.push_back("m3");
+            state
+                .waker
+                .take()
+                .expect("the idle stream registered a waker")
+        };
+        let wakes_before = counter.0.load(SeqCst);
+        stream_waker.wake();
+        assert!(counter.0.load(SeqCst) > wakes_before, "task not woken");
+        match Pin::new(&mut fair_queue).poll_next(&mut cx) {
+            Poll::Ready(Some(("peer", "m3"))) => {}
+            other => panic!("expected m3, got {other:?}"),
+        }
     }
 }

@@ -324,6 +324,65 @@ async fn read_ahead_is_fair_between_two_busy_peers() {
     assert!(runs.len() >= 2 * (N / RUN), "too few turns: {runs:?}");
 }
 
+/// Counts how often the future it wraps is polled.
+struct CountPolls<'a, F> {
+    future: std::pin::Pin<Box<F>>,
+    polls: &'a mut usize,
+}
+
+impl<F: std::future::Future> std::future::Future for CountPolls<'_, F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.get_mut();
+        *this.polls += 1;
+        this.future.as_mut().poll(cx)
+    }
+}
+
+/// Patch 3, distlog fix. A PULL whose only peer has gone idle after a run must
+/// wait, not spin: read-ahead queued the stream again after it had returned
+/// Pending, and under async-std (async-io wakes the waker a new poll replaces) the
+/// receiving task then woke itself over and over, thousands of polls while idle,
+/// which broke upstream's req_router_dealer_rep. Tokio never spun. The next message
+/// is still delivered.
+#[async_rt::test]
+async fn read_ahead_idle_peer_does_not_spin() {
+    let mut pull = PullSocket::new();
+    let endpoint = pull.bind("tcp://127.0.0.1:0").await.unwrap();
+    let mut push = PushSocket::new();
+    push.connect(&endpoint.to_string()).await.unwrap();
+
+    for i in 0..3u8 {
+        push.send(ZmqMessage::from(vec![i])).await.unwrap();
+    }
+    for i in 0..3u8 {
+        assert_eq!(frames_of(&recv_within(&mut pull).await.unwrap()), [[i]]);
+    }
+
+    // Nothing more is sent for 300 ms.
+    let mut polls = 0;
+    let idle = async_rt::task::timeout(
+        Duration::from_millis(300),
+        CountPolls {
+            future: Box::pin(pull.recv()),
+            polls: &mut polls,
+        },
+    )
+    .await;
+    assert!(idle.is_err(), "a message out of nowhere: {idle:?}");
+    assert!(
+        polls <= 10,
+        "PULL's recv was polled {polls} times in 300 ms with its peer idle"
+    );
+
+    push.send(ZmqMessage::from(vec![9u8])).await.unwrap();
+    assert_eq!(frames_of(&recv_within(&mut pull).await.unwrap()), [[9u8]]);
+}
+
 /// Patch 5. `try_recv` takes what is ready without waiting, in the order `recv`
 /// would, and after the peer has gone it still hands out what that peer sent, then
 /// returns `None`.

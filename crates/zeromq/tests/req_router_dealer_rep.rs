@@ -17,12 +17,6 @@ mod test {
     use std::error::Error;
     use std::time::Duration;
 
-    // distlog: open issue, see DISTLOG-PATCH.md "Tests": under async-std, with
-    // read-ahead (patch 3), the proxy's peers see their connections reset.
-    #[cfg_attr(
-        feature = "async-std-runtime",
-        ignore = "fails under async-std with read-ahead; DISTLOG-PATCH.md, Tests"
-    )]
     #[async_rt::test]
     async fn test_req_router_dealer_rep_sockets() -> Result<(), Box<dyn Error>> {
         let mut router_socket = zeromq::RouterSocket::new();
@@ -80,12 +74,6 @@ mod test {
         Ok(())
     }
 
-    // distlog: open issue, see DISTLOG-PATCH.md "Tests": under async-std, with
-    // read-ahead (patch 3), the proxy's peers see their connections reset.
-    #[cfg_attr(
-        feature = "async-std-runtime",
-        ignore = "fails under async-std with read-ahead; DISTLOG-PATCH.md, Tests"
-    )]
     #[async_rt::test]
     async fn test_many_req_router_dealer_rep_sockets() -> Result<(), Box<dyn Error>> {
         let mut router_socket = zeromq::RouterSocket::new();
