@@ -280,3 +280,83 @@ mod tests {
         ]);
     }
 }
+
+#[cfg(test)]
+mod heartbeat_tests {
+    //! distlog patch: PING/PONG (RFC 37).
+    use super::{ZmqCommand, ZmqCommandName, MAX_PING_CONTEXT};
+    use bytes::{Bytes, BytesMut};
+    use std::convert::TryFrom;
+
+    /// The command frame's body (after the 0x04 flag and the size byte).
+    fn body(command: ZmqCommand) -> Vec<u8> {
+        let bytes = BytesMut::from(command);
+        assert_eq!(bytes[0], 0x04, "short command frame");
+        assert_eq!(bytes[1] as usize, bytes.len() - 2, "size byte");
+        bytes[2..].to_vec()
+    }
+
+    #[test]
+    fn ping_encodes_as_rfc37() {
+        let ping = ZmqCommand::ping(0x0102, Bytes::from_static(b"ctx"));
+        assert_eq!(body(ping), b"\x04PING\x01\x02ctx");
+        assert_eq!(body(ZmqCommand::ping(0, Bytes::new())), b"\x04PING\x00\x00");
+        assert_eq!(body(ZmqCommand::pong(Bytes::from_static(b"ctx"))), b"\x04PONGctx");
+    }
+
+    #[test]
+    fn ping_decodes_ttl_and_context() {
+        let ping = ZmqCommand::try_from(Bytes::from_static(b"\x04PING\x00\x64abc")).unwrap();
+        assert!(matches!(ping.name, ZmqCommandName::PING));
+        assert_eq!(ping.ping_ttl(), 100);
+        assert_eq!(ping.ping_context(), Bytes::from_static(b"abc"));
+        let pong = ZmqCommand::try_from(Bytes::from_static(b"\x04PONGabc")).unwrap();
+        assert!(matches!(pong.name, ZmqCommandName::PONG));
+        assert_eq!(pong.ping_context(), Bytes::from_static(b"abc"));
+        let bare = ZmqCommand::try_from(Bytes::from_static(b"\x04PONG")).unwrap();
+        assert!(bare.ping_context().is_empty());
+    }
+
+    #[test]
+    fn context_limit_is_16_bytes() {
+        let mut ok = b"\x04PING\x00\x01".to_vec();
+        ok.extend_from_slice(&[7; MAX_PING_CONTEXT]);
+        let ping = ZmqCommand::try_from(Bytes::from(ok.clone())).unwrap();
+        assert_eq!(ping.ping_context().len(), 16);
+        ok.push(7);
+        assert!(ZmqCommand::try_from(Bytes::from(ok)).is_err());
+        let mut pong = b"\x04PONG".to_vec();
+        pong.extend_from_slice(&[7; MAX_PING_CONTEXT + 1]);
+        assert!(ZmqCommand::try_from(Bytes::from(pong)).is_err());
+        // What we send is cut to the limit, never longer.
+        let long = ZmqCommand::pong(Bytes::from(vec![1u8; 40]));
+        assert_eq!(body(long).len(), 5 + MAX_PING_CONTEXT);
+    }
+
+    #[test]
+    fn malformed_pings_are_errors_not_panics() {
+        for data in [
+            &b"\x04PING"[..],
+            &b"\x04PING\x01"[..],
+            &b"\x04PIN"[..],
+            &b"\x04PINGX"[..],
+            &b"\x05PING"[..],
+            &b"\x04PINX\x00\x00"[..],
+            &b""[..],
+            &b"\xffPING"[..],
+        ] {
+            assert!(
+                ZmqCommand::try_from(Bytes::copy_from_slice(data)).is_err(),
+                "{data:?} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn decode_encode_round_trip() {
+        let wire = b"\x04PING\xff\xfe0123456789abcdef";
+        let ping = ZmqCommand::try_from(Bytes::from_static(wire)).unwrap();
+        assert_eq!(ping.ping_ttl(), 0xfffe);
+        assert_eq!(body(ping), wire);
+    }
+}
