@@ -301,7 +301,10 @@ mod heartbeat_tests {
         let ping = ZmqCommand::ping(0x0102, Bytes::from_static(b"ctx"));
         assert_eq!(body(ping), b"\x04PING\x01\x02ctx");
         assert_eq!(body(ZmqCommand::ping(0, Bytes::new())), b"\x04PING\x00\x00");
-        assert_eq!(body(ZmqCommand::pong(Bytes::from_static(b"ctx"))), b"\x04PONGctx");
+        assert_eq!(
+            body(ZmqCommand::pong(Bytes::from_static(b"ctx"))),
+            b"\x04PONGctx"
+        );
     }
 
     #[test]
