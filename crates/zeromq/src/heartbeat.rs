@@ -196,3 +196,25 @@ impl Drop for HeartbeatWriter {
         self.shared.close();
     }
 }
+
+/// For sockets that write to a connection directly, under a lock (SUB, XPUB): a
+/// task that writes the PONGs the reader asks for. It holds the writer weakly, so
+/// it ends when the socket drops the peer (and then ends the reader); it sends no
+/// PINGs and watches no TTL (see DISTLOG-PATCH.md, sixth change).
+pub(crate) fn spawn_pong_writer(
+    mut heartbeat: HeartbeatWriter,
+    writer: std::sync::Weak<futures::lock::Mutex<std::pin::Pin<Box<crate::codec::ZmqFramedWrite>>>>,
+) {
+    use futures::{SinkExt, StreamExt};
+    crate::async_rt::task::spawn(async move {
+        while let Some(context) = heartbeat.pongs.next().await {
+            let Some(writer) = writer.upgrade() else {
+                return;
+            };
+            let pong = crate::codec::Message::Command(ZmqCommand::pong(context));
+            if writer.lock().await.send(pong).await.is_err() {
+                return;
+            }
+        }
+    });
+}

@@ -565,3 +565,40 @@ async fn unknown_command_is_still_an_error() {
     assert!(recv_within(&mut pull).await.is_err());
     assert!(join(raw).await.is_empty());
 }
+
+/// Patch 6: SUB and XPUB, which write to their connections directly, answer PINGs
+/// (while the application receives: that is when their connections are read).
+#[async_rt::test]
+async fn sub_and_xpub_answer_ping() {
+    async fn pong_while_receiving<S: SocketRecv>(
+        socket: &mut S,
+        port: u16,
+        us: &'static str,
+        them: &'static str,
+    ) -> Vec<u8> {
+        let raw = std::thread::spawn(move || {
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            handshake(&mut stream, us, them);
+            stream.write_all(b"\x04\x09\x04PING\x00\x00ab").unwrap();
+            let mut pong = [0u8; 9];
+            stream.read_exact(&mut pong).unwrap();
+            pong.to_vec()
+        });
+        match futures::future::select(Box::pin(join(raw)), Box::pin(socket.recv())).await {
+            futures::future::Either::Left((pong, _)) => pong,
+            futures::future::Either::Right((got, _)) => panic!("{them} delivered {got:?}"),
+        }
+    }
+    let mut sub = zeromq::SubSocket::new();
+    let port = port_of(&sub.bind("tcp://127.0.0.1:0").await.unwrap());
+    assert_eq!(
+        pong_while_receiving(&mut sub, port, "PUB", "SUB").await,
+        b"\x04\x07\x04PONGab".to_vec()
+    );
+    let mut xpub = zeromq::XPubSocket::new();
+    let port = port_of(&xpub.bind("tcp://127.0.0.1:0").await.unwrap());
+    assert_eq!(
+        pong_while_receiving(&mut xpub, port, "SUB", "XPUB").await,
+        b"\x04\x07\x04PONGab".to_vec()
+    );
+}
