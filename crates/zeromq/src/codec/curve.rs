@@ -74,7 +74,16 @@ impl CurveTx {
             .ok_or_else(|| CodecError::Curve("CURVE: MESSAGE nonce counter exhausted".into()))?;
         let len = MESSAGE_HEADER + 1 + body.len();
         dst.reserve(len + 9);
-        put_command_header(dst, len);
+        // libzmq 4.3 sends MESSAGE in a frame with no flags (not marked as a
+        // command, MORE clear), and ORs that frame's flags into the decrypted
+        // message's: a COMMAND or MORE bit here would corrupt what it delivers.
+        if len > 255 {
+            dst.put_u8(0x02);
+            dst.put_u64(len as u64);
+        } else {
+            dst.put_u8(0x00);
+            dst.put_u8(len as u8);
+        }
         dst.extend_from_slice(MESSAGE_NAME);
         dst.put_u64(counter);
         let tag_at = dst.len();
@@ -204,11 +213,9 @@ impl CurveCodecState {
         data: BytesMut,
     ) -> Result<CurveFrame, CodecError> {
         if let Some(rx) = self.rx.as_mut() {
-            if !command {
-                return Err(CodecError::Curve(
-                    "CURVE: plaintext data frame received after the handshake".into(),
-                ));
-            }
+            // Every frame must now be a MESSAGE, whether or not it is flagged as a
+            // command: libzmq does not flag it (RFC 25 calls it a command). A plain
+            // data frame fails `decode` as not being a MESSAGE.
             return rx.decode(data).map(|(flags, data)| CurveFrame::Inner {
                 command: flags & FLAG_COMMAND != 0,
                 more: flags & FLAG_MORE != 0,
@@ -300,7 +307,7 @@ mod tests {
         let (mut tx, mut rx) = pair();
         let mut dst = BytesMut::new();
         tx.encode(FLAG_MORE, b"hello", &mut dst).unwrap();
-        assert_eq!(dst[0], 0x04);
+        assert_eq!(dst[0], 0x00, "a data frame without MORE, as libzmq sends");
         assert_eq!(dst[1] as usize, 8 + 8 + 16 + 1 + 5);
         assert_eq!(&dst[2..10], MESSAGE_NAME);
         assert_eq!(&dst[10..18], &3u64.to_be_bytes());

@@ -506,14 +506,9 @@ async fn run(
         ))
         .into());
     }
-    if greeting.as_server == as_server {
-        return Err(err(if as_server {
-            "CURVE: both peers are CURVE servers"
-        } else {
-            "CURVE: both peers are CURVE clients"
-        })
-        .into());
-    }
+    // The peer's as-server flag is not checked: libzmq 4.3 always sends 0 there
+    // (the greeting's last 32 bytes are zeroed), server or not. Two clients or two
+    // servers fail at the first command anyway.
     let meta = metadata(socket_type, identity);
     let (peer_id, tx, rx) = match role {
         CurveRole::Client(config) => {
