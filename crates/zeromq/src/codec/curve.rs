@@ -126,7 +126,7 @@ impl CurveRx {
     pub(crate) fn decode(&mut self, mut data: BytesMut) -> Result<(u8, BytesMut), CodecError> {
         if data.len() < MESSAGE_NAME.len() || &data[..MESSAGE_NAME.len()] != MESSAGE_NAME {
             return Err(CodecError::Curve(
-                "CURVE: expected a MESSAGE command after the handshake, got another command".into(),
+                "CURVE: expected a MESSAGE after the handshake, got another frame".into(),
             ));
         }
         if data.len() < MESSAGE_HEADER + 1 {
@@ -298,7 +298,7 @@ mod tests {
 
     /// Splits one encoded command frame into its body.
     fn body(frame: &BytesMut) -> BytesMut {
-        let header = if frame[0] == 0x06 { 9 } else { 2 };
+        let header = if frame[0] & 0x02 != 0 { 9 } else { 2 };
         BytesMut::from(&frame[header..])
     }
 

@@ -235,6 +235,7 @@ impl ClientHandshake {
 }
 
 /// What the server learnt from a valid INITIATE.
+#[derive(Debug)]
 pub struct Initiated {
     pub client_key: CurvePublicKey,
     pub metadata: Vec<u8>,
@@ -586,4 +587,216 @@ pub fn fuzz_curve(data: &[u8]) -> usize {
         }
     }
     accepted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::curve::CurveKeyPair;
+
+    fn pair() -> (CurveServer, CurveClient, CurveKeyPair) {
+        let server = CurveKeyPair::generate().unwrap();
+        let client = CurveKeyPair::generate().unwrap();
+        (
+            CurveServer::new(server.secret.clone()),
+            CurveClient::new(server.public, client.clone()),
+            client,
+        )
+    }
+
+    /// Runs a whole handshake in memory; returns every command body and the ciphers.
+    fn run_handshake(
+        server: CurveServer,
+        client: CurveClient,
+    ) -> (
+        Vec<Vec<u8>>,
+        Initiated,
+        (CurveTx, CurveRx),
+        (CurveTx, CurveRx),
+    ) {
+        let mut c = ClientHandshake::new(client).unwrap();
+        let mut s = ServerHandshake::new(server).unwrap();
+        let hello = c.hello().unwrap();
+        let welcome = s.process_hello(&hello).unwrap();
+        c.process_welcome(&welcome).unwrap();
+        let meta = metadata(SocketType::PUSH, None);
+        let initiate = c.initiate(&meta).unwrap();
+        let initiated = s.process_initiate(&initiate).unwrap();
+        let server_meta = metadata(SocketType::PULL, None);
+        let (ready, stx, srx) = s.ready(&initiated, &server_meta).unwrap();
+        let (got_meta, ctx, crx) = c.process_ready(&ready).unwrap();
+        assert_eq!(got_meta, server_meta);
+        (
+            vec![hello, welcome, initiate, ready],
+            initiated,
+            (ctx, crx),
+            (stx, srx),
+        )
+    }
+
+    #[test]
+    fn command_sizes_match_libzmq() {
+        let (server, client, client_keys) = pair();
+        let (cmds, initiated, _, _) = run_handshake(server, client);
+        let meta_len = metadata(SocketType::PUSH, None).len();
+        assert_eq!(cmds[0].len(), 200, "HELLO");
+        assert_eq!(&cmds[0][..8], b"\x05HELLO\x01\x00");
+        assert!(cmds[0][8..80].iter().all(|&b| b == 0), "HELLO padding");
+        assert_eq!(&cmds[0][112..120], &1u64.to_be_bytes(), "HELLO nonce 1");
+        assert_eq!(cmds[1].len(), 168, "WELCOME");
+        assert_eq!(cmds[2].len(), 257 + meta_len, "INITIATE");
+        assert_eq!(&cmds[2][105..113], &2u64.to_be_bytes(), "INITIATE nonce 2");
+        assert_eq!(
+            cmds[3].len(),
+            30 + metadata(SocketType::PULL, None).len(),
+            "READY"
+        );
+        assert_eq!(initiated.client_key, client_keys.public);
+        assert_eq!(
+            parse_metadata(&initiated.metadata).unwrap()["Socket-Type"],
+            "PUSH"
+        );
+    }
+
+    #[test]
+    fn ciphers_work_both_ways_with_directional_nonces() {
+        let (server, client, _) = pair();
+        let (_, _, (mut ctx, mut crx), (mut stx, mut srx)) = run_handshake(server, client);
+        let body = |f: &BytesMut| BytesMut::from(&f[2..]);
+        let mut up = BytesMut::new();
+        ctx.encode(0, b"to server", &mut up).unwrap();
+        // The client's first MESSAGE has nonce 3 (HELLO 1, INITIATE 2).
+        assert_eq!(&up[10..18], &3u64.to_be_bytes());
+        assert_eq!(&srx.decode(body(&up)).unwrap().1[..], b"to server");
+        let mut down = BytesMut::new();
+        stx.encode(0, b"to client", &mut down).unwrap();
+        assert_eq!(&down[10..18], &2u64.to_be_bytes());
+        assert_eq!(&crx.decode(body(&down)).unwrap().1[..], b"to client");
+        // A client MESSAGE reflected back at the client fails: the prefixes differ.
+        let mut up2 = BytesMut::new();
+        ctx.encode(0, b"reflect", &mut up2).unwrap();
+        let mut reflected = body(&up2);
+        reflected[8..16].copy_from_slice(&9u64.to_be_bytes());
+        assert!(crx.decode(reflected).is_err());
+    }
+
+    #[test]
+    fn malformed_hello_is_refused_with_a_reason() {
+        let (server, client, _) = pair();
+        let c = ClientHandshake::new(client).unwrap();
+        let hello = c.hello().unwrap();
+        // Every truncation: an error, never a panic.
+        for len in 0..hello.len() {
+            let mut s = ServerHandshake::new(server.clone()).unwrap();
+            assert!(s.process_hello(&hello[..len]).is_err(), "len {len}");
+        }
+        let mut s = ServerHandshake::new(server.clone()).unwrap();
+        let mut bad = hello.clone();
+        bad[6] = 2;
+        let e = s.process_hello(&bad).unwrap_err().to_string();
+        assert!(e.contains("version 2.0"), "{e}");
+        let mut bad = hello.clone();
+        bad[150] ^= 1;
+        let e = s.process_hello(&bad).unwrap_err().to_string();
+        assert!(e.contains("cannot open HELLO"), "{e}");
+        let e = s.process_hello(b"\x05HELLX").unwrap_err().to_string();
+        assert!(e.contains("expected HELLO"), "{e}");
+    }
+
+    #[test]
+    fn wrong_server_key_fails_at_hello() {
+        let (server, _, client_keys) = pair();
+        let other = CurveKeyPair::generate().unwrap();
+        let c = ClientHandshake::new(CurveClient::new(other.public, client_keys)).unwrap();
+        let mut s = ServerHandshake::new(server).unwrap();
+        assert!(s.process_hello(&c.hello().unwrap()).is_err());
+    }
+
+    #[test]
+    fn malformed_initiate_is_refused() {
+        let (server, client, _) = pair();
+        let mut c = ClientHandshake::new(client.clone()).unwrap();
+        let mut s = ServerHandshake::new(server.clone()).unwrap();
+        let welcome = s.process_hello(&c.hello().unwrap()).unwrap();
+        c.process_welcome(&welcome).unwrap();
+        let initiate = c.initiate(b"").unwrap();
+        for len in 0..initiate.len() {
+            assert!(s.process_initiate(&initiate[..len]).is_err(), "len {len}");
+        }
+        // A flipped byte anywhere after the name: cookie, nonce, box or vouch.
+        for at in [10, 60, 106, 120, 200, 250] {
+            let mut bad = initiate.clone();
+            bad[at] ^= 0x40;
+            assert!(s.process_initiate(&bad).is_err(), "byte {at}");
+        }
+        // Another connection's server cannot open this cookie (its key is fresh).
+        let mut other = ServerHandshake::new(server).unwrap();
+        let _ = other.process_hello(&c.hello().unwrap()).unwrap();
+        let e = other.process_initiate(&initiate).unwrap_err().to_string();
+        assert!(e.contains("cookie"), "{e}");
+        // And the original still accepts the genuine INITIATE.
+        assert!(s.process_initiate(&initiate).is_ok());
+    }
+
+    #[test]
+    fn initiate_before_hello_and_vouch_for_another_server() {
+        let (server, client, client_keys) = pair();
+        let mut s = ServerHandshake::new(server.clone()).unwrap();
+        assert!(s.process_initiate(&[0u8; 300]).is_err());
+        // A client that vouches for another server's key S is refused even though
+        // everything else opens. Built by hand: the client's config names S'' as
+        // the server in the vouch but HELLO goes to the real one.
+        let mut c = ClientHandshake::new(client).unwrap();
+        let welcome = s.process_hello(&c.hello().unwrap()).unwrap();
+        c.process_welcome(&welcome).unwrap();
+        c.config = CurveClient::new(CurveKeyPair::generate().unwrap().public, client_keys);
+        let e = s
+            .process_initiate(&c.initiate(b"").unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("another server"), "{e}");
+    }
+
+    #[test]
+    fn client_reports_the_servers_error_and_rejects_bad_welcome_and_ready() {
+        let (server, client, _) = pair();
+        let mut c = ClientHandshake::new(client).unwrap();
+        let e = c
+            .process_welcome(&error_command("400"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ERROR \"400\""), "{e}");
+        // An ERROR whose reason length runs past its end is still no panic.
+        assert!(c.process_welcome(b"\x05ERROR\xff").is_err());
+        assert!(c.process_welcome(b"\x05ERROR").is_err());
+        let mut s = ServerHandshake::new(server).unwrap();
+        let welcome = s.process_hello(&c.hello().unwrap()).unwrap();
+        for len in 0..welcome.len() {
+            assert!(c.process_welcome(&welcome[..len]).is_err(), "len {len}");
+        }
+        c.process_welcome(&welcome).unwrap();
+        let initiated = s.process_initiate(&c.initiate(b"").unwrap()).unwrap();
+        let (ready, _, _) = s.ready(&initiated, b"").unwrap();
+        for len in 0..ready.len() {
+            assert!(c.process_ready(&ready[..len]).is_err(), "len {len}");
+        }
+        let mut bad = ready.clone();
+        bad[20] ^= 1;
+        assert!(c.process_ready(&bad).is_err());
+        assert!(c.process_ready(&ready).is_ok());
+    }
+
+    #[test]
+    fn fuzz_entry_point_survives_garbage_and_near_valid_input() {
+        let (server, client, _) = pair();
+        let (cmds, ..) = run_handshake(server, client);
+        let mut inputs: Vec<Vec<u8>> = vec![vec![], vec![0xff; 1000], b"\x07MESSAGE".to_vec()];
+        for cmd in &cmds {
+            inputs.push(cmd.clone());
+            inputs.push(cmd[..cmd.len() / 2].to_vec());
+        }
+        for input in inputs {
+            fuzz_curve(&input);
+        }
+    }
 }
