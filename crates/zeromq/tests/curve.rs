@@ -123,7 +123,14 @@ async fn pull_client_from_push_server() {
     pull.connect(&format!("tcp://127.0.0.1:{port}"))
         .await
         .unwrap();
-    for i in 0..100 {
+    // The client's connect returns once it has READY; the bound side registers the
+    // peer a moment later (as with NULL), and a PUSH without a peer refuses to send.
+    let start = Instant::now();
+    while let Err(e) = push.send(ZmqMessage::from("down-0")).await {
+        assert!(start.elapsed() < DEADLINE, "the PUSH server never had its peer: {e}");
+        async_rt::task::sleep(Duration::from_millis(10)).await;
+    }
+    for i in 1..100 {
         push.send(ZmqMessage::from(format!("down-{i}")))
             .await
             .unwrap();
