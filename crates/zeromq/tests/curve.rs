@@ -127,7 +127,10 @@ async fn pull_client_from_push_server() {
     // peer a moment later (as with NULL), and a PUSH without a peer refuses to send.
     let start = Instant::now();
     while let Err(e) = push.send(ZmqMessage::from("down-0")).await {
-        assert!(start.elapsed() < DEADLINE, "the PUSH server never had its peer: {e}");
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the PUSH server never had its peer: {e}"
+        );
         async_rt::task::sleep(Duration::from_millis(10)).await;
     }
     for i in 1..100 {
@@ -321,4 +324,47 @@ async fn replayed_session_delivers_nothing() {
         "the replayed session delivered a message"
     );
     assert_eq!((stats.accepted(), stats.failed()), (1, 1));
+}
+
+/// Not a check: the cost of CURVE against NULL, PUSH -> PULL over loopback, for
+/// DISTLOG-PATCH.md. `cargo test --release -p distlog-zeromq --test curve -- --ignored --nocapture`
+#[async_rt::test]
+#[ignore = "measurement, run by hand"]
+async fn throughput_curve_vs_null() {
+    const COUNT: usize = 200_000;
+    for curve in [false, true] {
+        let server = keys();
+        let (so, co) = if curve {
+            (
+                server_options(CurveServer::new(server.secret.clone())),
+                client_options(server.public, keys()),
+            )
+        } else {
+            (SocketOptions::default(), SocketOptions::default())
+        };
+        let mut pull = PullSocket::with_options(so);
+        let port = port_of(&pull.bind("tcp://127.0.0.1:0").await.unwrap());
+        let mut push = PushSocket::with_options(co);
+        push.connect(&format!("tcp://127.0.0.1:{port}"))
+            .await
+            .unwrap();
+        let body = vec![b'x'; 100];
+        let start = Instant::now();
+        let sender = async_rt::task::spawn(async move {
+            for _ in 0..COUNT {
+                push.send(ZmqMessage::from(body.clone())).await.unwrap();
+            }
+            push
+        });
+        for _ in 0..COUNT {
+            recv(&mut pull, DEADLINE).await.expect("message");
+        }
+        let elapsed = start.elapsed();
+        let _push = sender.await;
+        println!(
+            "{}: {COUNT} messages of 100 bytes in {elapsed:?}: {:.0} messages/s",
+            if curve { "CURVE" } else { "NULL" },
+            COUNT as f64 / elapsed.as_secs_f64()
+        );
+    }
 }
