@@ -604,16 +604,16 @@ mod tests {
         )
     }
 
-    /// Runs a whole handshake in memory; returns every command body and the ciphers.
-    fn run_handshake(
-        server: CurveServer,
-        client: CurveClient,
-    ) -> (
+    /// Every command body, what INITIATE told, the client's and the server's ciphers.
+    type Handshaken = (
         Vec<Vec<u8>>,
         Initiated,
         (CurveTx, CurveRx),
         (CurveTx, CurveRx),
-    ) {
+    );
+
+    /// Runs a whole handshake in memory; returns every command body and the ciphers.
+    fn run_handshake(server: CurveServer, client: CurveClient) -> Handshaken {
         let mut c = ClientHandshake::new(client).unwrap();
         let mut s = ServerHandshake::new(server).unwrap();
         let hello = c.hello().unwrap();
