@@ -8,7 +8,7 @@ extern crate distlog_zeromq as zeromq;
 use zeromq::__async_rt as async_rt;
 use zeromq::curve::{CurveClient, CurveKeyPair, CurveServer};
 use zeromq::prelude::*;
-use zeromq::{PullSocket, PushSocket, SocketOptions, ZmqMessage};
+use zeromq::{PubSocket, PullSocket, PushSocket, SocketOptions, SubSocket, ZmqMessage};
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -97,9 +97,9 @@ async fn libzmq_push_client_to_fork_pull_server() {
     distlog_testkit::require_python!();
     let server = keys();
     let client = keys();
-    let stats = CurveServer::new(server.secret.clone()).stats();
-    let (mut pull, port) = curve_pull_server(CurveServer::new(server.secret.clone())).await;
-    let _ = stats;
+    let config = CurveServer::new(server.secret.clone());
+    let stats = config.stats();
+    let (mut pull, port) = curve_pull_server(config).await;
     let peer = spawn_peer(&[
         "push_client",
         &format!("tcp://127.0.0.1:{port}"),
@@ -118,6 +118,7 @@ async fn libzmq_push_client_to_fork_pull_server() {
         );
     }
     assert_eq!(peer.finish().await.trim(), format!("sent {N}"));
+    assert_eq!((stats.accepted(), stats.failed()), (1, 0));
 }
 
 /// (b) fork CURVE PUSH client -> libzmq CURVE PULL server: all N arrive, with
@@ -279,4 +280,85 @@ async fn wire_bytes_never_hold_the_plaintext() {
             String::from_utf8_lossy(needle)
         );
     }
+}
+
+/// fork CURVE PUB server -> libzmq CURVE SUB client: the subscription (a data
+/// message under ZMTP 3.0) arrives encrypted and filters.
+#[async_rt::test]
+async fn fork_pub_server_to_libzmq_sub_client() {
+    distlog_testkit::require_python!();
+    let server = keys();
+    let mut options = SocketOptions::default();
+    options.curve_server(CurveServer::new(server.secret.clone()));
+    let mut publisher = PubSocket::with_options(options);
+    let port = match publisher.bind("tcp://127.0.0.1:0").await.expect("bind") {
+        zeromq::Endpoint::Tcp(_, port) => port,
+        other => panic!("unexpected endpoint {other}"),
+    };
+    let peer = spawn_peer(&[
+        "sub_client",
+        &format!("tcp://127.0.0.1:{port}"),
+        &server.public.to_z85(),
+        "20",
+    ]);
+    // PUB drops what no subscriber wants yet: publish until the SUB has its 20.
+    let start = Instant::now();
+    let mut i = 0u64;
+    loop {
+        if let Some((ok, out)) = peer.out.lock().unwrap().take() {
+            assert!(ok, "sub_client failed: {out}");
+            let lines: Vec<&str> = out.lines().collect();
+            assert_eq!(lines.len(), 20, "{out}");
+            assert!(lines.iter().all(|l| l.starts_with("keep-")), "{out}");
+            break;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the libzmq SUB never got its messages"
+        );
+        publisher
+            .send(ZmqMessage::from(format!("drop-{i}")))
+            .await
+            .expect("send");
+        publisher
+            .send(ZmqMessage::from(format!("keep-{i}")))
+            .await
+            .expect("send");
+        i += 1;
+        async_rt::task::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// libzmq CURVE PUB server -> fork CURVE SUB client.
+#[async_rt::test]
+async fn libzmq_pub_server_to_fork_sub_client() {
+    distlog_testkit::require_python!();
+    let server = keys();
+    let port = distlog_testkit::free_port();
+    let endpoint = format!("tcp://127.0.0.1:{port}");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/curve_py/peer.py");
+    let mut child = Command::new(distlog_testkit::python())
+        .arg(script)
+        .args(["pub_server", &endpoint, &server.secret.to_z85()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start python");
+    distlog_testkit::wait_listening(port);
+    let mut options = SocketOptions::default();
+    options.curve_client(CurveClient::new(server.public, keys()));
+    let mut sub = SubSocket::with_options(options);
+    sub.connect(&endpoint).await.expect("connect");
+    sub.subscribe("keep").await.expect("subscribe");
+    for _ in 0..20 {
+        let m = async_rt::task::timeout(DEADLINE, sub.recv())
+            .await
+            .expect("a message within the deadline")
+            .expect("recv");
+        let body = String::from_utf8_lossy(m.get(0).expect("a frame")).into_owned();
+        assert!(body.starts_with("keep-"), "unsubscribed {body:?} delivered");
+    }
+    drop(child.stdin.take());
+    let status = child.wait().expect("wait for python");
+    assert!(status.success());
 }

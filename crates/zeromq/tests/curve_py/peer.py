@@ -52,6 +52,35 @@ def main():
             parts = s.recv_multipart()
             print(" ".join(p.decode() for p in parts), flush=True)
         s.close()
+    elif mode == "sub_client":
+        # Prints the first n messages on "keep", then exits.
+        server_pub, n = sys.argv[3], int(sys.argv[4])
+        pub, sec = zmq.curve_keypair()
+        s = ctx.socket(zmq.SUB)
+        s.curve_serverkey = server_pub.encode()
+        s.curve_publickey = pub
+        s.curve_secretkey = sec
+        s.rcvtimeo = 15000
+        s.subscribe(b"keep")
+        s.connect(endpoint)
+        for _ in range(n):
+            print(s.recv().decode(), flush=True)
+        s.close(linger=0)
+    elif mode == "pub_server":
+        # Publishes "keep-i" and "drop-i" until stdin closes.
+        sec = sys.argv[3]
+        s = ctx.socket(zmq.PUB)
+        s.curve_server = True
+        s.curve_secretkey = sec.encode()
+        s.bind(endpoint)
+        print("bound", flush=True)
+        import select
+        i = 0
+        while not select.select([sys.stdin], [], [], 0.01)[0]:
+            s.send(b"drop-%d" % i)
+            s.send(b"keep-%d" % i)
+            i += 1
+        s.close(linger=0)
     else:
         raise SystemExit("unknown mode " + mode)
     ctx.term()
