@@ -3,6 +3,8 @@
 mod async_rt;
 mod backend;
 mod codec;
+#[cfg(feature = "curve")]
+pub mod curve;
 mod dealer;
 mod endpoint;
 mod error;
@@ -23,6 +25,8 @@ pub mod util;
 mod write_queue;
 mod xpub;
 mod xsub;
+#[cfg(feature = "curve")]
+pub mod z85;
 
 #[doc(hidden)]
 pub mod __async_rt {
@@ -346,6 +350,8 @@ pub enum SocketEvent {
 }
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// distlog patch: see [`SocketOptions::handshake_timeout`].
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct SocketOptions {
     pub(crate) peer_id: Option<PeerIdentity>,
@@ -358,6 +364,12 @@ pub struct SocketOptions {
     // announces a frame of 2^50 bytes makes the decoder reserve that much, and the
     // allocation failure aborts the process.
     pub(crate) max_frame_size: Option<usize>,
+    // distlog patch (CURVE): the role this socket takes, `None` for NULL.
+    #[cfg(feature = "curve")]
+    pub(crate) curve: Option<crate::curve::CurveRole>,
+    // distlog patch: an accepted (or reconnected) peer that has not finished the
+    // handshake within this is dropped, instead of holding its task forever.
+    pub(crate) handshake_timeout: Duration,
 }
 
 impl Default for SocketOptions {
@@ -369,6 +381,9 @@ impl Default for SocketOptions {
             read_buffer_max_size: 64 * 1024,
             read_buffer_short_reads: 2,
             max_frame_size: None,
+            #[cfg(feature = "curve")]
+            curve: None,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
         }
     }
 }
@@ -435,6 +450,14 @@ impl SocketOptions {
     /// than `max` bytes, before any memory is reserved for it.
     pub fn max_frame_size(&mut self, max: usize) -> &mut Self {
         self.max_frame_size = Some(max);
+        self
+    }
+
+    /// distlog patch: a peer that connects to a bound socket (or a peer reconnected
+    /// to) and does not finish the ZMTP handshake (greeting, READY, or CURVE's four
+    /// commands) within `timeout` is disconnected. Default 10 s.
+    pub fn handshake_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.handshake_timeout = timeout;
         self
     }
 

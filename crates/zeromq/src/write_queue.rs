@@ -34,7 +34,8 @@ pub(crate) async fn write_message_queue(
 /// copied into the sink's buffer first.
 async fn write_one(send_queue: &mut ZmqFramedWrite, message: Message) -> CodecResult<()> {
     match message {
-        Message::Framed(bytes) => {
+        // distlog patch (CURVE): with a cipher, each frame inside must be encrypted.
+        Message::Framed(bytes) if !send_queue.encoder().encrypts() => {
             send_queue.flush().await?;
             let io: &mut Box<dyn FrameableWrite> = send_queue;
             io.write_all(&bytes).await?;

@@ -167,6 +167,14 @@ impl ZmqFramedRead {
     }
 }
 
+impl ZmqFramedRead {
+    /// distlog patch (CURVE): the handshake switches the decoder's mode.
+    #[cfg(feature = "curve")]
+    pub(crate) fn codec_mut(&mut self) -> &mut ZmqCodec {
+        &mut self.codec
+    }
+}
+
 /// Equivalent to [`asynchronous_codec::Framed<T, ZmqCodec>`]
 pub struct FramedIo {
     pub read_half: ZmqFramedRead,

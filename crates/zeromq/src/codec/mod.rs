@@ -2,6 +2,8 @@
 //! io device to a protocal comprised of [`Message`] frames. See [`FramedIo`]
 
 mod command;
+#[cfg(feature = "curve")]
+pub(crate) mod curve;
 mod error;
 mod framed;
 mod greeting;
