@@ -159,9 +159,20 @@ impl Link {
     }
 
     /// Tries once to connect; on failure schedules the next try with backoff.
-    pub(crate) async fn connect(&mut self, timeout: Duration) -> bool {
+    pub(crate) async fn connect(
+        &mut self,
+        timeout: Duration,
+        heartbeat: Option<(Duration, Duration)>,
+    ) -> bool {
         let mut options = SocketOptions::default();
         options.connect_timeout(timeout);
+        if let Some((interval, heartbeat_timeout)) = heartbeat {
+            // A dead connection then ends with a `Disconnected` event, which `poll`
+            // turns into a reconnect.
+            options
+                .heartbeat_interval(interval)
+                .heartbeat_timeout(heartbeat_timeout);
+        }
         let mut socket = zeromq::PushSocket::with_options(options);
         let before = delivery::before_connect(self.port);
         let ok = runtime::timeout(

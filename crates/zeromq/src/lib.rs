@@ -9,6 +9,7 @@ mod dealer;
 mod endpoint;
 mod error;
 mod fair_queue;
+mod heartbeat;
 mod message;
 mod r#pub;
 mod pull;
@@ -370,6 +371,10 @@ pub struct SocketOptions {
     // distlog patch: an accepted (or reconnected) peer that has not finished the
     // handshake within this is dropped, instead of holding its task forever.
     pub(crate) handshake_timeout: Duration,
+    // distlog patch: ZMTP 3.1 heartbeats (see `heartbeat.rs`); all off by default.
+    pub(crate) heartbeat_interval: Option<Duration>,
+    pub(crate) heartbeat_timeout: Option<Duration>,
+    pub(crate) heartbeat_ttl: Option<Duration>,
 }
 
 impl Default for SocketOptions {
@@ -384,6 +389,9 @@ impl Default for SocketOptions {
             #[cfg(feature = "curve")]
             curve: None,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            heartbeat_interval: None,
+            heartbeat_timeout: None,
+            heartbeat_ttl: None,
         }
     }
 }
@@ -458,6 +466,31 @@ impl SocketOptions {
     /// commands) within `timeout` is disconnected. Default 10 s.
     pub fn handshake_timeout(&mut self, timeout: Duration) -> &mut Self {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    /// distlog patch (ZMTP 3.1 heartbeats, libzmq's `ZMQ_HEARTBEAT_IVL`): each
+    /// connection sends a PING every `interval`. Unset (the default), none are sent;
+    /// PINGs from peers are answered either way.
+    pub fn heartbeat_interval(&mut self, interval: Duration) -> &mut Self {
+        self.heartbeat_interval = Some(interval);
+        self
+    }
+
+    /// distlog patch (`ZMQ_HEARTBEAT_TIMEOUT`): with `heartbeat_interval` set, a
+    /// connection from which nothing (any frame, PONG included) arrives within
+    /// `timeout` of a PING is closed, and a connecting socket reconnects. Defaults to
+    /// the interval, as in libzmq.
+    pub fn heartbeat_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.heartbeat_timeout = Some(timeout);
+        self
+    }
+
+    /// distlog patch (`ZMQ_HEARTBEAT_TTL`): the TTL announced in our PINGs, after
+    /// which a peer that heard nothing from us drops the connection. Sent in whole
+    /// deciseconds (RFC 37), at most 6553.5 s; unset, 0 (none).
+    pub fn heartbeat_ttl(&mut self, ttl: Duration) -> &mut Self {
+        self.heartbeat_ttl = Some(ttl);
         self
     }
 

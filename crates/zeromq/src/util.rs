@@ -180,6 +180,8 @@ pub(crate) async fn ready_exchange(
                     ))
                 }
             }
+            // distlog patch: PING/PONG (RFC 37) only come after READY.
+            _ => Err(ZmqError::Other("Failed to confirm ready state")),
         },
         Some(Ok(_)) => Err(ZmqError::Other("Failed to confirm ready state")),
         Some(Err(e)) => Err(e.into()),

@@ -10,6 +10,8 @@ mod greeting;
 pub(crate) mod mechanism;
 mod zmq_codec;
 
+#[allow(unused_imports)] // the limit, for tests
+pub(crate) use command::MAX_PING_CONTEXT;
 pub(crate) use command::{ZmqCommand, ZmqCommandName};
 pub use error::CodecError;
 pub(crate) use error::CodecResult;
