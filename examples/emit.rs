@@ -34,28 +34,6 @@ fn millis(flag: &str, v: String) -> Result<Duration, String> {
         .map_err(|_| format!("{flag}: {v:?} is not a whole number of milliseconds"))
 }
 
-/// The `log` front end of `distlog::builder()`, over a handler built here so that
-/// handler options `LogBuilder` does not offer (heartbeats) can be set.
-struct EmitLogger(distlog::handler::Handler);
-
-impl log::Log for EmitLogger {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        // Only the tool's own records: anything logged on distlog's sender thread
-        // (zeromq's own logging) must not come back into the queue it is draining.
-        metadata.level() <= log::Level::Info && metadata.target() == "emit"
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            self.0.enqueue(distlog::event_from(record));
-        }
-    }
-
-    fn flush(&self) {
-        self.0.flush();
-    }
-}
-
 fn parse() -> Result<Args, String> {
     let mut args = Args {
         endpoint: "tcp://127.0.0.1:5010".into(),
@@ -100,28 +78,24 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut builder = distlog::handler::Handler::builder()
+    let mut builder = distlog::builder()
         .endpoint(&args.endpoint)
         .encoding(args.encoding)
         .system(args.system)
         .queue_capacity(args.queue)
         .overflow(Overflow::Block(Duration::from_secs(2)))
-        .flush_timeout(Duration::from_secs(5));
+        .flush_timeout(Duration::from_secs(5))
+        .filter("info");
     if let Some(ms) = args.heartbeat {
         builder = builder.heartbeat(ms, ms * 3);
     }
-    let guard = match builder.spawn() {
+    let guard = match builder.install() {
         Ok(g) => g,
         Err(e) => {
             eprintln!("emit: {e}");
             return ExitCode::from(2);
         }
     };
-    if log::set_boxed_logger(Box::new(EmitLogger(guard.handler().clone()))).is_err() {
-        eprintln!("emit: a global logger is already installed");
-        return ExitCode::from(2);
-    }
-    log::set_max_level(log::LevelFilter::Info);
     let n = args.count;
     for i in 0..n {
         if i > 0 {
