@@ -7,7 +7,7 @@
 //! strings (dynamic keys, thousands of thread names), callers get an owned copy.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,30 +50,44 @@ thread_local! {
     static LOCAL: RefCell<HashMap<&'static str, (), Fnv>> = RefCell::new(HashMap::default());
     /// Direct-mapped by the address of the caller's string: targets and keys are
     /// string literals, so the same call site passes the same address every time and
-    /// a hit costs one comparison instead of a hash of the text.
-    static BY_ADDRESS: RefCell<[(usize, &'static str); SLOTS]> = const { RefCell::new([(0, ""); SLOTS]) };
+    /// a hit costs one comparison instead of a hash of the text. Cells rather than a
+    /// `RefCell`: no borrow flag to check and no panic path, which kept the access
+    /// from being inlined into callers in other modules.
+    static BY_ADDRESS: [Cell<(usize, &'static str)>; SLOTS] = const { [const { Cell::new((0, "")) }; SLOTS] };
 }
 
 /// The string as a `'static` borrow when it is (or can be) interned, else a copy.
+///
+/// Four calls per `log::info!` with three key-values, from the logger's module: the
+/// hit path is small and inlined there; a miss goes out of line.
+#[inline]
 pub(crate) fn intern(s: &str) -> Cow<'static, str> {
-    if s.len() > MAX_LEN {
-        return Cow::Owned(s.to_string());
-    }
     let addr = s.as_ptr() as usize;
     // Literals of one crate lie close together, at addresses with low bits in
     // common: mix them all into the slot.
     let slot = ((addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % SLOTS;
-    let cached = BY_ADDRESS.with(|c| {
-        let (a, k) = c.borrow()[slot];
-        // The address alone is not enough: a heap string may reuse a freed one.
-        (a == addr && k == s).then_some(k)
-    });
-    if let Some(k) = cached {
-        return Cow::Borrowed(k);
+    let cached = BY_ADDRESS
+        .try_with(|c| {
+            let (a, k) = c[slot].get();
+            // The address alone is not enough: a heap string may reuse a freed one.
+            (a == addr && k.len() == s.len() && k == s).then_some(k)
+        })
+        .ok()
+        .flatten();
+    match cached {
+        Some(k) => Cow::Borrowed(k),
+        None => intern_miss(s, addr, slot),
+    }
+}
+
+#[inline(never)]
+fn intern_miss(s: &str, addr: usize, slot: usize) -> Cow<'static, str> {
+    if s.len() > MAX_LEN {
+        return Cow::Owned(s.to_string());
     }
     let interned = intern_slow(s);
     if let Cow::Borrowed(k) = interned {
-        BY_ADDRESS.with(|c| c.borrow_mut()[slot] = (addr, k));
+        let _ = BY_ADDRESS.try_with(|c| c[slot].set((addr, k)));
     }
     interned
 }

@@ -86,6 +86,9 @@ impl Event {
     }
 
     /// `created`, `msecs` and `relativeCreated`, as Python's `LogRecord` computes them.
+    // Called once a record by the encoder, in another module: without the hint it
+    // is no longer inlined there.
+    #[inline]
     pub(crate) fn times(&self, process: &ProcessInfo) -> [f64; 3] {
         let created = epoch_seconds(self.time);
         // Truncating casts instead of `fract` and `floor`, calls into libm on
