@@ -58,6 +58,42 @@ fn main() {
         ),
         format!("{raw:.0}"),
     );
+    // CURVE (ZMTP-CURVE, issue 14), fork against fork and C libzmq against C libzmq,
+    // with the same two-frame messages.
+    let raw_curve =
+        median3(|| child_metric(&["--section", "raw_curve", "--records", &n], "raw_per_s"));
+    row(
+        "raw zeromq PUSH->PULL with CURVE (records/s)",
+        format!("{raw_curve:.0}"),
+    );
+    row(
+        "  ratio to raw zeromq without CURVE (target >= 0.5)",
+        format!("{:.2}", raw_curve / raw),
+    );
+    match (
+        c_libzmq(&dir, "null", records),
+        c_libzmq(&dir, "curve", records),
+    ) {
+        (Ok(c_null), Ok(c_curve)) => {
+            row(
+                "C libzmq PUSH->PULL, same messages (records/s)",
+                format!("{c_null:.0}"),
+            );
+            row(
+                "  raw zeromq (this fork) / C libzmq",
+                format!("{:.2}", raw / c_null),
+            );
+            row(
+                "C libzmq PUSH->PULL with CURVE (records/s)",
+                format!("{c_curve:.0}"),
+            );
+            row(
+                "  raw zeromq with CURVE / C libzmq with CURVE (target >= 1.0)",
+                format!("{:.2}", raw_curve / c_curve),
+            );
+        }
+        (Err(why), _) | (_, Err(why)) => row("C libzmq PUSH->PULL", format!("skipped: {why}")),
+    }
     let bare = median3(|| child_metric(&["--section", "bare", "--records", &n], "bare_per_s"));
     row(
         "distlog log::info! -> bare zeromq PULL, no collector (records/s)",
@@ -342,7 +378,8 @@ fn stop(mut child: Child) -> u64 {
 
 fn run_section(section: &str, endpoint: &str, records: u64) {
     match section {
-        "raw" => raw_zeromq(records),
+        "raw" => raw_zeromq(records, false),
+        "raw_curve" => raw_zeromq(records, true),
         "bare" => bare_pull(records),
         "e2e" => end_to_end(endpoint, records),
         "ingest" => ingest(endpoint, records),
@@ -445,6 +482,18 @@ fn counting_pull(
     std::sync::Arc<std::sync::atomic::AtomicU64>,
     std::thread::JoinHandle<Option<Instant>>,
 ) {
+    counting_pull_with(n, zeromq::SocketOptions::default())
+}
+
+/// [`counting_pull`] with socket options (CURVE for the encrypted reference).
+fn counting_pull_with(
+    n: u64,
+    options: zeromq::SocketOptions,
+) -> (
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+    std::thread::JoinHandle<Option<Instant>>,
+) {
     use std::sync::atomic::{AtomicU64, Ordering};
     use zeromq::{Socket, SocketRecv};
     let endpoint = free_endpoint();
@@ -454,7 +503,7 @@ fn counting_pull(
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let receiver = std::thread::spawn(move || {
         block_on(async move {
-            let mut pull = zeromq::PullSocket::new();
+            let mut pull = zeromq::PullSocket::with_options(options);
             if pull.bind(&ep).await.is_err() {
                 return None;
             }
@@ -576,12 +625,23 @@ fn caller_encode(n: u64) {
 }
 
 /// zeromq alone: one PUSH thread sending 400-byte bodies to a PULL socket.
-fn raw_zeromq(n: u64) {
+fn raw_zeromq(n: u64, curve: bool) {
     use zeromq::{Socket, SocketSend, ZmqMessage};
-    let (endpoint, _count, receiver) = counting_pull(n);
+    let (pull_options, push_options) = if curve {
+        match curve_options() {
+            Some(o) => o,
+            None => {
+                eprintln!("raw: cannot make CURVE keys");
+                return;
+            }
+        }
+    } else {
+        Default::default()
+    };
+    let (endpoint, _count, receiver) = counting_pull_with(n, pull_options);
     let body = body();
     let start = block_on(async {
-        let mut push = zeromq::PushSocket::new();
+        let mut push = zeromq::PushSocket::with_options(push_options);
         push.connect(&endpoint).await.ok()?;
         let start = Instant::now();
         for _ in 0..n {
@@ -600,6 +660,64 @@ fn raw_zeromq(n: u64) {
         ),
         None => eprintln!("raw: zeromq failed"),
     }
+}
+
+/// Socket options for a CURVE server (the PULL) and a client that knows its key,
+/// with fresh keys.
+fn curve_options() -> Option<(zeromq::SocketOptions, zeromq::SocketOptions)> {
+    use zeromq::curve::{CurveClient, CurveKeyPair, CurveServer};
+    let server = CurveKeyPair::generate().ok()?;
+    let client = CurveKeyPair::generate().ok()?;
+    let mut pull = zeromq::SocketOptions::default();
+    pull.curve_server(CurveServer::new(server.secret.clone()));
+    let mut push = zeromq::SocketOptions::default();
+    push.curve_client(CurveClient::new(server.public, client));
+    Some((pull, push))
+}
+
+/// C libzmq's PUSH->PULL (`benches/c/zmq_push_pull.c`), compiled here with `cc` and
+/// Debian's `libzmq3-dev`: the reference implementation on the same machine, in the
+/// same run. Messages per second, or why there is no figure.
+fn c_libzmq(dir: &Path, mechanism: &str, n: u64) -> Result<f64, String> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/c/zmq_push_pull.c");
+    let program = dir.join("zmq_push_pull");
+    let fresh = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
+    if fresh(&program) < fresh(&source) || fresh(&program).is_none() {
+        let built = Command::new("cc")
+            .args(["-O2", "-o"])
+            .arg(&program)
+            .arg(&source)
+            .args(["-lzmq", "-lpthread"])
+            .output()
+            .map_err(|e| format!("cannot run cc ({e}); install a C compiler"))?;
+        if !built.status.success() {
+            return Err(format!(
+                "cc failed (needs libzmq3-dev): {}",
+                String::from_utf8_lossy(&built.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+            ));
+        }
+    }
+    let body = body().len().to_string();
+    let runs: Vec<f64> = (0..3)
+        .map(|_| {
+            let out = Command::new(&program)
+                .args([mechanism, &n.to_string(), &body])
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            metric(&text, "c_per_s").ok_or_else(|| {
+                format!(
+                    "{} {mechanism} failed: {}",
+                    program.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(median(runs))
 }
 
 /// The default queue capacity, for the throughput sections.

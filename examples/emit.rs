@@ -5,6 +5,10 @@
 //!     --encoding json --system T --count 1000
 //! ```
 //!
+//! `--interval-ms MS` sleeps MS between records (a slow stream, for tests and demos);
+//! `--heartbeat-ms MS` turns on ZMTP heartbeats on the links (a PING every MS, the
+//! connection dropped and remade if nothing comes back within 3 × MS).
+//!
 //! Each record has target `emit` and message `record <i> of <N>`. With no collector
 //! the queue fills, one log call waits up to 2 s, and shutdown gives up after the
 //! flush timeout (5 s), so the tool always exits well within 15 s.
@@ -20,6 +24,14 @@ struct Args {
     system: System,
     count: u64,
     queue: usize,
+    interval: Option<Duration>,
+    heartbeat: Option<Duration>,
+}
+
+fn millis(flag: &str, v: String) -> Result<Duration, String> {
+    v.parse()
+        .map(Duration::from_millis)
+        .map_err(|_| format!("{flag}: {v:?} is not a whole number of milliseconds"))
 }
 
 fn parse() -> Result<Args, String> {
@@ -29,6 +41,8 @@ fn parse() -> Result<Args, String> {
         system: System::Production,
         count: 10,
         queue: 65_536,
+        interval: None,
+        heartbeat: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -45,8 +59,10 @@ fn parse() -> Result<Args, String> {
                 let v = value()?;
                 args.queue = v.parse().map_err(|_| format!("--queue: {v:?} is not a whole number"))?;
             }
+            "--interval-ms" => args.interval = Some(millis(&flag, value()?)?),
+            "--heartbeat-ms" => args.heartbeat = Some(millis(&flag, value()?)?),
             "-h" | "--help" => {
-                return Err("usage: emit --endpoint ENDPOINT --encoding json|pickle --system T|S|P --count N [--queue CAPACITY]".into())
+                return Err("usage: emit --endpoint ENDPOINT --encoding json|pickle --system T|S|P --count N [--queue CAPACITY] [--interval-ms MS] [--heartbeat-ms MS]".into())
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
@@ -62,16 +78,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let guard = match distlog::builder()
+    let mut builder = distlog::builder()
         .endpoint(&args.endpoint)
         .encoding(args.encoding)
         .system(args.system)
         .queue_capacity(args.queue)
         .overflow(Overflow::Block(Duration::from_secs(2)))
         .flush_timeout(Duration::from_secs(5))
-        .filter("info")
-        .install()
-    {
+        .filter("info");
+    if let Some(ms) = args.heartbeat {
+        builder = builder.heartbeat(ms, ms * 3);
+    }
+    let guard = match builder.install() {
         Ok(g) => g,
         Err(e) => {
             eprintln!("emit: {e}");
@@ -80,6 +98,11 @@ fn main() -> ExitCode {
     };
     let n = args.count;
     for i in 0..n {
+        if i > 0 {
+            if let Some(pause) = args.interval {
+                std::thread::sleep(pause);
+            }
+        }
         log::info!(target: "emit", "record {i} of {n}");
     }
     let report = guard.shutdown();

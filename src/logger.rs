@@ -107,6 +107,22 @@ impl LogBuilder {
         self.handler = self.handler.send_timeout(timeout);
         self
     }
+    /// ZMTP heartbeats on every link: a PING each `interval`, and a connection from
+    /// which nothing comes back within `timeout` is dropped and made again (see
+    /// [`handler::Builder::heartbeat`]).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let _guard = distlog::builder()
+    ///     .endpoint("tcp://collector.example:5010")
+    ///     .heartbeat(Duration::from_secs(1), Duration::from_secs(3))
+    ///     .install()
+    ///     .expect("distlog installed");
+    /// ```
+    pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.handler = self.handler.heartbeat(interval, timeout);
+        self
+    }
     /// Level filters in `RUST_LOG` syntax. Without this, `DISTLOG_LOG` is read, then
     /// `RUST_LOG`, then INFO and up is the default.
     pub fn filter(mut self, spec: impl Into<String>) -> Self {

@@ -11,8 +11,16 @@
 /// Reads the delivered-byte count of one connection.
 #[derive(Debug)]
 pub(crate) struct Tracker {
+    /// A duplicate of zeromq's fd, so that the count can still be read after zeromq
+    /// closes the connection: its PUSH reads (to answer PINGs) and drops a peer as
+    /// soon as that peer closes, which a collector that got everything does at once.
+    /// The last bytes' acknowledgement arrives with that close, so reading zeromq's
+    /// fd lost the race about half the time and delivered records were resent or
+    /// counted as dropped; a number zeromq closed can also be reused by another
+    /// socket. The kernel socket lives until this is dropped too, which the link
+    /// does when it sees the connection end.
     #[cfg(target_os = "linux")]
-    fd: i32,
+    fd: std::os::fd::OwnedFd,
     /// Bytes acknowledged before the first message: the ZMTP greeting and handshake.
     #[cfg(target_os = "linux")]
     base: u64,
@@ -21,11 +29,13 @@ pub(crate) struct Tracker {
 impl Tracker {
     /// Bytes of our messages the peer's kernel has acknowledged, and whether the
     /// connection is still established (a collector that exits closes it, which
-    /// matters when no later send would fail to show it); `None` if the socket is
-    /// gone. One `TCP_INFO` read gives both.
+    /// matters when no later send would fail to show it); `None` if it cannot be
+    /// read. One `TCP_INFO` read gives both.
     #[cfg(target_os = "linux")]
     pub(crate) fn delivered(&self) -> Option<(u64, bool)> {
-        tcp_info(self.fd).map(|i| (i.bytes_acked.saturating_sub(self.base), i.established))
+        use std::os::fd::AsRawFd;
+        tcp_info(self.fd.as_raw_fd())
+            .map(|i| (i.bytes_acked.saturating_sub(self.base), i.established))
     }
 
     #[cfg(not(target_os = "linux"))]
@@ -38,6 +48,7 @@ impl Tracker {
 mod linux {
     use super::Tracker;
     use std::collections::HashSet;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     use std::time::{Duration, Instant};
 
     pub(crate) struct TcpInfo {
@@ -134,6 +145,17 @@ mod linux {
         }
     }
 
+    /// A close-on-exec duplicate of `fd`, owned by the caller.
+    fn duplicate(fd: i32) -> Option<OwnedFd> {
+        // SAFETY: fcntl only reads its arguments; a closed fd makes it fail.
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if dup < 0 {
+            return None;
+        }
+        // SAFETY: fcntl just returned this new fd, and nothing else owns it.
+        Some(unsafe { OwnedFd::from_raw_fd(dup) })
+    }
+
     /// Finds the one connection that appeared since `before`, and waits (briefly) for
     /// the handshake to be acknowledged so that its byte count is the baseline.
     pub(crate) fn track_new(port: u16, before: &HashSet<i32>) -> Option<Tracker> {
@@ -141,9 +163,15 @@ mod linux {
         let [fd] = fresh[..] else {
             return None; // none, or another thread connected at the same moment
         };
+        let fd = duplicate(fd)?;
+        // zeromq may have closed it since it was listed and the number gone to
+        // another socket: ours must still be connected to the collector.
+        if peer_port(fd.as_raw_fd()) != Some(port) {
+            return None;
+        }
         let deadline = Instant::now() + Duration::from_millis(500);
         loop {
-            let info = tcp_info(fd)?;
+            let info = tcp_info(fd.as_raw_fd())?;
             if !info.established {
                 return None;
             }

@@ -159,9 +159,20 @@ impl Link {
     }
 
     /// Tries once to connect; on failure schedules the next try with backoff.
-    pub(crate) async fn connect(&mut self, timeout: Duration) -> bool {
+    pub(crate) async fn connect(
+        &mut self,
+        timeout: Duration,
+        heartbeat: Option<(Duration, Duration)>,
+    ) -> bool {
         let mut options = SocketOptions::default();
         options.connect_timeout(timeout);
+        if let Some((interval, heartbeat_timeout)) = heartbeat {
+            // A dead connection then ends with a `Disconnected` event, which `poll`
+            // turns into a reconnect.
+            options
+                .heartbeat_interval(interval)
+                .heartbeat_timeout(heartbeat_timeout);
+        }
         let mut socket = zeromq::PushSocket::with_options(options);
         let before = delivery::before_connect(self.port);
         let ok = runtime::timeout(
@@ -357,5 +368,81 @@ mod tests {
             dealt,
             [vec![all[0].clone(), all[2].clone()], vec![all[1].clone()]]
         );
+    }
+
+    /// A raw ZMTP 3.0 PULL on `stream`: NULL greeting and READY both ways.
+    #[cfg(target_os = "linux")]
+    fn pull_handshake(stream: &mut std::net::TcpStream) {
+        use std::io::{Read, Write};
+        let mut greeting = [0u8; 64];
+        greeting[0] = 0xff;
+        greeting[9] = 0x7f;
+        greeting[10] = 3;
+        greeting[12..16].copy_from_slice(b"NULL");
+        stream.write_all(&greeting).unwrap();
+        let mut ready = vec![0x04, 26, 5];
+        ready.extend_from_slice(b"READY\x0bSocket-Type\0\0\0\x04PULL");
+        stream.write_all(&ready).unwrap();
+        let mut theirs = [0u8; 64];
+        stream.read_exact(&mut theirs).unwrap();
+        let mut header = [0u8; 2];
+        stream.read_exact(&mut header).unwrap();
+        assert_eq!(header[0], 0x04, "the PUSH's READY");
+        let mut body = vec![0u8; usize::from(header[1])];
+        stream.read_exact(&mut body).unwrap();
+    }
+
+    /// A collector that reads every record and closes at once: zeromq's PUSH, which
+    /// reads its connections, drops the peer and closes its fd, usually before the
+    /// link looks again. What the peer acknowledged must still count as delivered,
+    /// not come back to be resent (the flaky `python_reads_rust`).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn delivery_is_confirmed_after_zeromq_drops_a_closed_peer() {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let messages: Vec<Bytes> = (0..3)
+            .map(|i| {
+                let mut m = Vec::new();
+                append_frame(&mut m, true, |out| out.extend_from_slice(b"TLJ"));
+                append_frame(&mut m, false, |out| out.extend_from_slice(&[i; 300]));
+                Bytes::from(m)
+            })
+            .collect();
+        let batch = Batch::from_messages(&messages);
+        let wire = batch.bytes.len();
+        let peer = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            pull_handshake(&mut stream);
+            let mut records = vec![0u8; wire];
+            stream.read_exact(&mut records).unwrap();
+        });
+        runtime::block_on(async move {
+            let mut link = Link::new(format!("tcp://127.0.0.1:{port}"));
+            assert!(link.connect(Duration::from_secs(5), None).await);
+            assert!(link.is_tracked());
+            let open = delivery::tcp_sockets_to(port).len();
+            assert!(matches!(
+                link.send(batch, Duration::from_secs(5)).await,
+                Ok(true)
+            ));
+            peer.join().unwrap();
+            // Until zeromq has seen the close and let go of its fd.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while delivery::tcp_sockets_to(port).len() == open {
+                assert!(
+                    Instant::now() < deadline,
+                    "zeromq kept the closed connection"
+                );
+                runtime::sleep(Duration::from_millis(1)).await;
+            }
+            assert_eq!(link.poll(), 3, "all three were acknowledged");
+            assert!(!link.is_up(), "the peer closed");
+            assert!(link.take_unconfirmed().is_empty());
+        });
     }
 }

@@ -150,6 +150,7 @@ impl Default for Builder {
                 flush_timeout: Duration::from_secs(3),
                 send_timeout: Duration::from_secs(2),
                 connect_timeout: Duration::from_millis(250),
+                heartbeat: None,
             },
         }
     }
@@ -203,6 +204,29 @@ impl Builder {
     /// with backoff up to once a second.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// ZMTP 3.1 heartbeats on each collector connection (off by default): a PING
+    /// every `interval`; a connection from which nothing, not even a PONG, comes back
+    /// within `timeout` of one is dropped and the link reconnects. Without them, a
+    /// collector host that vanishes without closing the connection (power loss, a
+    /// cut network) is noticed only when the kernel gives up, minutes later on TCP;
+    /// messages sent meanwhile are resent from the link's unacknowledged list where
+    /// delivery is tracked (Linux TCP), else lost. Collectors must speak ZMTP 3.1
+    /// (libzmq 4.2 or later, and this crate's `distlogd`), which answer PINGs.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let guard = distlog::handler::Handler::builder()
+    ///     .endpoint("tcp://collector.example:5010")
+    ///     .heartbeat(Duration::from_secs(1), Duration::from_secs(3))
+    ///     .spawn()
+    ///     .expect("valid configuration");
+    /// # drop(guard);
+    /// ```
+    pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.config.heartbeat = Some((interval, timeout));
         self
     }
 

@@ -64,6 +64,8 @@ pub(crate) struct Config {
     pub(crate) flush_timeout: Duration,
     pub(crate) send_timeout: Duration,
     pub(crate) connect_timeout: Duration,
+    /// ZMTP heartbeats on each link's PUSH socket: (interval, timeout); off if None.
+    pub(crate) heartbeat: Option<(Duration, Duration)>,
 }
 
 impl Config {

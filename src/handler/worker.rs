@@ -189,7 +189,9 @@ impl Worker {
         for link in &mut self.links {
             if !link.is_up()
                 && link.retry_at() <= now
-                && link.connect(self.config.connect_timeout).await
+                && link
+                    .connect(self.config.connect_timeout, self.config.heartbeat)
+                    .await
             {
                 self.shared.connects.fetch_add(1, Ordering::Relaxed);
             }

@@ -2,7 +2,7 @@ use crate::async_rt;
 use crate::codec::{FramedIo, Message, ZmqFramedRead};
 use crate::fair_queue::QueueInner;
 use crate::util::PeerIdentity;
-use crate::write_queue::write_message_queue;
+use crate::write_queue::write_message_queue_with_heartbeat;
 use crate::{
     MultiPeerBackend, SocketBackend, SocketEvent, SocketOptions, SocketType, ZmqError, ZmqResult,
 };
@@ -304,8 +304,12 @@ impl MultiPeerBackend for GenericSocketBackend {
         self.refresh_single_peer_cache();
         let writer_backend = self.clone();
         let writer_peer_id = peer_id.clone();
+        // distlog patch: the writer also answers PINGs and sends them (heartbeat.rs).
+        let heartbeat = recv_queue.heartbeat.attach(self.socket_options());
         async_rt::task::spawn(async move {
-            if let Err(error) = write_message_queue(queue_receiver, send_queue).await {
+            if let Err(error) =
+                write_message_queue_with_heartbeat(queue_receiver, send_queue, heartbeat).await
+            {
                 log::debug!(
                     "Error sending message to peer {:?}: {:?}",
                     writer_peer_id,
@@ -316,7 +320,22 @@ impl MultiPeerBackend for GenericSocketBackend {
         });
         self.round_robin.push(peer_id.clone());
         match &self.fair_queue_inner {
-            None => {}
+            None => {
+                // distlog patch: a socket that receives nothing (PUSH) still reads, for
+                // PINGs to answer and PONGs to count, and notices a closed peer. The
+                // reader yields nothing else of use, and ends when the writer does.
+                let reader_backend = Arc::downgrade(&self);
+                let reader_peer_id = peer_id.clone();
+                let mut recv_queue = recv_queue;
+                async_rt::task::spawn(async move {
+                    use futures::StreamExt;
+                    while let Some(Ok(_)) = recv_queue.next().await {}
+                    drop(recv_queue);
+                    if let Some(backend) = reader_backend.upgrade() {
+                        backend.peer_disconnected(&reader_peer_id);
+                    }
+                });
+            }
             Some(inner) => {
                 inner.lock().insert(peer_id.clone(), recv_queue);
             }

@@ -3,10 +3,13 @@
 mod async_rt;
 mod backend;
 mod codec;
+#[cfg(feature = "curve")]
+pub mod curve;
 mod dealer;
 mod endpoint;
 mod error;
 mod fair_queue;
+mod heartbeat;
 mod message;
 mod r#pub;
 mod pull;
@@ -23,6 +26,8 @@ pub mod util;
 mod write_queue;
 mod xpub;
 mod xsub;
+#[cfg(feature = "curve")]
+pub mod z85;
 
 #[doc(hidden)]
 pub mod __async_rt {
@@ -346,6 +351,8 @@ pub enum SocketEvent {
 }
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// distlog patch: see [`SocketOptions::handshake_timeout`].
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct SocketOptions {
     pub(crate) peer_id: Option<PeerIdentity>,
@@ -358,6 +365,16 @@ pub struct SocketOptions {
     // announces a frame of 2^50 bytes makes the decoder reserve that much, and the
     // allocation failure aborts the process.
     pub(crate) max_frame_size: Option<usize>,
+    // distlog patch (CURVE): the role this socket takes, `None` for NULL.
+    #[cfg(feature = "curve")]
+    pub(crate) curve: Option<crate::curve::CurveRole>,
+    // distlog patch: an accepted (or reconnected) peer that has not finished the
+    // handshake within this is dropped, instead of holding its task forever.
+    pub(crate) handshake_timeout: Duration,
+    // distlog patch: ZMTP 3.1 heartbeats (see `heartbeat.rs`); all off by default.
+    pub(crate) heartbeat_interval: Option<Duration>,
+    pub(crate) heartbeat_timeout: Option<Duration>,
+    pub(crate) heartbeat_ttl: Option<Duration>,
 }
 
 impl Default for SocketOptions {
@@ -369,6 +386,12 @@ impl Default for SocketOptions {
             read_buffer_max_size: 64 * 1024,
             read_buffer_short_reads: 2,
             max_frame_size: None,
+            #[cfg(feature = "curve")]
+            curve: None,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            heartbeat_interval: None,
+            heartbeat_timeout: None,
+            heartbeat_ttl: None,
         }
     }
 }
@@ -435,6 +458,39 @@ impl SocketOptions {
     /// than `max` bytes, before any memory is reserved for it.
     pub fn max_frame_size(&mut self, max: usize) -> &mut Self {
         self.max_frame_size = Some(max);
+        self
+    }
+
+    /// distlog patch: a peer that connects to a bound socket (or a peer reconnected
+    /// to) and does not finish the ZMTP handshake (greeting, READY, or CURVE's four
+    /// commands) within `timeout` is disconnected. Default 10 s.
+    pub fn handshake_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// distlog patch (ZMTP 3.1 heartbeats, libzmq's `ZMQ_HEARTBEAT_IVL`): each
+    /// connection sends a PING every `interval`. Unset (the default), none are sent;
+    /// PINGs from peers are answered either way.
+    pub fn heartbeat_interval(&mut self, interval: Duration) -> &mut Self {
+        self.heartbeat_interval = Some(interval);
+        self
+    }
+
+    /// distlog patch (`ZMQ_HEARTBEAT_TIMEOUT`): with `heartbeat_interval` set, a
+    /// connection from which nothing (any frame, PONG included) arrives within
+    /// `timeout` of a PING is closed, and a connecting socket reconnects. Defaults to
+    /// the interval, as in libzmq.
+    pub fn heartbeat_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.heartbeat_timeout = Some(timeout);
+        self
+    }
+
+    /// distlog patch (`ZMQ_HEARTBEAT_TTL`): the TTL announced in our PINGs, after
+    /// which a peer that heard nothing from us drops the connection. Sent in whole
+    /// deciseconds (RFC 37), at most 6553.5 s; unset, 0 (none).
+    pub fn heartbeat_ttl(&mut self, ttl: Duration) -> &mut Self {
+        self.heartbeat_ttl = Some(ttl);
         self
     }
 

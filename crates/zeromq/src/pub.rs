@@ -4,7 +4,7 @@ use crate::error::ZmqResult;
 use crate::message::*;
 use crate::transport::AcceptStopHandle;
 use crate::util::PeerIdentity;
-use crate::write_queue::write_message_queue;
+use crate::write_queue::write_message_queue_with_heartbeat;
 use crate::{async_rt, CaptureSocket, SocketOptions};
 use crate::{MultiPeerBackend, Socket, SocketBackend, SocketEvent, SocketSend, SocketType};
 
@@ -225,8 +225,12 @@ impl MultiPeerBackend for PubSocketBackend {
         }
         let writer_backend = self.clone();
         let writer_peer_id = peer_id.clone();
+        // distlog patch: the writer also answers PINGs and sends them (heartbeat.rs).
+        let heartbeat = recv_queue.heartbeat.attach(self.socket_options());
         async_rt::task::spawn(async move {
-            if let Err(error) = write_message_queue(queue_receiver, send_queue).await {
+            if let Err(error) =
+                write_message_queue_with_heartbeat(queue_receiver, send_queue, heartbeat).await
+            {
                 log::debug!(
                     "Error sending message to subscriber {:?}: {:?}",
                     writer_peer_id,

@@ -289,13 +289,14 @@ impl MultiPeerBackend for SubSocketBackend {
             }
         }
 
+        let send_queue = Arc::new(AsyncMutex::new(Box::pin(send_queue)));
+        // distlog patch: answer the peer's PINGs (heartbeat.rs).
+        crate::heartbeat::spawn_pong_writer(
+            recv_queue.heartbeat.attach(self.socket_options()),
+            Arc::downgrade(&send_queue),
+        );
         self.peers
-            .upsert_async(
-                peer_id.clone(),
-                SubPeer {
-                    send_queue: Arc::new(AsyncMutex::new(Box::pin(send_queue))),
-                },
-            )
+            .upsert_async(peer_id.clone(), SubPeer { send_queue })
             .await;
 
         if let Some(inner) = &self.fair_queue_inner {

@@ -180,6 +180,8 @@ pub(crate) async fn ready_exchange(
                     ))
                 }
             }
+            // distlog patch: PING/PONG (RFC 37) only come after READY.
+            _ => Err(ZmqError::Other("Failed to confirm ready state")),
         },
         Some(Ok(_)) => Err(ZmqError::Other("Failed to confirm ready state")),
         Some(Err(e)) => Err(e.into()),
@@ -191,7 +193,19 @@ pub(crate) async fn peer_connected(
     mut raw_socket: FramedIo,
     backend: Arc<dyn MultiPeerBackend>,
 ) -> ZmqResult<PeerIdentity> {
-    let peer_id = peer_handshake(&mut raw_socket, backend.clone()).await?;
+    // distlog patch: a peer that stalls its handshake is dropped after a while.
+    let timeout = backend.socket_options().handshake_timeout;
+    let peer_id =
+        match async_rt::task::timeout(timeout, peer_handshake(&mut raw_socket, backend.clone()))
+            .await
+        {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(ZmqError::Other(
+                    "Handshake timed out (SocketOptions::handshake_timeout)",
+                ))
+            }
+        };
     backend.peer_connected(&peer_id, raw_socket).await;
     Ok(peer_id)
 }
@@ -200,6 +214,18 @@ pub(crate) async fn peer_handshake(
     raw_socket: &mut FramedIo,
     backend: Arc<dyn MultiPeerBackend>,
 ) -> ZmqResult<PeerIdentity> {
+    // distlog patch (CURVE): a CURVE socket runs its own greeting and handshake.
+    #[cfg(feature = "curve")]
+    if let Some(role) = &backend.socket_options().curve {
+        let options = backend.socket_options();
+        return crate::curve::handshake::handshake(
+            raw_socket,
+            backend.socket_type(),
+            options.peer_id.as_ref(),
+            role,
+        )
+        .await;
+    }
     greet_exchange(raw_socket).await?;
     let mut props = None;
     if let Some(identity) = &backend.socket_options().peer_id {

@@ -1,4 +1,8 @@
-use crate::codec::{CodecResult, FrameableWrite, Message, ZmqFramedWrite};
+use crate::async_rt;
+use crate::codec::{CodecError, CodecResult, FrameableWrite, Message, ZmqCommand, ZmqFramedWrite};
+use crate::heartbeat::{HeartbeatWriter, Tick};
+
+use std::time::Duration;
 
 use futures::channel::mpsc;
 use futures::{AsyncWriteExt, SinkExt, StreamExt};
@@ -7,26 +11,97 @@ const WRITE_BATCH_LIMIT: usize = 128;
 
 /// Writes queued socket messages into the underlying framed sink in small batches.
 #[inline]
+#[allow(dead_code)] // used by `__bench` and the tests; sockets use the heartbeat variant
 pub(crate) async fn write_message_queue(
     mut queue_receiver: mpsc::Receiver<Message>,
     mut send_queue: ZmqFramedWrite,
 ) -> CodecResult<()> {
     while let Some(message) = queue_receiver.next().await {
-        // When backlog already exists, feed a batch before flushing once to avoid per-message flush cost during bursts.
-        write_one(&mut send_queue, message).await?;
-
-        for _ in 1..WRITE_BATCH_LIMIT {
-            let message = match queue_receiver.try_recv() {
-                Ok(message) => message,
-                Err(_) => break,
-            };
-            write_one(&mut send_queue, message).await?;
-        }
-
-        send_queue.flush().await?;
+        write_batch(&mut queue_receiver, &mut send_queue, message).await?;
     }
 
     Ok(())
+}
+
+/// Feeds `first` and whatever else is queued (up to a batch), then flushes once.
+async fn write_batch(
+    queue_receiver: &mut mpsc::Receiver<Message>,
+    send_queue: &mut ZmqFramedWrite,
+    first: Message,
+) -> CodecResult<()> {
+    // When backlog already exists, feed a batch before flushing once to avoid per-message flush cost during bursts.
+    write_one(send_queue, first).await?;
+
+    for _ in 1..WRITE_BATCH_LIMIT {
+        let message = match queue_receiver.try_recv() {
+            Ok(message) => message,
+            Err(_) => break,
+        };
+        write_one(send_queue, message).await?;
+    }
+
+    send_queue.flush().await
+}
+
+/// `write_message_queue` with ZMTP 3.1 heartbeats (distlog patch, see
+/// `heartbeat.rs`): also writes the PONGs the reader asks for and, if configured,
+/// PINGs; ends with `TimedOut` when the peer is considered dead. The queue is still
+/// drained in batches; the clock is looked at once per batch, not per message.
+pub(crate) async fn write_message_queue_with_heartbeat(
+    mut queue_receiver: mpsc::Receiver<Message>,
+    mut send_queue: ZmqFramedWrite,
+    mut heartbeat: HeartbeatWriter,
+) -> CodecResult<()> {
+    use futures::future::{Fuse, FutureExt};
+    use std::pin::Pin;
+
+    type Sleep = Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+    fn arm(period: Option<Duration>) -> Fuse<Sleep> {
+        match period {
+            Some(period) => (Box::pin(async_rt::task::sleep(period)) as Sleep).fuse(),
+            None => Fuse::terminated(),
+        }
+    }
+
+    let mut clock = heartbeat.clock();
+    let mut period = heartbeat.tick_period();
+    let mut tick = arm(period);
+    loop {
+        futures::select! {
+            message = queue_receiver.next() => match message {
+                Some(message) => {
+                    write_batch(&mut queue_receiver, &mut send_queue, message).await?
+                }
+                None => return Ok(()),
+            },
+            context = heartbeat.pongs.next() => {
+                if let Some(context) = context {
+                    let pong = Message::Command(ZmqCommand::pong(context));
+                    send_queue.send(pong).await?;
+                }
+                // A PING may have brought a TTL to watch: start the clock if idle.
+                let new_period = heartbeat.tick_period();
+                if new_period != period {
+                    period = new_period;
+                    tick = arm(period);
+                }
+            },
+            () = tick => {
+                match heartbeat.tick(&mut clock) {
+                    Tick::Nothing => {}
+                    Tick::Ping(ping) => send_queue.send(Message::Command(ping)).await?,
+                    Tick::Dead => {
+                        return Err(CodecError::Io(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "ZMTP heartbeat timeout: no traffic from the peer",
+                        )))
+                    }
+                }
+                period = heartbeat.tick_period();
+                tick = arm(period);
+            },
+        }
+    }
 }
 
 /// Feeds one message to the sink. (distlog patch:) pre-framed bytes are written to
@@ -34,7 +109,8 @@ pub(crate) async fn write_message_queue(
 /// copied into the sink's buffer first.
 async fn write_one(send_queue: &mut ZmqFramedWrite, message: Message) -> CodecResult<()> {
     match message {
-        Message::Framed(bytes) => {
+        // distlog patch (CURVE): with a cipher, each frame inside must be encrypted.
+        Message::Framed(bytes) if !send_queue.encoder().encrypts() => {
             send_queue.flush().await?;
             let io: &mut Box<dyn FrameableWrite> = send_queue;
             io.write_all(&bytes).await?;
@@ -49,7 +125,7 @@ mod tests {
     mod batch_boundaries;
 
     use super::*;
-    use crate::codec::{CodecError, ZmqCodec};
+    use crate::codec::ZmqCodec;
     use crate::ZmqMessage;
 
     use bytes::Bytes;

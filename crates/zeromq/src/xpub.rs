@@ -94,12 +94,18 @@ impl MultiPeerBackend for XPubSocketBackend {
     async fn peer_connected(self: Arc<Self>, peer_id: &PeerIdentity, io: FramedIo) {
         let (recv_queue, send_queue) = io.into_parts();
 
+        let send_queue = Arc::new(AsyncMutex::new(Box::pin(send_queue)));
+        // distlog patch: answer the peer's PINGs (heartbeat.rs).
+        crate::heartbeat::spawn_pong_writer(
+            recv_queue.heartbeat.attach(self.socket_options()),
+            Arc::downgrade(&send_queue),
+        );
         self.subscribers
             .upsert_async(
                 peer_id.clone(),
                 XPubSubscriber {
                     subscriptions: vec![],
-                    send_queue: Arc::new(AsyncMutex::new(Box::pin(send_queue))),
+                    send_queue,
                 },
             )
             .await;

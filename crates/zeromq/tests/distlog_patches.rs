@@ -462,3 +462,143 @@ async fn try_recv_none_some_order_and_disconnect() {
     };
     assert_eq!(frames_of(&got), frames_of(&message(13)));
 }
+
+/// Patch 6 (heartbeats), byte-exact: a raw peer's PING (TTL, context "ctx-1") is
+/// answered with a PONG echoing the context, written independently here from RFC
+/// 37; neither reaches the application, and the message after it does.
+#[async_rt::test]
+async fn ping_is_answered_with_pong_and_not_delivered() {
+    let mut pull = PullSocket::new();
+    let endpoint = pull.bind("tcp://127.0.0.1:0").await.unwrap();
+    let port = port_of(&endpoint);
+    let raw = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        handshake(&mut stream, "PUSH", "PULL");
+        // PING, TTL 50 ds, context "ctx-1"; then PONG (accepted silently); then a message.
+        stream.write_all(b"\x04\x0c\x04PING\x00\x32ctx-1").unwrap();
+        stream.write_all(b"\x04\x05\x04PONG").unwrap();
+        stream.write_all(b"\x00\x02hi").unwrap();
+        let mut pong = [0u8; 12];
+        stream.read_exact(&mut pong).unwrap();
+        pong.to_vec()
+    });
+    let message = recv_within(&mut pull).await.unwrap();
+    assert_eq!(frames_of(&message), vec![b"hi".to_vec()]);
+    assert_eq!(join(raw).await, b"\x04\x0a\x04PONGctx-1".to_vec());
+}
+
+/// Patch 6: a PUSH, which receives nothing, still answers PINGs.
+#[async_rt::test]
+async fn push_answers_ping() {
+    let mut push = PushSocket::new();
+    let endpoint = push.bind("tcp://127.0.0.1:0").await.unwrap();
+    let port = port_of(&endpoint);
+    let raw = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        handshake(&mut stream, "PULL", "PUSH");
+        stream.write_all(b"\x04\x07\x04PING\x00\x00").unwrap();
+        let mut pong = [0u8; 7];
+        stream.read_exact(&mut pong).unwrap();
+        pong.to_vec()
+    });
+    assert_eq!(join(raw).await, b"\x04\x05\x04PONG".to_vec());
+}
+
+/// Patch 6: the TTL of a peer's PING is honoured: a peer that announced 300 ms
+/// (3 ds) and then says nothing is dropped (EOF on its side) within about that; one
+/// that announced no TTL is kept for as long.
+#[async_rt::test]
+async fn ping_ttl_drops_a_silent_peer() {
+    let mut push = PushSocket::new();
+    let endpoint = push.bind("tcp://127.0.0.1:0").await.unwrap();
+    let port = port_of(&endpoint);
+    let raw = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        handshake(&mut stream, "PULL", "PUSH");
+        // No TTL: must still be connected 600 ms later (nothing to read, no EOF).
+        stream.write_all(b"\x04\x07\x04PING\x00\x00").unwrap();
+        let mut pong = [0u8; 7];
+        stream.read_exact(&mut pong).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(600)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        let kept =
+            matches!(stream.read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+        // TTL 3 ds, then silence: EOF expected.
+        stream.write_all(b"\x04\x07\x04PING\x00\x03").unwrap();
+        let started = Instant::now();
+        stream.read_exact(&mut pong).unwrap();
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        let eof = matches!(stream.read(&mut byte), Ok(0) | Err(_));
+        (kept, eof, started.elapsed())
+    });
+    let started = Instant::now();
+    while !raw.is_finished() {
+        assert!(started.elapsed() < 2 * DEADLINE, "raw peer hangs");
+        async_rt::task::sleep(Duration::from_millis(10)).await;
+    }
+    let (kept, eof, took) = raw.join().expect("raw peer");
+    assert!(kept, "dropped although no TTL was announced");
+    assert!(eof, "not dropped after its TTL");
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(2),
+        "dropped after {took:?}, TTL 300 ms"
+    );
+}
+
+/// Patch 6: commands other than READY, PING and PONG are still refused (an error and
+/// the connection dropped), not delivered and not a panic.
+#[async_rt::test]
+async fn unknown_command_is_still_an_error() {
+    let mut pull = PullSocket::new();
+    let endpoint = pull.bind("tcp://127.0.0.1:0").await.unwrap();
+    let port = port_of(&endpoint);
+    let raw = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        handshake(&mut stream, "PUSH", "PULL");
+        stream.write_all(b"\x04\x05\x04PANG\x00\x02hi").unwrap();
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+        rest
+    });
+    assert!(recv_within(&mut pull).await.is_err());
+    assert!(join(raw).await.is_empty());
+}
+
+/// Patch 6: SUB and XPUB, which write to their connections directly, answer PINGs
+/// (while the application receives: that is when their connections are read).
+#[async_rt::test]
+async fn sub_and_xpub_answer_ping() {
+    async fn pong_while_receiving<S: SocketRecv>(
+        socket: &mut S,
+        port: u16,
+        us: &'static str,
+        them: &'static str,
+    ) -> Vec<u8> {
+        let raw = std::thread::spawn(move || {
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            handshake(&mut stream, us, them);
+            stream.write_all(b"\x04\x09\x04PING\x00\x00ab").unwrap();
+            let mut pong = [0u8; 9];
+            stream.read_exact(&mut pong).unwrap();
+            pong.to_vec()
+        });
+        match futures::future::select(Box::pin(join(raw)), Box::pin(socket.recv())).await {
+            futures::future::Either::Left((pong, _)) => pong,
+            futures::future::Either::Right((got, _)) => panic!("{them} delivered {got:?}"),
+        }
+    }
+    let mut sub = zeromq::SubSocket::new();
+    let port = port_of(&sub.bind("tcp://127.0.0.1:0").await.unwrap());
+    assert_eq!(
+        pong_while_receiving(&mut sub, port, "PUB", "SUB").await,
+        b"\x04\x07\x04PONGab".to_vec()
+    );
+    let mut xpub = zeromq::XPubSocket::new();
+    let port = port_of(&xpub.bind("tcp://127.0.0.1:0").await.unwrap());
+    assert_eq!(
+        pong_while_receiving(&mut xpub, port, "SUB", "XPUB").await,
+        b"\x04\x07\x04PONGab".to_vec()
+    );
+}

@@ -16,6 +16,9 @@ pub enum CodecError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Other(&'static str),
+    /// distlog patch (CURVE): a handshake or MESSAGE that is wrong, saying how.
+    #[error("{0}")]
+    Curve(String),
 }
 
 pub(crate) type CodecResult<T> = Result<T, CodecError>;

@@ -1,4 +1,5 @@
 use crate::codec::ZmqCodec;
+use crate::heartbeat::HeartbeatShared;
 use crate::SocketOptions;
 
 use super::error::{CodecError, CodecResult};
@@ -40,6 +41,14 @@ pub struct ZmqFramedRead {
     // read-ahead (patch 3) polls on past an error before the socket can drop the
     // peer, so whatever followed a refused frame was decoded and delivered.
     failed: bool,
+    // distlog patch (heartbeats): shared with this connection's writer.
+    pub(crate) heartbeat: Arc<HeartbeatShared>,
+}
+
+impl Drop for ZmqFramedRead {
+    fn drop(&mut self) {
+        self.heartbeat.reader_dropped();
+    }
 }
 
 impl ZmqFramedRead {
@@ -52,6 +61,7 @@ impl ZmqFramedRead {
             options,
             short_reads: 0,
             failed: false,
+            heartbeat: Arc::default(),
         }
     }
 
@@ -76,6 +86,9 @@ impl ZmqFramedRead {
         match Pin::new(&mut self.inner).poll_read(cx, &mut self.buffer[start..]) {
             Poll::Ready(Ok(bytes_read)) => {
                 self.buffer.truncate(start + bytes_read);
+                // One flag per transport read, not per message: traffic for the
+                // heartbeat timeout and the peer's TTL.
+                self.heartbeat.note_activity();
                 if bytes_read >= read_size
                     && self.read_chunk_size < self.options.read_buffer_max_size
                 {
@@ -117,11 +130,23 @@ impl Stream for ZmqFramedRead {
         if self.failed {
             return Poll::Ready(None);
         }
-        let item = self.as_mut().poll_next_frame(cx);
-        if let Poll::Ready(Some(Err(_))) = item {
-            self.failed = true;
+        loop {
+            let item = self.as_mut().poll_next_frame(cx);
+            match &item {
+                Poll::Ready(Some(Err(_))) => self.failed = true,
+                // PING and PONG are the connection's business, never the socket's.
+                Poll::Ready(Some(Ok(Message::Command(command))))
+                    if self.heartbeat.on_command(command) =>
+                {
+                    continue
+                }
+                // The writer ended (heartbeat timeout, write error, peer dropped):
+                // end too, so that a reader nobody else stops (PUSH's) goes away.
+                Poll::Pending if self.heartbeat.reader_should_end(cx) => return Poll::Ready(None),
+                _ => {}
+            }
+            return item;
         }
-        item
     }
 }
 
@@ -164,6 +189,14 @@ impl ZmqFramedRead {
                 None => {}
             }
         }
+    }
+}
+
+impl ZmqFramedRead {
+    /// distlog patch (CURVE): the handshake switches the decoder's mode.
+    #[cfg(feature = "curve")]
+    pub(crate) fn codec_mut(&mut self) -> &mut ZmqCodec {
+        &mut self.codec
     }
 }
 

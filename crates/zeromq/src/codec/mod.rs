@@ -2,12 +2,16 @@
 //! io device to a protocal comprised of [`Message`] frames. See [`FramedIo`]
 
 mod command;
+#[cfg(feature = "curve")]
+pub(crate) mod curve;
 mod error;
 mod framed;
 mod greeting;
 pub(crate) mod mechanism;
 mod zmq_codec;
 
+#[allow(unused_imports)] // the limit, for tests
+pub(crate) use command::MAX_PING_CONTEXT;
 pub(crate) use command::{ZmqCommand, ZmqCommandName};
 pub use error::CodecError;
 pub(crate) use error::CodecResult;

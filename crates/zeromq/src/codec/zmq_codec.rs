@@ -34,6 +34,9 @@ pub struct ZmqCodec {
     buffered_message: Option<ZmqMessage>,
     max_read_chunk_size: usize,
     max_frame_size: usize,
+    // distlog patch (CURVE): handshake mode and this direction's cipher.
+    #[cfg(feature = "curve")]
+    curve: super::curve::CurveCodecState,
 }
 
 impl ZmqCodec {
@@ -48,12 +51,33 @@ impl ZmqCodec {
             buffered_message: None,
             max_read_chunk_size: options.read_buffer_max_size,
             max_frame_size: options.max_frame_size.unwrap_or(usize::MAX),
+            #[cfg(feature = "curve")]
+            curve: Default::default(),
         }
     }
 
     /// Returns the minimum additional bytes needed before decode can progress.
     pub(crate) fn bytes_needed(&self, buffered_len: usize) -> usize {
         self.waiting_for.saturating_sub(buffered_len)
+    }
+
+    /// distlog patch (CURVE): the handshake sets the mode and ciphers here.
+    #[cfg(feature = "curve")]
+    pub(crate) fn curve_state(&mut self) -> &mut super::curve::CurveCodecState {
+        &mut self.curve
+    }
+
+    /// distlog patch (CURVE): whether this encoder encrypts, so that pre-framed
+    /// bytes must go through it instead of straight to the socket.
+    pub(crate) fn encrypts(&self) -> bool {
+        #[cfg(feature = "curve")]
+        {
+            self.curve.tx.is_some()
+        }
+        #[cfg(not(feature = "curve"))]
+        {
+            false
+        }
     }
 }
 
@@ -135,6 +159,27 @@ impl Decoder for ZmqCodec {
                     let data = src.split_to(self.waiting_for);
                     self.state = DecoderState::FrameHeader;
                     self.waiting_for = 1;
+                    // distlog patch (CURVE): handshake commands go out raw; after
+                    // the handshake each MESSAGE is opened into the frame it carries.
+                    #[cfg(feature = "curve")]
+                    let (frame, data) = match self.curve.decode_frame(frame.command, data)? {
+                        super::curve::CurveFrame::Plain(data) => (frame, data),
+                        super::curve::CurveFrame::Handshake(raw) => {
+                            return Ok(Some(Message::Message(ZmqMessage::from(raw.freeze()))));
+                        }
+                        super::curve::CurveFrame::Inner {
+                            command,
+                            more,
+                            data,
+                        } => (
+                            Frame {
+                                command,
+                                long: frame.long,
+                                more,
+                            },
+                            data,
+                        ),
+                    };
                     if frame.command {
                         return Ok(Some(Message::Command(ZmqCommand::try_from(data.freeze())?)));
                     }
@@ -189,6 +234,11 @@ impl Encoder for ZmqCodec {
     type Item<'a> = Message;
 
     fn encode(&mut self, message: Self::Item<'_>, dst: &mut BytesMut) -> Result<(), Self::Error> {
+        // distlog patch (CURVE): after the handshake every frame goes out encrypted.
+        #[cfg(feature = "curve")]
+        if let Some(tx) = self.curve.tx.as_deref_mut() {
+            return encode_curve(tx, message, dst);
+        }
         match message {
             Message::Greeting(payload) => dst.unsplit(payload.into()),
             Message::Command(command) => dst.unsplit(command.into()),
@@ -202,6 +252,34 @@ impl Encoder for ZmqCodec {
         }
         Ok(())
     }
+}
+
+/// distlog patch (CURVE): one item as MESSAGE commands, a frame each.
+#[cfg(feature = "curve")]
+fn encode_curve(
+    tx: &mut super::curve::CurveTx,
+    message: Message,
+    dst: &mut BytesMut,
+) -> Result<(), CodecError> {
+    use super::curve::{CurveCodecState, FLAG_COMMAND, FLAG_MORE};
+    match message {
+        // Only sent before the handshake; never encrypted.
+        Message::Greeting(payload) => dst.unsplit(payload.into()),
+        Message::Command(command) => {
+            let frame = BytesMut::from(command);
+            let header = if frame[0] & 0b0000_0010 != 0 { 9 } else { 2 };
+            tx.encode(FLAG_COMMAND, &frame[header..], dst)?;
+        }
+        Message::Framed(frames) => CurveCodecState::encode_framed(tx, &frames, dst)?,
+        Message::Message(message) => {
+            let last = message.len().saturating_sub(1);
+            for (idx, part) in message.iter().enumerate() {
+                let flags = if idx != last { FLAG_MORE } else { 0 };
+                tx.encode(flags, part, dst)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
