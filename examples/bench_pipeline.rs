@@ -70,7 +70,7 @@ fn main() {
         "  ratio to raw zeromq without CURVE (target >= 0.5)",
         format!("{:.2}", raw_curve / raw),
     );
-    match (
+    let c_null = match (
         c_libzmq(&dir, "null", records),
         c_libzmq(&dir, "curve", records),
     ) {
@@ -91,9 +91,13 @@ fn main() {
                 "  raw zeromq with CURVE / C libzmq with CURVE (target >= 1.0)",
                 format!("{:.2}", raw_curve / c_curve),
             );
+            Some(c_null)
         }
-        (Err(why), _) | (_, Err(why)) => row("C libzmq PUSH->PULL", format!("skipped: {why}")),
-    }
+        (Err(why), _) | (_, Err(why)) => {
+            row("C libzmq PUSH->PULL", format!("skipped: {why}"));
+            None
+        }
+    };
     let bare = median3(|| child_metric(&["--section", "bare", "--records", &n], "bare_per_s"));
     row(
         "distlog log::info! -> bare zeromq PULL, no collector (records/s)",
@@ -133,6 +137,12 @@ fn main() {
         "  ratio to raw zeromq (target >= 0.8)",
         format!("{:.2}", e2e / raw),
     );
+    if let Some(c_null) = c_null {
+        row(
+            "  ratio to C libzmq PUSH->PULL (issue 15 target >= 1.0)",
+            format!("{:.2}", e2e / c_null),
+        );
+    }
     row(
         "  ratio to the same sender with no collector (collector keeps up: 1)",
         format!("{:.2}", e2e / bare),

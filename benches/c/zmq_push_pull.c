@@ -1,6 +1,8 @@
 /* C libzmq reference for bench_pipeline: PUSH -> PULL over TCP loopback in one
  * process (a sender thread, the receiver on the main thread), two-frame messages
- * [3-byte topic, body] as distlog sends them.
+ * [3-byte topic, body] as distlog sends them. Each side has a context of its own,
+ * so each has its own I/O thread, as two processes would: sharing one context
+ * puts both sides' framing (and encryption) on one I/O thread.
  *
  *   zmq_push_pull null|curve MESSAGES BODY_BYTES
  *
@@ -21,7 +23,6 @@ static double now(void) {
 }
 
 struct sender {
-    void *ctx;
     char endpoint[64];
     int curve;
     char server_public[41], client_public[41], client_secret[41];
@@ -39,7 +40,8 @@ static int check(int rc, const char *what) {
 
 static void *send_all(void *arg) {
     struct sender *s = arg;
-    void *push = zmq_socket(s->ctx, ZMQ_PUSH);
+    void *ctx = zmq_ctx_new();
+    void *push = zmq_socket(ctx, ZMQ_PUSH);
     int hwm = 100000;
     check(zmq_setsockopt(push, ZMQ_SNDHWM, &hwm, sizeof hwm), "ZMQ_SNDHWM");
     if (s->curve) {
@@ -60,6 +62,7 @@ static void *send_all(void *arg) {
     int linger = -1;
     zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof linger);
     zmq_close(push);
+    zmq_ctx_term(ctx);
     return NULL;
 }
 
@@ -76,8 +79,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "zmq_push_pull: MESSAGES must be a positive number, got %s\n", argv[2]);
         return 2;
     }
-    s.ctx = zmq_ctx_new();
-    void *pull = zmq_socket(s.ctx, ZMQ_PULL);
+    void *ctx = zmq_ctx_new();
+    void *pull = zmq_socket(ctx, ZMQ_PULL);
     int hwm = 100000;
     check(zmq_setsockopt(pull, ZMQ_RCVHWM, &hwm, sizeof hwm), "ZMQ_RCVHWM");
     char server_secret[41];
@@ -122,6 +125,6 @@ int main(int argc, char **argv) {
     printf("c_per_s %.0f\n", s.messages / elapsed);
     free(buf);
     zmq_close(pull);
-    zmq_ctx_term(s.ctx);
+    zmq_ctx_term(ctx);
     return 0;
 }
