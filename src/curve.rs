@@ -331,7 +331,10 @@ mod tests {
 
     #[test]
     fn a_key_file_ignores_whitespace_around_its_key() {
-        for text in [PUBLIC, "\n\n  rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\r\n\t"] {
+        for text in [
+            PUBLIC,
+            "\n\n  rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\r\n\t",
+        ] {
             assert_eq!(parse_public_key(text, path()).unwrap().to_z85(), PUBLIC);
         }
         let secret = parse_secret_key(&format!("{SECRET}\n"), path()).unwrap();
@@ -344,11 +347,14 @@ mod tests {
             parse_public_key(" \n\n", path()),
             Err(KeyFileError::Empty { .. })
         ));
-        let err = parse_public_key("\n\nrq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf\n", path())
-            .unwrap_err();
+        let err =
+            parse_public_key("\n\nrq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf\n", path()).unwrap_err();
         match &err {
             KeyFileError::BadKey {
-                line, value, source, ..
+                line,
+                value,
+                source,
+                ..
             } => {
                 assert_eq!(*line, 3);
                 assert_eq!(value, &PUBLIC[..39]);

@@ -30,9 +30,8 @@ impl Curve {
         let allow = match &config.allow_file {
             None => None,
             Some(path) => {
-                let set: AllowSet = Arc::new(RwLock::new(
-                    read_allow_file(path)?.into_iter().collect(),
-                ));
+                let set: AllowSet =
+                    Arc::new(RwLock::new(read_allow_file(path)?.into_iter().collect()));
                 let keys = Arc::clone(&set);
                 server = server.authorize(move |key| {
                     keys.read()
