@@ -65,8 +65,9 @@ pub use zeromq::curve::CurveKeyPair;
 ///
 /// ```
 /// use distlog::curve::{CurvePublicKey, Z85Error};
-/// let err = CurvePublicKey::from_z85("too short").unwrap_err();
-/// assert_eq!(err, Z85Error::TextLength { len: 9 });
+/// // Ten characters are valid Z85, but 8 bytes are not a key.
+/// let err = CurvePublicKey::from_z85("0000000000").unwrap_err();
+/// assert_eq!(err, Z85Error::KeyLength { len: 8 });
 /// ```
 pub use zeromq::curve::Z85Error;
 

@@ -106,8 +106,7 @@ fn sighup(d: &Daemon) {
 fn periodic_stat(stderr: &str, key: &str) -> u64 {
     stderr
         .lines()
-        .filter(|l| l.contains("distlogd: stats "))
-        .next_back()
+        .rfind(|l| l.contains("distlogd: stats "))
         .and_then(|l| {
             l.split_whitespace()
                 .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))

@@ -22,7 +22,8 @@ struct Args {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Follow the records a `distlogd --publish ENDPOINT` re-publishes
-    Tail(Tail),
+    // Boxed: its options are large beside keygen's.
+    Tail(Box<Tail>),
     /// Make a CURVE key pair: NAME.key (secret, mode 0600) and NAME.pub, in Z85
     Keygen(Keygen),
 }
@@ -129,7 +130,7 @@ fn parse_secs(s: &str) -> Result<f64, String> {
 
 fn main() -> ExitCode {
     match Args::parse().command {
-        Command::Tail(t) => tail(t),
+        Command::Tail(t) => tail(*t),
         Command::Keygen(k) => keygen(&k),
     }
 }

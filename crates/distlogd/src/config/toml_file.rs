@@ -603,7 +603,7 @@ mod tests {
         );
         assert_eq!(
             e("[curve]\nsecret = 5\n"),
-            "line 2, column 10: curve secret: invalid type: integer `5`, expected a string"
+            "line 2, column 10: curve secret: invalid type: integer `5`, expected path string"
         );
     }
 
