@@ -8,11 +8,15 @@
 //! `--interval-ms MS` sleeps MS between records (a slow stream, for tests and demos);
 //! `--heartbeat-ms MS` turns on ZMTP heartbeats on the links (a PING every MS, the
 //! connection dropped and remade if nothing comes back within 3 × MS).
+//! `--curve-server-key Z85 --curve-secret FILE` sends over CURVE to a collector with
+//! that public key (`distlogd --curve-secret`), as the client whose secret key file
+//! (from `distlog keygen`) is given; both or neither.
 //!
 //! Each record has target `emit` and message `record <i> of <N>`. With no collector
 //! the queue fills, one log call waits up to 2 s, and shutdown gives up after the
 //! flush timeout (5 s), so the tool always exits well within 15 s.
 
+use distlog::curve::{self, CurvePublicKey, CurveSecretKey};
 use distlog::handler::Overflow;
 use distlog::topic::{Encoding, System};
 use std::process::ExitCode;
@@ -26,6 +30,8 @@ struct Args {
     queue: usize,
     interval: Option<Duration>,
     heartbeat: Option<Duration>,
+    curve_server: Option<CurvePublicKey>,
+    curve_secret: Option<CurveSecretKey>,
 }
 
 fn millis(flag: &str, v: String) -> Result<Duration, String> {
@@ -43,6 +49,8 @@ fn parse() -> Result<Args, String> {
         queue: 65_536,
         interval: None,
         heartbeat: None,
+        curve_server: None,
+        curve_secret: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -61,11 +69,25 @@ fn parse() -> Result<Args, String> {
             }
             "--interval-ms" => args.interval = Some(millis(&flag, value()?)?),
             "--heartbeat-ms" => args.heartbeat = Some(millis(&flag, value()?)?),
+            "--curve-server-key" => {
+                let v = value()?;
+                let key = CurvePublicKey::from_z85(v.trim())
+                    .map_err(|e| format!("--curve-server-key: {v:?} is not a CURVE public key: {e}"))?;
+                args.curve_server = Some(key);
+            }
+            "--curve-secret" => {
+                let path = value()?;
+                let key = curve::read_secret_key(path.as_ref()).map_err(|e| format!("--curve-secret: {e}"))?;
+                args.curve_secret = Some(key);
+            }
             "-h" | "--help" => {
-                return Err("usage: emit --endpoint ENDPOINT --encoding json|pickle --system T|S|P --count N [--queue CAPACITY] [--interval-ms MS] [--heartbeat-ms MS]".into())
+                return Err("usage: emit --endpoint ENDPOINT --encoding json|pickle --system T|S|P --count N [--queue CAPACITY] [--interval-ms MS] [--heartbeat-ms MS] [--curve-server-key Z85 --curve-secret FILE]".into())
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
+    }
+    if args.curve_server.is_some() != args.curve_secret.is_some() {
+        return Err("--curve-server-key and --curve-secret go together".into());
     }
     Ok(args)
 }
@@ -88,6 +110,9 @@ fn main() -> ExitCode {
         .filter("info");
     if let Some(ms) = args.heartbeat {
         builder = builder.heartbeat(ms, ms * 3);
+    }
+    if let (Some(server), Some(secret)) = (args.curve_server, args.curve_secret) {
+        builder = builder.curve(server, secret);
     }
     let guard = match builder.install() {
         Ok(g) => g,

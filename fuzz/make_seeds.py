@@ -38,3 +38,14 @@ for f in sorted(fixtures.iterdir()):
     # The round-trip targets read bytes as `Arbitrary` choices, so any bytes do; the
     # golden ones just start them off with some variety.
     write("roundtrip_" + ("json" if f.suffix == ".json" else "pickle"), f.name, body)
+
+# curve: command bodies of each CURVE handshake step and a MESSAGE, in libzmq's sizes
+# (their boxes cannot open under the target's fresh keys, but the parsers get past
+# the names and lengths), and a metadata block as READY and INITIATE carry it.
+write("curve", "hello", b"\x05HELLO\x01\x00" + bytes(200 - 8))
+write("curve", "welcome", b"\x07WELCOME" + bytes(168 - 8))
+write("curve", "initiate", b"\x08INITIATE" + bytes(257 - 9))
+write("curve", "ready", b"\x05READY" + bytes(30 - 6))
+write("curve", "message", b"\x07MESSAGE" + bytes(8 + 16 + 1 + 3))
+write("curve", "metadata", b"\x0bSocket-Type\x00\x00\x00\x04PULL\x08Identity\x00\x00\x00\x00")
+write("curve", "error", b"\x05ERROR\x03400")

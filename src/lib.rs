@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod context;
+pub mod curve;
 pub mod filter;
 mod fnv;
 mod global;

@@ -123,6 +123,27 @@ impl LogBuilder {
         self.handler = self.handler.heartbeat(interval, timeout);
         self
     }
+    /// CURVE on every link: the collector's public key and this sender's secret key
+    /// or key pair (see [`handler::Builder::curve`]).
+    ///
+    /// ```no_run
+    /// use distlog::curve;
+    /// let server = curve::read_public_key("collector.pub".as_ref()).expect("server key");
+    /// let me = curve::read_secret_key("shop.key".as_ref()).expect("client key");
+    /// let _guard = distlog::builder()
+    ///     .endpoint("tcp://collector.example:5010")
+    ///     .curve(server, me)
+    ///     .install()
+    ///     .expect("distlog installed");
+    /// ```
+    pub fn curve(
+        mut self,
+        server: crate::curve::CurvePublicKey,
+        client: impl Into<crate::curve::CurveKeyPair>,
+    ) -> Self {
+        self.handler = self.handler.curve(server, client);
+        self
+    }
     /// Level filters in `RUST_LOG` syntax. Without this, `DISTLOG_LOG` is read, then
     /// `RUST_LOG`, then INFO and up is the default.
     pub fn filter(mut self, spec: impl Into<String>) -> Self {

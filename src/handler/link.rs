@@ -93,6 +93,36 @@ impl Batch {
     }
 }
 
+/// The bytes one message framed by [`append_frame`] takes on a CURVE connection:
+/// each frame becomes a MESSAGE command (name 8, nonce 8, MAC 16, flags 1, then the
+/// body) in a frame of its own, as zeromq's CURVE codec writes it.
+fn curve_wire_len(message: &[u8]) -> u64 {
+    const OVERHEAD: u64 = 8 + 8 + 16 + 1;
+    let mut rest = message;
+    let mut wire = 0u64;
+    while let Some((&flags, after)) = rest.split_first() {
+        let (len, after) = if flags & 0b10 != 0 {
+            match after.split_first_chunk::<8>() {
+                Some((len, after)) => (u64::from_be_bytes(*len), after),
+                None => break,
+            }
+        } else {
+            match after.split_first() {
+                Some((&len, after)) => (u64::from(len), after),
+                None => break,
+            }
+        };
+        let body = OVERHEAD + len;
+        wire += body + if body > 255 { 9 } else { 2 };
+        // Our own framing, so the length is always there; stop rather than panic if not.
+        let Some(after) = usize::try_from(len).ok().and_then(|l| after.get(l..)) else {
+            break;
+        };
+        rest = after;
+    }
+    wire
+}
+
 /// Most messages a link lets zeromq hold before their delivery is confirmed; past
 /// this zeromq's own queue would grow until `send` blocks forever.
 const MAX_UNCONFIRMED: usize = 50_000;
@@ -120,6 +150,8 @@ struct Up {
     unconfirmed: VecDeque<(u64, Bytes)>,
     /// When zeromq last accepted a message, for links that cannot be tracked.
     last_send: Instant,
+    /// CURVE: each frame goes out longer than it was framed here.
+    encrypted: bool,
 }
 
 /// Why a send did not go through.
@@ -163,9 +195,13 @@ impl Link {
         &mut self,
         timeout: Duration,
         heartbeat: Option<(Duration, Duration)>,
+        curve: Option<&zeromq::curve::CurveClient>,
     ) -> bool {
         let mut options = SocketOptions::default();
         options.connect_timeout(timeout);
+        if let Some(client) = curve {
+            options.curve_client(client.clone());
+        }
         if let Some((interval, heartbeat_timeout)) = heartbeat {
             // A dead connection then ends with a `Disconnected` event, which `poll`
             // turns into a reconnect.
@@ -195,6 +231,7 @@ impl Link {
             written: 0,
             unconfirmed: VecDeque::new(),
             last_send: Instant::now(),
+            encrypted: curve.is_some(),
         });
         true
     }
@@ -239,10 +276,20 @@ impl Link {
             Some(Ok(())) => {
                 up.last_send = Instant::now();
                 if tracked {
-                    let base = up.written;
-                    up.written += batch.bytes.len() as u64;
-                    for (end, message) in batch.ends.iter().zip(batch.messages()) {
-                        up.unconfirmed.push_back((base + *end as u64, message));
+                    if up.encrypted {
+                        // The kernel acknowledges ciphertext, which is longer: count
+                        // each message's encrypted length, or records would count as
+                        // delivered before all their bytes were.
+                        for message in batch.messages() {
+                            up.written += curve_wire_len(&message);
+                            up.unconfirmed.push_back((up.written, message));
+                        }
+                    } else {
+                        let base = up.written;
+                        up.written += batch.bytes.len() as u64;
+                        for (end, message) in batch.ends.iter().zip(batch.messages()) {
+                            up.unconfirmed.push_back((base + *end as u64, message));
+                        }
                     }
                 }
                 Ok(tracked)
@@ -370,6 +417,22 @@ mod tests {
         );
     }
 
+    #[test]
+    fn curve_wire_length_counts_each_frame_encrypted() {
+        let mut m = Vec::new();
+        append_frame(&mut m, true, |out| out.extend_from_slice(b"TLJ"));
+        append_frame(&mut m, false, |out| out.extend_from_slice(&[7; 300]));
+        // "TLJ": 33 + 3 in a short frame; the body: 33 + 300 in a long one.
+        assert_eq!(curve_wire_len(&m), (2 + 36) + (9 + 333));
+        // 223 bytes is a short frame in plaintext but not once encrypted.
+        let mut m = Vec::new();
+        append_frame(&mut m, false, |out| out.extend_from_slice(&[7; 223]));
+        assert_eq!(m.len(), 2 + 223);
+        assert_eq!(curve_wire_len(&m), 9 + 256);
+        // A truncated message (never made here) ends the count, without a panic.
+        assert_eq!(curve_wire_len(&m[..1]), 0);
+    }
+
     /// A raw ZMTP 3.0 PULL on `stream`: NULL greeting and READY both ways.
     #[cfg(target_os = "linux")]
     fn pull_handshake(stream: &mut std::net::TcpStream) {
@@ -423,7 +486,7 @@ mod tests {
         });
         runtime::block_on(async move {
             let mut link = Link::new(format!("tcp://127.0.0.1:{port}"));
-            assert!(link.connect(Duration::from_secs(5), None).await);
+            assert!(link.connect(Duration::from_secs(5), None, None).await);
             assert!(link.is_tracked());
             let open = delivery::tcp_sockets_to(port).len();
             assert!(matches!(

@@ -66,6 +66,8 @@ pub(crate) struct Config {
     pub(crate) connect_timeout: Duration,
     /// ZMTP heartbeats on each link's PUSH socket: (interval, timeout); off if None.
     pub(crate) heartbeat: Option<(Duration, Duration)>,
+    /// CURVE on each link: the collector's public key and this sender's key pair.
+    pub(crate) curve: Option<zeromq::curve::CurveClient>,
 }
 
 impl Config {

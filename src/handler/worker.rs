@@ -190,7 +190,11 @@ impl Worker {
             if !link.is_up()
                 && link.retry_at() <= now
                 && link
-                    .connect(self.config.connect_timeout, self.config.heartbeat)
+                    .connect(
+                        self.config.connect_timeout,
+                        self.config.heartbeat,
+                        self.config.curve.as_ref(),
+                    )
                     .await
             {
                 self.shared.connects.fetch_add(1, Ordering::Relaxed);

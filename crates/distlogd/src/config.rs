@@ -26,6 +26,10 @@
 //! type = "publish"
 //! endpoint = "tcp://127.0.0.1:5011"
 //! logger = ["shop", "billing"]
+//!
+//! [curve]                    # CURVE on every input and publish socket
+//! secret = "/etc/distlog/collector.key"   # from `distlog keygen`
+//! allow = "/etc/distlog/allowed"          # client public keys; reread on SIGHUP
 //! ```
 //!
 //! Every key is checked: a misspelt key or a bad value is an error that names it and
@@ -151,6 +155,46 @@ impl SinkConfig {
     }
 }
 
+/// CURVE on the collector's sockets: every input (PULL) and publish (PUB) socket is
+/// a CURVE server with this secret key, and plaintext (NULL) peers are refused.
+///
+/// Without an allow file, any client that knows the server's public key may connect
+/// (libzmq's behaviour without ZAP): the key then only encrypts, and a leaked public
+/// key lets anyone send. With one, only clients whose public key it lists may; it is
+/// read again when the collector is told to reload (SIGHUP for `distlogd`).
+///
+/// ```
+/// use distlogd::config::{Config, CurveConfig};
+/// let mut config = Config::default();
+/// let mut curve = CurveConfig::new("collector.key".into());
+/// curve.allow_file = Some("allowed".into());
+/// config.curve = Some(curve);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CurveConfig {
+    /// The collector's secret key file (one Z85 key, as `distlog keygen` writes).
+    pub secret_file: PathBuf,
+    /// Client public keys allowed to connect, one a line; `None` allows any client
+    /// that knows the server's public key.
+    pub allow_file: Option<PathBuf>,
+}
+
+impl CurveConfig {
+    /// CURVE with this secret key file, and no allow file.
+    ///
+    /// ```
+    /// let curve = distlogd::config::CurveConfig::new("/etc/distlog/collector.key".into());
+    /// assert!(curve.allow_file.is_none());
+    /// ```
+    pub fn new(secret_file: PathBuf) -> CurveConfig {
+        CurveConfig {
+            secret_file,
+            allow_file: None,
+        }
+    }
+}
+
 /// Everything the collector needs to run: start from [`Config::default`] and set fields.
 ///
 /// ```
@@ -183,6 +227,8 @@ pub struct Config {
     pub drain_quiet: Duration,
     /// …or until this much time has passed.
     pub drain_max: Duration,
+    /// CURVE on every socket; `None` speaks NULL (no encryption, no authentication).
+    pub curve: Option<CurveConfig>,
 }
 
 impl Default for Config {
@@ -196,6 +242,7 @@ impl Default for Config {
             channel_batches: 16,
             drain_quiet: Duration::from_millis(300),
             drain_max: Duration::from_secs(5),
+            curve: None,
         }
     }
 }

@@ -38,8 +38,10 @@
 //! ```
 
 pub mod config;
+mod curve;
 pub mod filter;
 pub mod format;
+pub mod keygen;
 mod runtime;
 pub mod signal;
 mod sink;
@@ -101,6 +103,8 @@ pub enum CollectorError {
     SinkThread(&'static str),
     /// The async runtime for the sockets could not start.
     Runtime(std::io::Error),
+    /// The CURVE secret key or allow file could not be read.
+    Curve(distlog::curve::KeyFileError),
 }
 
 impl fmt::Display for CollectorError {
@@ -116,6 +120,7 @@ impl fmt::Display for CollectorError {
             CollectorError::SinkThreadStart(e) => write!(f, "cannot start the sink thread: {e}"),
             CollectorError::SinkThread(why) => write!(f, "sink thread failed: {why}"),
             CollectorError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
+            CollectorError::Curve(e) => write!(f, "CURVE: {e}"),
         }
     }
 }
@@ -128,6 +133,7 @@ impl std::error::Error for CollectorError {
             CollectorError::Open { source, .. } => Some(source),
             CollectorError::SinkThreadStart(e) | CollectorError::Runtime(e) => Some(e),
             CollectorError::SinkThread(_) => None,
+            CollectorError::Curve(e) => Some(e),
         }
     }
 }
@@ -155,7 +161,38 @@ type Batch = Vec<Entry>;
 /// (PULL) or `distlogd: publishing on ENDPOINT` (PUB), with the port resolved, so an
 /// endpoint with port 0 can be used and discovered.
 pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<CollectorStats, CollectorError> {
+    run_with_reload(config, shutdown, &AtomicBool::new(false))
+}
+
+/// [`run`], and whenever `reload` becomes true (`distlogd` sets it on SIGHUP, see
+/// [`signal::reload_on_sighup`]) clears it and rereads the CURVE allow file
+/// ([`config::CurveConfig::allow_file`]). A file that cannot be read or holds a bad
+/// key leaves the keys allowed before in force; stderr says which happened.
+///
+/// ```no_run
+/// use distlogd::config::{Config, CurveConfig};
+/// let mut config = Config::default();
+/// let mut curve = CurveConfig::new("collector.key".into());
+/// curve.allow_file = Some("allowed".into());
+/// config.curve = Some(curve);
+/// let stop = distlogd::signal::shutdown_on_signals().unwrap();
+/// let reload = distlogd::signal::reload_on_sighup().unwrap();
+/// let stats = distlogd::run_with_reload(&config, stop, reload).unwrap();
+/// eprintln!("{stats}");
+/// ```
+pub fn run_with_reload(
+    config: &Config,
+    shutdown: &AtomicBool,
+    reload: &AtomicBool,
+) -> Result<CollectorStats, CollectorError> {
     config.validate()?;
+    // Keys first: a bad key file should not leave behind a file sink just opened.
+    let curve = config
+        .curve
+        .as_ref()
+        .map(curve::Curve::load)
+        .transpose()
+        .map_err(CollectorError::Curve)?;
     let sinks = Sinks::open(&config.sinks)
         .map_err(|(path, source)| CollectorError::Open { path, source })?;
     // When nothing looks inside records, JSON bodies are checked, not decoded, and
@@ -177,7 +214,7 @@ pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<CollectorStats, Col
             .map_err(CollectorError::SinkThreadStart)?;
         (Some((tx, back_rx)), Some(handle))
     };
-    let result = block_on_here(receive(config, shutdown, tx, check_only))
+    let result = block_on_here(receive(config, shutdown, reload, curve, tx, check_only))
         .map_err(CollectorError::Runtime)
         .and_then(|r| r);
     let sink_errors = match sink_thread.map(|h| h.join()) {
@@ -255,15 +292,21 @@ struct Receiving<'a> {
     /// Batches the sink thread has written, to free and reuse here.
     back: Option<Receiver<Batch>>,
     pubs: Vec<(PubSocket, &'a filter::RecordFilter)>,
+    /// CURVE on every socket, if configured.
+    curve: Option<curve::Curve>,
+    /// Set (by SIGHUP in `distlogd`) to reread the allow file.
+    reload: &'a AtomicBool,
     /// Check JSON bodies instead of decoding them: no filter or format needs records.
     check_only: bool,
     last_stats: Instant,
     last_received: u64,
 }
 
-async fn receive(
-    config: &Config,
+async fn receive<'a>(
+    config: &'a Config,
     shutdown: &AtomicBool,
+    reload: &'a AtomicBool,
+    curve: Option<curve::Curve>,
     channels: Option<(Sender<Batch>, Receiver<Batch>)>,
     check_only: bool,
 ) -> Result<CollectorStats, CollectorError> {
@@ -277,6 +320,10 @@ async fn receive(
     // and are rejected one by one as `oversize`, keeping the connection.
     let mut options = zeromq::SocketOptions::default();
     options.max_frame_size(config.max_body_bytes.saturating_mul(4).max(16 << 20));
+    if let Some(c) = &curve {
+        c.apply(&mut options);
+        eprintln!("distlogd: {}", c.describe());
+    }
     let mut pull = PullSocket::with_options(options);
     for endpoint in &config.inputs {
         let bound = pull
@@ -291,7 +338,13 @@ async fn receive(
     let mut pubs = Vec::new();
     for sink in &config.sinks {
         if let SinkKind::Publish { endpoint } = &sink.kind {
-            let mut socket = PubSocket::new();
+            // A publish socket hands out records: with CURVE, only to clients that
+            // pass the same handshake as senders do.
+            let mut pub_options = zeromq::SocketOptions::default();
+            if let Some(c) = &curve {
+                c.apply(&mut pub_options);
+            }
+            let mut socket = PubSocket::with_options(pub_options);
             let bound = socket
                 .bind(endpoint)
                 .await
@@ -312,6 +365,8 @@ async fn receive(
         tx,
         back,
         pubs,
+        curve,
+        reload,
         check_only,
         last_stats: Instant::now(),
         last_received: 0,
@@ -328,6 +383,7 @@ async fn receive(
                 if ready_in_a_row.is_multiple_of(BATCH) {
                     r.hand_over(drain_start.is_some())?;
                     r.maybe_stats();
+                    r.maybe_reload();
                     YieldNow(false).await;
                 }
                 Some(m)
@@ -340,6 +396,7 @@ async fn receive(
                 ready_in_a_row = 0;
                 r.hand_over(drain_start.is_some())?;
                 r.maybe_stats();
+                r.maybe_reload();
                 if drain_start.is_none() && shutdown.load(Ordering::Relaxed) {
                     eprintln!("distlogd: shutting down: draining input and flushing sinks");
                     drain_start = Some(Instant::now());
@@ -396,6 +453,7 @@ async fn receive(
         let _ = socket.close().await;
     }
     let _ = pull.close().await;
+    r.stats.curve = r.curve.as_ref().map(curve::Curve::counts);
     Ok(r.stats)
 }
 
@@ -542,9 +600,33 @@ impl Receiving<'_> {
         if elapsed < interval {
             return;
         }
+        self.stats.curve = self.curve.as_ref().map(curve::Curve::counts);
         let rate = (self.stats.received - self.last_received) as f64 / elapsed.as_secs_f64();
         eprintln!("distlogd: stats {} rate={rate:.1}/s", self.stats);
         self.last_stats = Instant::now();
         self.last_received = self.stats.received;
+    }
+
+    /// Rereads the CURVE allow file if asked to; a failed reload keeps the old keys.
+    fn maybe_reload(&mut self) {
+        if !self.reload.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let Some(curve) = &self.curve else {
+            eprintln!("distlogd: reload asked for, but CURVE is off: nothing to reload");
+            return;
+        };
+        match curve.reload() {
+            Ok(Some((path, n))) => {
+                eprintln!("distlogd: reloaded {}: {n} client keys allowed", path.display())
+            }
+            Ok(None) => eprintln!(
+                "distlogd: reload asked for, but there is no allow file: any client that knows the server key may connect"
+            ),
+            Err(e) => eprintln!(
+                "distlogd: reload failed, keeping the {} client keys allowed before: {e}",
+                curve.allowed().unwrap_or(0)
+            ),
+        }
     }
 }

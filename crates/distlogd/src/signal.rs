@@ -1,7 +1,8 @@
 //! SIGINT and SIGTERM as a flag: the collector polls it between receives, drains, flushes
-//! and exits 0. A second signal while draining exits at once (status 130).
+//! and exits 0. A second signal while draining exits at once (status 130). SIGHUP as
+//! another flag: the collector rereads its CURVE allow file.
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::flag;
 use std::io;
 use std::sync::atomic::AtomicBool;
@@ -34,4 +35,32 @@ pub fn shutdown_on_signals() -> io::Result<&'static AtomicBool> {
         *installed = true;
     }
     Ok(&SHUTDOWN)
+}
+
+static RELOAD: AtomicBool = AtomicBool::new(false);
+
+/// Whether the SIGHUP handler is in place (registering it twice is harmless but
+/// wasteful: each registration is another action on every signal).
+static RELOAD_INSTALLED: Mutex<bool> = Mutex::new(false);
+
+/// Installs a handler for SIGHUP and returns the flag it sets; the collector clears it
+/// when it reloads (see [`run_with_reload`](crate::run_with_reload)). SIGHUP no
+/// longer terminates the process. Calling it again returns the same flag.
+///
+/// ```no_run
+/// use std::sync::atomic::Ordering;
+/// let reload = distlogd::signal::reload_on_sighup().unwrap();
+/// if reload.swap(false, Ordering::Relaxed) {
+///     // read the configuration again
+/// }
+/// ```
+pub fn reload_on_sighup() -> io::Result<&'static AtomicBool> {
+    let mut installed = RELOAD_INSTALLED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if !*installed {
+        flag::register(SIGHUP, &RELOAD)?;
+        *installed = true;
+    }
+    Ok(&RELOAD)
 }

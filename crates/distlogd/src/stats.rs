@@ -40,6 +40,35 @@ pub struct CollectorStats {
     pub transport_errors: u64,
     /// Records a sink could not write (disk full, closed stdout).
     pub sink_errors: u64,
+    /// CURVE handshakes on the input and publish sockets; `None` without CURVE.
+    pub curve: Option<CurveCounts>,
+}
+
+/// What CURVE let in and kept out, over every socket of the collector.
+///
+/// ```
+/// use distlogd::stats::{CollectorStats, CurveCounts};
+/// let mut s = CollectorStats::default();
+/// let mut curve = CurveCounts::default();
+/// curve.accepted = 2;
+/// curve.not_allowed = 1;
+/// s.curve = Some(curve);
+/// assert_eq!(
+///     s.to_string(),
+///     "received=0 accepted=0 rejected=0 curve.accepted=2 \
+///      curve.refused.not_allowed=1 curve.refused.handshake_failed=0"
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CurveCounts {
+    /// Clients that completed the handshake.
+    pub accepted: u64,
+    /// Clients that proved their key, which the allow file does not list.
+    pub not_allowed: u64,
+    /// Peers whose handshake failed: a plaintext (NULL) peer, a wrong server key, a
+    /// malformed or replayed handshake.
+    pub handshake_failed: u64,
 }
 
 impl CollectorStats {
@@ -82,6 +111,13 @@ impl fmt::Display for CollectorStats {
         }
         if self.sink_errors > 0 {
             write!(f, " sink_errors={}", self.sink_errors)?;
+        }
+        if let Some(c) = &self.curve {
+            write!(
+                f,
+                " curve.accepted={} curve.refused.not_allowed={} curve.refused.handshake_failed={}",
+                c.accepted, c.not_allowed, c.handshake_failed
+            )?;
         }
         Ok(())
     }

@@ -47,6 +47,16 @@ pub struct TailOptions {
     pub duration: Option<Duration>,
     /// Colors.
     pub color: Color,
+    /// CURVE: the publisher's public key and this client's key pair, for a
+    /// `distlogd --curve-secret` publish socket; `None` speaks NULL.
+    ///
+    /// ```
+    /// use distlog::curve::CurveKeyPair;
+    /// let server = CurveKeyPair::generate().unwrap().public;
+    /// let mut options = distlogd::tail::TailOptions::default();
+    /// options.curve = Some((server, CurveKeyPair::generate().unwrap()));
+    /// ```
+    pub curve: Option<(distlog::curve::CurvePublicKey, distlog::curve::CurveKeyPair)>,
 }
 
 /// Why tailing failed.
@@ -118,6 +128,9 @@ async fn tail(
     // A hostile publisher must not make zeromq reserve an announced 2^50-byte frame.
     let mut zmq_options = zeromq::SocketOptions::default();
     zmq_options.max_frame_size(crate::config::DEFAULT_MAX_BODY_BYTES * 16);
+    if let Some((server, keys)) = &options.curve {
+        zmq_options.curve_client(zeromq::curve::CurveClient::new(*server, keys.clone()));
+    }
     let mut socket = SubSocket::with_options(zmq_options);
     let topics: Vec<&str> = if options.topics.is_empty() {
         vec![""]

@@ -199,11 +199,25 @@ pub struct PyCollector {
 impl PyCollector {
     /// Binds `endpoint`, stops after `count` records or `silence_s` quiet seconds.
     pub fn start(endpoint: &str, count: usize, silence_s: u32) -> PyCollector {
+        PyCollector::start_with(endpoint, count, silence_s, &[])
+    }
+
+    /// [`start`](PyCollector::start) as a CURVE server with this secret key (Z85).
+    pub fn start_curve(
+        endpoint: &str,
+        count: usize,
+        silence_s: u32,
+        secret_z85: &str,
+    ) -> PyCollector {
+        PyCollector::start_with(endpoint, count, silence_s, &["--curve-secret", secret_z85])
+    }
+
+    fn start_with(endpoint: &str, count: usize, silence_s: u32, extra: &[&str]) -> PyCollector {
         use std::io::BufRead;
-        let mut child = spawn_python(
-            "pull.py",
-            &[endpoint, &count.to_string(), &silence_s.to_string()],
-        );
+        let (count, silence) = (count.to_string(), silence_s.to_string());
+        let mut args = vec![endpoint, &count, &silence];
+        args.extend_from_slice(extra);
+        let mut child = spawn_python("pull.py", &args);
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();

@@ -1,11 +1,13 @@
 //! `distlog`: the client. `distlog tail` follows a collector's `--publish` stream.
 
 use clap::{Parser, Subcommand};
+use distlog::curve::CurvePublicKey;
 use distlog::level::parse as parse_level;
 use distlog::topic::{Kind, System};
 use distlogd::format::Color;
 use distlogd::signal;
 use distlogd::tail::{run_tail, TailOptions};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -20,7 +22,21 @@ struct Args {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Follow the records a `distlogd --publish ENDPOINT` re-publishes
-    Tail(Tail),
+    // Boxed: its options are large beside keygen's.
+    Tail(Box<Tail>),
+    /// Make a CURVE key pair: NAME.key (secret, mode 0600) and NAME.pub, in Z85
+    Keygen(Keygen),
+}
+
+#[derive(clap::Args, Debug)]
+struct Keygen {
+    /// Writes NAME.key and NAME.pub
+    #[arg(long, value_name = "NAME")]
+    out: PathBuf,
+
+    /// Replace NAME.key and NAME.pub if they exist
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -72,6 +88,18 @@ struct Tail {
     /// Colors: auto (a terminal; NO_COLOR, CLICOLOR=0 and CLICOLOR_FORCE as usual), always, never
     #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = parse_color)]
     color: Color,
+
+    /// CURVE: the public key (Z85) of a `distlogd --curve-secret` publish socket
+    #[arg(long, value_name = "Z85", requires = "curve_secret", value_parser = parse_public_key)]
+    curve_server_key: Option<CurvePublicKey>,
+
+    /// CURVE: this client's secret key file (from `distlog keygen`)
+    #[arg(long, value_name = "FILE", requires = "curve_server_key")]
+    curve_secret: Option<PathBuf>,
+}
+
+fn parse_public_key(s: &str) -> Result<CurvePublicKey, String> {
+    CurvePublicKey::from_z85(s.trim()).map_err(|e| format!("{s:?} is not a CURVE public key: {e}"))
 }
 
 fn parse_level_arg(s: &str) -> Result<i64, String> {
@@ -101,7 +129,32 @@ fn parse_secs(s: &str) -> Result<f64, String> {
 }
 
 fn main() -> ExitCode {
-    let Command::Tail(t) = Args::parse().command;
+    match Args::parse().command {
+        Command::Tail(t) => tail(*t),
+        Command::Keygen(k) => keygen(&k),
+    }
+}
+
+fn keygen(k: &Keygen) -> ExitCode {
+    match distlogd::keygen::write_key_pair(&k.out, k.force) {
+        Ok(written) => {
+            eprintln!(
+                "distlog: wrote {} (secret) and {}",
+                written.secret_file.display(),
+                written.public_file.display()
+            );
+            // The public key on stdout, for scripts (`--curve-server-key $(...)`).
+            println!("{}", written.public);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("distlog: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn tail(t: Tail) -> ExitCode {
     let mut options = TailOptions::default();
     options.connect = t.connect;
     options.topics = t.topic;
@@ -115,6 +168,15 @@ fn main() -> ExitCode {
     options.count = t.count;
     options.duration = t.duration.map(Duration::from_secs_f64);
     options.color = t.color;
+    if let (Some(server), Some(path)) = (t.curve_server_key, &t.curve_secret) {
+        match distlog::curve::read_secret_key(path) {
+            Ok(secret) => options.curve = Some((server, secret.into())),
+            Err(e) => {
+                eprintln!("distlog: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let stop = match signal::shutdown_on_signals() {
         Ok(flag) => flag,
         Err(e) => {

@@ -5,7 +5,7 @@
 use clap::Parser;
 use distlog::level::parse as parse_level;
 use distlog::topic::{Kind, System};
-use distlogd::config::{Config, OutputFormat, SinkConfig, SinkKind, DEFAULT_BIND};
+use distlogd::config::{Config, CurveConfig, OutputFormat, SinkConfig, SinkKind, DEFAULT_BIND};
 use distlogd::filter::RecordFilter;
 use distlogd::format::Color;
 use distlogd::signal;
@@ -17,7 +17,8 @@ use std::time::Duration;
 ///
 /// Records arrive on PULL sockets as [topic, body] (JSON or pickle, decoded as data
 /// only). Stdout carries only records; diagnostics and stats go to stderr. SIGINT or
-/// SIGTERM drains the input, flushes every sink and exits 0.
+/// SIGTERM drains the input, flushes every sink and exits 0; SIGHUP rereads the CURVE
+/// allow file.
 #[derive(Parser, Debug)]
 #[command(version, max_term_width = 100)]
 struct Args {
@@ -83,6 +84,16 @@ struct Args {
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     stats_interval: Option<f64>,
 
+    /// CURVE: the collector's secret key file (from `distlog keygen`). Every input and
+    /// the --publish socket then require CURVE; plaintext peers are refused
+    #[arg(long, value_name = "FILE")]
+    curve_secret: Option<PathBuf>,
+
+    /// CURVE: client public keys allowed to connect, one a line (# comments); reread on
+    /// SIGHUP. Without it any client that knows the server's public key may connect
+    #[arg(long, value_name = "FILE")]
+    curve_allow: Option<PathBuf>,
+
     /// On shutdown, stop once the input has been quiet this many seconds [default: 0.3]
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     drain_quiet: Option<f64>,
@@ -139,6 +150,26 @@ fn build_config(args: Args) -> Result<Config, distlogd::ConfigError> {
     if let Some(secs) = args.drain_quiet {
         config.drain_quiet = Duration::from_secs_f64(secs);
     }
+    if let Some(secret) = args.curve_secret {
+        // The flag replaces the file's secret; the file's allow list stays unless
+        // --curve-allow replaces it too.
+        let allow = config.curve.take().and_then(|c| c.allow_file);
+        let mut curve = CurveConfig::new(secret);
+        curve.allow_file = allow;
+        config.curve = Some(curve);
+    }
+    if let Some(allow) = args.curve_allow {
+        match config.curve.as_mut() {
+            Some(curve) => curve.allow_file = Some(allow),
+            None => {
+                return Err(distlogd::ConfigError::BadValue {
+                    key: "--curve-allow".into(),
+                    value: allow.display().to_string(),
+                    expected: "--curve-secret (or a [curve] secret in --config) with it",
+                })
+            }
+        }
+    }
     let mut filter = RecordFilter::default();
     filter.systems = args.system;
     filter.kinds = args.kind;
@@ -194,7 +225,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match distlogd::run(&config, stop) {
+    // Always taken, so that SIGHUP never kills the collector, CURVE or not.
+    let reload = match signal::reload_on_sighup() {
+        Ok(flag) => flag,
+        Err(e) => {
+            eprintln!("distlogd: cannot install the SIGHUP handler: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match distlogd::run_with_reload(&config, stop, reload) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("distlogd: {e}");

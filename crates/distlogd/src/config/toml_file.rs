@@ -1,7 +1,7 @@
 //! The TOML form of a [`Config`]: serde structs that refuse unknown keys, and toml's
 //! errors turned into [`ConfigError`]s that name the key and its line and column.
 
-use super::{Config, ConfigError, LineColumn, OutputFormat, SinkConfig, SinkKind};
+use super::{Config, ConfigError, CurveConfig, LineColumn, OutputFormat, SinkConfig, SinkKind};
 use crate::filter::RecordFilter;
 use crate::format::Color;
 use distlog::topic::{Kind, System};
@@ -31,6 +31,15 @@ struct File {
     input: Tables<Input>,
     #[serde(default)]
     sink: Tables<Sink>,
+    curve: Option<Curve>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Curve {
+    // Optional here so that its absence reads "curve needs a "secret" key".
+    secret: Option<PathBuf>,
+    allow: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +94,17 @@ pub(super) fn parse(text: &str) -> Result<Config, ConfigError> {
     }
     if let Some(Seconds(secs)) = file.drain_max {
         config.drain_max = Duration::from_secs_f64(secs);
+    }
+    if let Some(curve) = file.curve {
+        let Some(secret) = curve.secret else {
+            return Err(ConfigError::Missing {
+                section: "curve".into(),
+                key: "secret",
+            });
+        };
+        let mut c = CurveConfig::new(secret);
+        c.allow_file = curve.allow;
+        config.curve = Some(c);
     }
     let mut inputs = Vec::new();
     for (i, input) in file.input.0.into_iter().enumerate() {
@@ -210,6 +230,9 @@ fn toml_error(text: &str, e: serde_path_to_error::Error<toml::de::Error>) -> Con
         [Step::Key(list), Step::Index(i), rest @ ..] => (format!("{list} {}", i + 1), rest),
         [Step::Key(list), rest @ ..] if !rest.is_empty() && (list == "sink" || list == "input") => {
             (format!("{list} 1"), rest)
+        }
+        [Step::Key(table), rest @ ..] if !rest.is_empty() && table == "curve" => {
+            ("curve".to_string(), rest)
         }
         all => ("the top level".to_string(), all),
     };
@@ -559,6 +582,29 @@ mod tests {
 
     fn e(s: &str) -> String {
         parse(s).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn curve_table() {
+        let c = parse("[curve]\nsecret = \"c.key\"\nallow = \"allowed\"\n").unwrap();
+        let curve = c.curve.unwrap();
+        assert_eq!(curve.secret_file, PathBuf::from("c.key"));
+        assert_eq!(curve.allow_file, Some(PathBuf::from("allowed")));
+        let c = parse("[curve]\nsecret = \"c.key\"\n").unwrap();
+        assert_eq!(c.curve.unwrap().allow_file, None);
+        assert!(parse("").unwrap().curve.is_none());
+        assert_eq!(
+            e("[curve]\nallow = \"allowed\"\n"),
+            "curve needs a \"secret\" key"
+        );
+        assert_eq!(
+            e("[curve]\nsecret = \"c.key\"\nalow = \"x\"\n"),
+            "line 3, column 1: unknown key \"alow\" in curve"
+        );
+        assert_eq!(
+            e("[curve]\nsecret = 5\n"),
+            "line 2, column 10: curve secret: invalid type: integer `5`, expected path string"
+        );
     }
 
     #[test]

@@ -135,6 +135,14 @@ impl CurveKeyPair {
     }
 }
 
+/// distlog patch (CURVE, for distlog's `.curve(server, secret)`): a secret key is a
+/// key pair, its public half derived, so a builder can take either.
+impl From<CurveSecretKey> for CurveKeyPair {
+    fn from(secret: CurveSecretKey) -> Self {
+        Self::from_secret(secret)
+    }
+}
+
 /// A key pair given as text that does not hold together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CurveKeyError {
