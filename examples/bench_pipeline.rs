@@ -143,6 +143,21 @@ fn main() {
             format!("{:.2}", e2e / c_null),
         );
     }
+    // The same through CURVE: distlogd with a secret key, the producer with its
+    // public key and a key pair of its own.
+    match curve_e2e(&dir, &n) {
+        Ok(e2e_curve) => {
+            row(
+                "distlog log::info! -> distlogd --output none, CURVE (records/s)",
+                format!("{e2e_curve:.0}"),
+            );
+            row(
+                "  ratio to the same without CURVE (target >= 0.5)",
+                format!("{:.2}", e2e_curve / e2e),
+            );
+        }
+        Err(why) => row("distlog -> distlogd with CURVE", format!("skipped: {why}")),
+    }
     row(
         "  ratio to the same sender with no collector (collector keeps up: 1)",
         format!("{:.2}", e2e / bare),
@@ -391,7 +406,17 @@ fn run_section(section: &str, endpoint: &str, records: u64) {
         "raw" => raw_zeromq(records, false),
         "raw_curve" => raw_zeromq(records, true),
         "bare" => bare_pull(records),
-        "e2e" => end_to_end(endpoint, records),
+        "e2e" => end_to_end(endpoint, records, None),
+        "e2e_curve" => {
+            let key = std::env::args()
+                .skip_while(|a| a != "--server-key")
+                .nth(1)
+                .unwrap_or_default();
+            match distlog::curve::CurvePublicKey::from_z85(&key) {
+                Ok(key) => end_to_end(endpoint, records, Some(key)),
+                Err(e) => eprintln!("e2e_curve: --server-key {key:?}: {e}"),
+            }
+        }
         "ingest" => ingest(endpoint, records),
         "caller_encode" => caller_encode(records),
         "caller" => caller_cost(endpoint, records, false),
@@ -734,7 +759,15 @@ fn c_libzmq(dir: &Path, mechanism: &str, n: u64) -> Result<f64, String> {
 const QUEUE: usize = 65_536;
 
 fn install(endpoint: &str, capacity: usize) -> distlog::handler::Guard {
-    match distlog::builder()
+    install_with(endpoint, capacity, |b| b)
+}
+
+fn install_with(
+    endpoint: &str,
+    capacity: usize,
+    more: impl FnOnce(distlog::LogBuilder) -> distlog::LogBuilder,
+) -> distlog::handler::Guard {
+    match more(distlog::builder())
         .endpoint(endpoint)
         .system(distlog::topic::System::Test)
         .queue_capacity(capacity)
@@ -753,8 +786,17 @@ fn install(endpoint: &str, capacity: usize) -> distlog::handler::Guard {
 
 /// One application thread logging through `log::info!` until distlogd's host has
 /// acknowledged every record.
-fn end_to_end(endpoint: &str, n: u64) {
-    let guard = install(endpoint, QUEUE);
+fn end_to_end(endpoint: &str, n: u64, curve: Option<distlog::curve::CurvePublicKey>) {
+    let guard = match curve {
+        None => install(endpoint, QUEUE),
+        Some(server) => {
+            let Ok(me) = distlog::curve::CurveKeyPair::generate() else {
+                eprintln!("e2e: cannot make a CURVE key pair");
+                return;
+            };
+            install_with(endpoint, QUEUE, |b| b.curve(server, me))
+        }
+    };
     log::info!(target: "bench", "warm up");
     guard.handler().flush_within(Duration::from_secs(30));
     let start = Instant::now();
@@ -863,4 +905,39 @@ fn emit_peak_rss(emit: &Path) -> (u64, u64) {
         usage.ru_maxrss as u64,
         (capacity * record + 16 * 1024 * 1024) / 1024,
     )
+}
+
+/// `log::info!` to `distlogd --output none --curve-secret`: the median of three runs
+/// in records/s, or why there is none.
+fn curve_e2e(dir: &Path, n: &str) -> Result<f64, String> {
+    let server = distlog::curve::CurveKeyPair::generate()
+        .map_err(|e| format!("cannot make a CURVE key pair: {e}"))?;
+    let key_file = std::env::temp_dir().join(format!("bench_pipeline-{}.key", std::process::id()));
+    std::fs::write(&key_file, format!("{}\n", server.secret.to_z85()))
+        .map_err(|e| format!("cannot write {}: {e}", key_file.display()))?;
+    let key_arg = key_file.display().to_string();
+    let public = server.public.to_z85();
+    let rate = median3(|| {
+        let (daemon, endpoint) = distlogd(dir, &["--output", "none", "--curve-secret", &key_arg]);
+        let rate = child_metric(
+            &[
+                "--section",
+                "e2e_curve",
+                "--endpoint",
+                &endpoint,
+                "--records",
+                n,
+                "--server-key",
+                &public,
+            ],
+            "e2e_per_s",
+        );
+        stop(daemon);
+        rate
+    });
+    let _ = std::fs::remove_file(&key_file);
+    if rate.is_nan() {
+        return Err("the CURVE producer failed".into());
+    }
+    Ok(rate)
 }
