@@ -32,7 +32,8 @@ fn main() {
         .unwrap_or(200_000);
     if let Some(section) = get("--section") {
         let endpoint = get("--endpoint").unwrap_or_default();
-        run_section(&section, &endpoint, records);
+        let server_key = get("--server-key").unwrap_or_default();
+        run_section(&section, &endpoint, records, &server_key);
         return;
     }
     let release = std::env::current_exe()
@@ -401,22 +402,17 @@ fn stop(mut child: Child) -> u64 {
     received
 }
 
-fn run_section(section: &str, endpoint: &str, records: u64) {
+/// `server_key`: the Z85 public key of a CURVE distlogd, for `e2e_curve`.
+fn run_section(section: &str, endpoint: &str, records: u64, server_key: &str) {
     match section {
         "raw" => raw_zeromq(records, false),
         "raw_curve" => raw_zeromq(records, true),
         "bare" => bare_pull(records),
         "e2e" => end_to_end(endpoint, records, None),
-        "e2e_curve" => {
-            let key = std::env::args()
-                .skip_while(|a| a != "--server-key")
-                .nth(1)
-                .unwrap_or_default();
-            match distlog::curve::CurvePublicKey::from_z85(&key) {
-                Ok(key) => end_to_end(endpoint, records, Some(key)),
-                Err(e) => eprintln!("e2e_curve: --server-key {key:?}: {e}"),
-            }
-        }
+        "e2e_curve" => match distlog::curve::CurvePublicKey::from_z85(server_key) {
+            Ok(key) => end_to_end(endpoint, records, Some(key)),
+            Err(e) => eprintln!("e2e_curve: --server-key {server_key:?}: {e}"),
+        },
         "ingest" => ingest(endpoint, records),
         "caller_encode" => caller_encode(records),
         "caller" => caller_cost(endpoint, records, false),

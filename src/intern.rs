@@ -70,7 +70,7 @@ pub(crate) fn intern(s: &str) -> Cow<'static, str> {
         .try_with(|c| {
             let (a, k) = c[slot].get();
             // The address alone is not enough: a heap string may reuse a freed one.
-            (a == addr && k.len() == s.len() && k == s).then_some(k)
+            (a == addr && k == s).then_some(k)
         })
         .ok()
         .flatten();

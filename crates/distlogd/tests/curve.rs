@@ -72,19 +72,7 @@ fn python_send(endpoint: &str, label: &str, count: usize, keys: Option<(&str, &K
         .stdin(Stdio::null())
         .spawn()
         .expect("run curve_send.py");
-    // Bounded: a sender that hangs must fail this test, not stall the suite.
-    let deadline = Instant::now() + LONG;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("curve_send.py {label} did not exit within {LONG:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_bounded(&mut child, &format!("curve_send.py {label}"));
     assert!(status.success(), "curve_send.py {label}: {status:?}");
 }
 

@@ -8,7 +8,6 @@ mod collector_support;
 
 use collector_support::*;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// Logs COUNT records over SECONDS through a PUSH that PINGs every 100 ms and gives
 /// up on a peer silent for 300 ms; then prints how often libzmq saw the connection
@@ -71,19 +70,7 @@ fn pyzmq_push_with_heartbeats_keeps_its_connection_to_distlogd() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the Python sender");
-    // Bounded: a sender that hangs must fail this test, not stall the suite.
-    let deadline = Instant::now() + LONG;
-    loop {
-        if child.try_wait().expect("try_wait").is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the Python sender did not exit within {LONG:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_bounded(&mut child, "the Python sender");
     let output = child
         .wait_with_output()
         .expect("the Python sender's output");

@@ -182,6 +182,23 @@ fn lines(pipe: ChildStdout) -> Receiver<String> {
     rx
 }
 
+/// Waits up to `LONG` for a child peer to exit; kills it and panics after that, so a
+/// peer that hangs fails its test instead of stalling the suite.
+pub fn wait_bounded(child: &mut Child, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + LONG;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {LONG:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Waits until `text` contains `needle`; panics after `LONG`.
 pub fn wait_for(text: &Arc<Mutex<String>>, needle: &str) -> String {
     let deadline = Instant::now() + LONG;
