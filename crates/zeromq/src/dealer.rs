@@ -105,6 +105,31 @@ impl SocketSend for DealerSocket {
 impl CaptureSocket for DealerSocket {}
 
 impl DealerSocket {
+    /// Sends whole messages already encoded as ZMTP frames with
+    /// [`encode_frames`](crate::encode_frames), in one piece to one peer, as
+    /// [`PushSocket::send_framed`](crate::PushSocket::send_framed) does. (distlog patch:
+    /// acknowledged delivery sends its batches over DEALER.)
+    pub async fn send_framed(&mut self, frames: bytes::Bytes) -> ZmqResult<()> {
+        self.backend.send_round_robin(Message::Framed(frames)).await
+    }
+
+    /// A message that is ready now, without waiting: `None` when none is, as
+    /// [`PullSocket::try_recv`](crate::PullSocket::try_recv). (distlog patch.)
+    pub fn try_recv(&mut self) -> Option<ZmqResult<ZmqMessage>> {
+        use futures::FutureExt;
+        loop {
+            match self.fair_queue.next().now_or_never()? {
+                Some((_peer_id, Ok(Message::Message(message)))) => return Some(Ok(message)),
+                Some((_peer_id, Ok(_))) => {}
+                Some((peer_id, Err(e))) => {
+                    self.backend.peer_disconnected(&peer_id);
+                    return Some(Err(e.into()));
+                }
+                None => return Some(Err(ZmqError::NoMessage)),
+            }
+        }
+    }
+
     /// Splits the socket into separate send and recv halves, allowing concurrent
     /// sending and receiving from independent async tasks.
     ///

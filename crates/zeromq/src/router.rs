@@ -112,6 +112,28 @@ impl SocketSend for RouterSocket {
 }
 
 impl RouterSocket {
+    /// A message that is ready now, without waiting, its first frame the sending
+    /// peer's identity as with `recv`: `None` when none is. (distlog patch: a
+    /// collector taking acknowledged records would otherwise box a future per
+    /// message, as `PullSocket::try_recv` explains.)
+    pub fn try_recv(&mut self) -> Option<ZmqResult<ZmqMessage>> {
+        use futures::FutureExt;
+        loop {
+            match self.fair_queue.next().now_or_never()? {
+                Some((peer_id, Ok(Message::Message(mut message)))) => {
+                    message.push_front(peer_id.into());
+                    return Some(Ok(message));
+                }
+                Some((_peer_id, Ok(_))) => {}
+                Some((peer_id, Err(_e))) => {
+                    // As in `recv`: a broken peer is dropped, the socket goes on.
+                    self.backend.peer_disconnected(&peer_id);
+                }
+                None => return Some(Err(ZmqError::NoMessage)),
+            }
+        }
+    }
+
     /// Splits the socket into separate send and recv halves, allowing concurrent
     /// sending and receiving from independent async tasks.
     ///

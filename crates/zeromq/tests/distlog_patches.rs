@@ -602,3 +602,61 @@ async fn sub_and_xpub_answer_ping() {
         b"\x04\x07\x04PONGab".to_vec()
     );
 }
+
+/// Patch 8. DEALER's `send_framed` batch reaches a ROUTER as the messages it holds,
+/// each behind the sender's identity, taken with `try_recv`; a reply to that identity
+/// comes back to the DEALER's `try_recv`. Neither `try_recv` waits: with nothing
+/// ready both say `None`.
+#[async_rt::test]
+async fn dealer_send_framed_and_try_recv_with_a_router() {
+    use zeromq::{DealerSocket, RouterSocket};
+    let mut router = RouterSocket::new();
+    let endpoint = router.bind("tcp://127.0.0.1:0").await.unwrap();
+    let mut dealer = DealerSocket::new();
+    dealer.connect(&endpoint.to_string()).await.unwrap();
+    assert!(router.try_recv().is_none(), "nothing sent yet");
+    assert!(dealer.try_recv().is_none(), "nothing replied yet");
+
+    let messages = wire_test_messages();
+    let mut batch = BytesMut::new();
+    for m in &messages {
+        zeromq::encode_frames(m, &mut batch);
+    }
+    dealer.send_framed(batch.freeze()).await.unwrap();
+    let mut identity = None;
+    for m in &messages {
+        let started = Instant::now();
+        let got = loop {
+            match router.try_recv() {
+                Some(got) => break got.unwrap(),
+                None => {
+                    assert!(
+                        started.elapsed() < DEADLINE,
+                        "no message within the deadline"
+                    );
+                    async_rt::task::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        };
+        let mut frames = frames_of(&got);
+        let id = frames.remove(0);
+        assert!(!id.is_empty(), "the identity frame comes first");
+        assert_eq!(identity.get_or_insert_with(|| id.clone()), &id);
+        assert_eq!(&frames, m);
+    }
+
+    let identity = Bytes::from(identity.unwrap());
+    let reply = ZmqMessage::try_from(vec![identity, Bytes::from_static(b"ack")]).unwrap();
+    router.send(reply).await.unwrap();
+    let started = Instant::now();
+    let got = loop {
+        match dealer.try_recv() {
+            Some(got) => break got.unwrap(),
+            None => {
+                assert!(started.elapsed() < DEADLINE, "no reply within the deadline");
+                async_rt::task::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    };
+    assert_eq!(frames_of(&got), vec![b"ack".to_vec()]);
+}
