@@ -12,6 +12,11 @@
 //! that public key (`distlogd --curve-secret`), as the client whose secret key file
 //! (from `distlog keygen`) is given; both or neither.
 //!
+//! `--endpoint` is repeatable: records go round-robin over the endpoints that are up.
+//! `--acked` turns on acknowledged delivery (endpoints are `distlogd --ack-bind`
+//! inputs): records fail over between endpoints, and emit exits 0 only when all N
+//! were acknowledged.
+//!
 //! Each record has target `emit` and message `record <i> of <N>`. With no collector
 //! the queue fills, one log call waits up to 2 s, and shutdown gives up after the
 //! flush timeout (5 s), so the tool always exits well within 15 s.
@@ -23,7 +28,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 struct Args {
-    endpoint: String,
+    endpoints: Vec<String>,
+    acked: bool,
     encoding: Encoding,
     system: System,
     count: u64,
@@ -42,7 +48,8 @@ fn millis(flag: &str, v: String) -> Result<Duration, String> {
 
 fn parse() -> Result<Args, String> {
     let mut args = Args {
-        endpoint: "tcp://127.0.0.1:5010".into(),
+        endpoints: Vec::new(),
+        acked: false,
         encoding: Encoding::Json,
         system: System::Production,
         count: 10,
@@ -56,7 +63,8 @@ fn parse() -> Result<Args, String> {
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
-            "--endpoint" => args.endpoint = value()?,
+            "--endpoint" => args.endpoints.push(value()?),
+            "--acked" => args.acked = true,
             "--encoding" => args.encoding = value()?.parse().map_err(|e| format!("--encoding: {e}"))?,
             "--system" => args.system = value()?.parse().map_err(|e| format!("--system: {e}"))?,
             "--count" => {
@@ -81,10 +89,13 @@ fn parse() -> Result<Args, String> {
                 args.curve_secret = Some(key);
             }
             "-h" | "--help" => {
-                return Err("usage: emit --endpoint ENDPOINT --encoding json|pickle --system T|S|P --count N [--queue CAPACITY] [--interval-ms MS] [--heartbeat-ms MS] [--curve-server-key Z85 --curve-secret FILE]".into())
+                return Err("usage: emit --endpoint ENDPOINT [--endpoint ENDPOINT ...] [--acked] --encoding json|pickle --system T|S|P --count N [--queue CAPACITY] [--interval-ms MS] [--heartbeat-ms MS] [--curve-server-key Z85 --curve-secret FILE]".into())
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
+    }
+    if args.endpoints.is_empty() {
+        args.endpoints.push("tcp://127.0.0.1:5010".into());
     }
     if args.curve_server.is_some() != args.curve_secret.is_some() {
         return Err("--curve-server-key and --curve-secret go together".into());
@@ -100,8 +111,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut builder = distlog::builder()
-        .endpoint(&args.endpoint)
+    let mut builder = distlog::builder();
+    for endpoint in &args.endpoints {
+        builder = builder.endpoint(endpoint);
+    }
+    builder = builder
+        .acknowledged(args.acked)
         .encoding(args.encoding)
         .system(args.system)
         .queue_capacity(args.queue)
@@ -132,5 +147,13 @@ fn main() -> ExitCode {
     }
     let report = guard.shutdown();
     eprintln!("sent {} dropped {}", report.sent, report.dropped);
+    if args.acked && (report.sent != n || report.dropped != 0) {
+        // Acknowledged mode promises every record: say plainly when that failed.
+        eprintln!(
+            "emit: only {} of {n} records were acknowledged",
+            report.sent
+        );
+        return ExitCode::FAILURE;
+    }
     ExitCode::SUCCESS
 }

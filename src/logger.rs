@@ -123,6 +123,37 @@ impl LogBuilder {
         self.handler = self.handler.heartbeat(interval, timeout);
         self
     }
+    /// Acknowledged delivery: records are kept until the collector (`distlogd
+    /// --ack-bind`) says its sinks hold them, and resent or failed over otherwise
+    /// (see [`handler::Builder::acknowledged`]).
+    ///
+    /// ```no_run
+    /// let _guard = distlog::builder()
+    ///     .endpoint("tcp://collector.example:5012")
+    ///     .acknowledged(true)
+    ///     .install()
+    ///     .expect("distlog installed");
+    /// ```
+    pub fn acknowledged(mut self, on: bool) -> Self {
+        self.handler = self.handler.acknowledged(on);
+        self
+    }
+    /// In acknowledged mode, how long a link may leave records unacknowledged before
+    /// they go to another endpoint (see [`handler::Builder::ack_timeout`]).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let _guard = distlog::builder()
+    ///     .endpoint("tcp://collector.example:5012")
+    ///     .acknowledged(true)
+    ///     .ack_timeout(Duration::from_millis(500))
+    ///     .install()
+    ///     .expect("distlog installed");
+    /// ```
+    pub fn ack_timeout(mut self, timeout: Duration) -> Self {
+        self.handler = self.handler.ack_timeout(timeout);
+        self
+    }
     /// CURVE on every link: the collector's public key and this sender's secret key
     /// or key pair (see [`handler::Builder::curve`]).
     ///

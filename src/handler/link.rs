@@ -10,6 +10,7 @@
 //! hand-over per batch instead of one per record is most of what makes the sender
 //! faster than a loop of zeromq `send` calls.
 
+use super::ack;
 use super::delivery::{self, Tracker};
 use crate::runtime;
 use bytes::Bytes;
@@ -127,9 +128,24 @@ fn curve_wire_len(message: &[u8]) -> u64 {
 /// this zeromq's own queue would grow until `send` blocks forever.
 const MAX_UNCONFIRMED: usize = 50_000;
 
+/// How a link learns that its messages were delivered.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Confirm {
+    /// From the kernel's count of bytes the peer's host acknowledged (plain PUSH).
+    Tcp,
+    /// From the collector's acknowledgements on a DEALER (acknowledged mode): a
+    /// connection that acknowledges nothing for `timeout` while messages wait is
+    /// dropped, and its messages go to another link.
+    Acked {
+        producer: [u8; 16],
+        timeout: Duration,
+    },
+}
+
 pub(crate) struct Link {
     pub(crate) endpoint: String,
     port: Option<u16>,
+    confirm: Confirm,
     up: Option<Up>,
     retry_at: Instant,
     backoff: Duration,
@@ -137,21 +153,47 @@ pub(crate) struct Link {
     stash: Vec<Bytes>,
     /// Messages confirmed delivered and not yet reported to the worker.
     newly_delivered: usize,
+    /// In acknowledged mode, the seqs of those messages.
+    newly_settled: Vec<u64>,
+}
+
+/// The socket of a connection: PUSH in plain mode, DEALER in acknowledged mode.
+enum Sender {
+    Push(zeromq::PushSocket),
+    Dealer(zeromq::DealerSocket),
+}
+
+impl Sender {
+    async fn send_framed(&mut self, frames: Bytes) -> zeromq::ZmqResult<()> {
+        match self {
+            Sender::Push(s) => s.send_framed(frames).await,
+            Sender::Dealer(s) => s.send_framed(frames).await,
+        }
+    }
 }
 
 struct Up {
-    socket: zeromq::PushSocket,
+    socket: Sender,
     events: futures::channel::mpsc::Receiver<SocketEvent>,
     tracker: Option<Tracker>,
     /// Wire bytes handed to zeromq on this connection.
     written: u64,
-    /// Messages handed to zeromq and not yet acknowledged, with the wire offset at
-    /// which each ends.
+    /// Messages handed to zeromq and not yet acknowledged, in the order sent, each
+    /// with the wire offset at which it ends (plain mode) or its seq (acknowledged).
     unconfirmed: VecDeque<(u64, Bytes)>,
+    /// When the collector last acknowledged something, or messages began to wait.
+    progress_at: Instant,
     /// When zeromq last accepted a message, for links that cannot be tracked.
     last_send: Instant,
     /// CURVE: each frame goes out longer than it was framed here.
     encrypted: bool,
+}
+
+impl Up {
+    /// Whether delivery is confirmed: by the kernel's count, or by acknowledgements.
+    fn is_tracked(&self) -> bool {
+        self.tracker.is_some() || matches!(self.socket, Sender::Dealer(_))
+    }
 }
 
 /// Why a send did not go through.
@@ -161,7 +203,7 @@ pub(crate) enum SendFailure {
 }
 
 impl Link {
-    pub(crate) fn new(endpoint: String) -> Link {
+    pub(crate) fn new(endpoint: String, confirm: Confirm) -> Link {
         let port = endpoint
             .strip_prefix("tcp://")
             .and_then(|rest| rest.rsplit_once(':'))
@@ -169,11 +211,13 @@ impl Link {
         Link {
             endpoint,
             port,
+            confirm,
             up: None,
             retry_at: Instant::now(),
             backoff: Duration::from_millis(20),
             stash: Vec::new(),
             newly_delivered: 0,
+            newly_settled: Vec::new(),
         }
     }
 
@@ -187,7 +231,7 @@ impl Link {
 
     /// Whether this link can tell delivered from merely queued.
     pub(crate) fn is_tracked(&self) -> bool {
-        self.up.as_ref().is_some_and(|u| u.tracker.is_some())
+        self.up.as_ref().is_some_and(Up::is_tracked)
     }
 
     /// Tries once to connect; on failure schedules the next try with backoff.
@@ -209,20 +253,30 @@ impl Link {
                 .heartbeat_interval(interval)
                 .heartbeat_timeout(heartbeat_timeout);
         }
-        let mut socket = zeromq::PushSocket::with_options(options);
-        let before = delivery::before_connect(self.port);
-        let ok = runtime::timeout(
-            timeout + Duration::from_millis(50),
-            socket.connect(&self.endpoint),
-        )
-        .await;
+        let acked = matches!(self.confirm, Confirm::Acked { .. });
+        let before = delivery::before_connect(if acked { None } else { self.port });
+        let limit = timeout + Duration::from_millis(50);
+        let (ok, socket, events) = if acked {
+            let mut socket = zeromq::DealerSocket::with_options(options);
+            let ok = runtime::timeout(limit, socket.connect(&self.endpoint)).await;
+            let events = socket.monitor();
+            (ok, Sender::Dealer(socket), events)
+        } else {
+            let mut socket = zeromq::PushSocket::with_options(options);
+            let ok = runtime::timeout(limit, socket.connect(&self.endpoint)).await;
+            let events = socket.monitor();
+            (ok, Sender::Push(socket), events)
+        };
         if !matches!(ok, Some(Ok(()))) {
             self.retry_at = Instant::now() + self.backoff;
             self.backoff = (self.backoff * 2).min(Duration::from_secs(1));
             return false;
         }
-        let events = socket.monitor();
-        let tracker = self.port.and_then(|p| delivery::track_new(p, &before));
+        let tracker = if acked {
+            None
+        } else {
+            self.port.and_then(|p| delivery::track_new(p, &before))
+        };
         self.backoff = Duration::from_millis(20);
         self.up = Some(Up {
             socket,
@@ -230,6 +284,7 @@ impl Link {
             tracker,
             written: 0,
             unconfirmed: VecDeque::new(),
+            progress_at: Instant::now(),
             last_send: Instant::now(),
             encrypted: curve.is_some(),
         });
@@ -243,15 +298,16 @@ impl Link {
         batch: Batch,
         timeout: Duration,
     ) -> Result<bool, SendFailure> {
+        let confirm = self.confirm;
         let Some(up) = self.up.as_mut() else {
             return Err(SendFailure::Down(batch));
         };
-        if up.tracker.is_some() && up.unconfirmed.len() + batch.len() > MAX_UNCONFIRMED {
+        if up.is_tracked() && up.unconfirmed.len() + batch.len() > MAX_UNCONFIRMED {
             // The peer is not keeping up: wait for acknowledgements, not zeromq.
             let deadline = Instant::now() + timeout;
             while up.unconfirmed.len() + batch.len() > MAX_UNCONFIRMED {
-                match Self::confirm_up(up) {
-                    Some((n, _)) if Instant::now() <= deadline => self.newly_delivered += n,
+                match Self::confirm_up(up, confirm, &mut self.newly_settled) {
+                    Some((n, true)) if Instant::now() <= deadline => self.newly_delivered += n,
                     _ => {
                         self.go_down();
                         return Err(SendFailure::Down(batch));
@@ -262,7 +318,7 @@ impl Link {
                 }
             }
         }
-        let tracked = up.tracker.is_some();
+        let tracked = up.is_tracked();
         let sent = {
             // The buffer is reference-counted: zeromq's copy costs no copying.
             // Most sends complete at once; only a send that has to wait pays for a timer.
@@ -275,8 +331,20 @@ impl Link {
         match sent {
             Some(Ok(())) => {
                 up.last_send = Instant::now();
-                if tracked {
-                    if up.encrypted {
+                if up.unconfirmed.is_empty() {
+                    // The ack timeout runs from when something began to wait.
+                    up.progress_at = up.last_send;
+                }
+                match confirm {
+                    Confirm::Acked { .. } => {
+                        for message in batch.messages() {
+                            // Our own framing: every message has a header.
+                            let seq = ack::seq_of(&message).unwrap_or(u64::MAX);
+                            up.unconfirmed.push_back((seq, message));
+                        }
+                    }
+                    Confirm::Tcp if !tracked => {}
+                    Confirm::Tcp if up.encrypted => {
                         // The kernel acknowledges ciphertext, which is longer: count
                         // each message's encrypted length, or records would count as
                         // delivered before all their bytes were.
@@ -284,7 +352,8 @@ impl Link {
                             up.written += curve_wire_len(&message);
                             up.unconfirmed.push_back((up.written, message));
                         }
-                    } else {
+                    }
+                    Confirm::Tcp => {
                         let base = up.written;
                         up.written += batch.bytes.len() as u64;
                         for (end, message) in batch.ends.iter().zip(batch.messages()) {
@@ -301,19 +370,56 @@ impl Link {
         }
     }
 
-    /// Drops the messages the peer's kernel has acknowledged: how many, and whether
-    /// the connection is still established; `None` if it cannot be told.
-    fn confirm_up(up: &mut Up) -> Option<(usize, bool)> {
-        let tracker = up.tracker.as_ref()?;
-        let (delivered, open) = tracker.delivered()?;
+    /// Drops the messages the peer has acknowledged: how many, and whether the
+    /// connection is still usable; `None` if it cannot be told. In acknowledged mode,
+    /// the seqs of those messages are added to `settled`.
+    fn confirm_up(up: &mut Up, confirm: Confirm, settled: &mut Vec<u64>) -> Option<(usize, bool)> {
+        let (producer, ack_timeout) = match (confirm, &mut up.socket) {
+            (Confirm::Acked { producer, timeout }, Sender::Dealer(_)) => (producer, timeout),
+            _ => {
+                let tracker = up.tracker.as_ref()?;
+                let (delivered, open) = tracker.delivered()?;
+                let mut n = 0;
+                while up
+                    .unconfirmed
+                    .front()
+                    .is_some_and(|(end, _)| *end <= delivered)
+                {
+                    up.unconfirmed.pop_front();
+                    n += 1;
+                }
+                return Some((n, open));
+            }
+        };
+        let Sender::Dealer(dealer) = &mut up.socket else {
+            return None;
+        };
         let mut n = 0;
-        while up
-            .unconfirmed
-            .front()
-            .is_some_and(|(end, _)| *end <= delivered)
-        {
-            up.unconfirmed.pop_front();
-            n += 1;
+        let mut open = true;
+        while let Some(got) = dealer.try_recv() {
+            let Ok(message) = got else {
+                open = false;
+                break;
+            };
+            // An acknowledgement that is not for us or not version 1 is ignored, as
+            // the protocol says; the ack timeout catches a collector that only
+            // sends those.
+            let Ok(seq) = ack::parse_ack(&message, &producer) else {
+                continue;
+            };
+            // Cumulative over this connection: everything it carried up to and
+            // including `seq`, which after a resend need not be the lowest seqs.
+            let Some(at) = up.unconfirmed.iter().position(|(s, _)| *s == seq) else {
+                continue;
+            };
+            for (s, _) in up.unconfirmed.drain(..=at) {
+                settled.push(s);
+                n += 1;
+            }
+            up.progress_at = Instant::now();
+        }
+        if !up.unconfirmed.is_empty() && up.progress_at.elapsed() > ack_timeout {
+            open = false;
         }
         Some((n, open))
     }
@@ -321,6 +427,7 @@ impl Link {
     /// Counts newly acknowledged messages, and notices a peer that went away.
     /// Returns how many messages were confirmed delivered.
     pub(crate) fn poll(&mut self) -> usize {
+        let confirm = self.confirm;
         let Some(up) = self.up.as_mut() else {
             return std::mem::take(&mut self.newly_delivered);
         };
@@ -330,8 +437,8 @@ impl Link {
                 gone = true;
             }
         }
-        if up.tracker.is_some() {
-            match Self::confirm_up(up) {
+        if up.is_tracked() {
+            match Self::confirm_up(up, confirm, &mut self.newly_settled) {
                 Some((n, open)) => {
                     self.newly_delivered += n;
                     gone |= !open;
@@ -344,6 +451,11 @@ impl Link {
             self.go_down();
         }
         confirmed
+    }
+
+    /// The seqs acknowledged since the last call (acknowledged mode).
+    pub(crate) fn take_settled(&mut self) -> impl Iterator<Item = u64> + '_ {
+        self.newly_settled.drain(..)
     }
 
     /// Messages handed to zeromq whose delivery is not confirmed yet.
@@ -485,7 +597,7 @@ mod tests {
             stream.read_exact(&mut records).unwrap();
         });
         runtime::block_on(async move {
-            let mut link = Link::new(format!("tcp://127.0.0.1:{port}"));
+            let mut link = Link::new(format!("tcp://127.0.0.1:{port}"), Confirm::Tcp);
             assert!(link.connect(Duration::from_secs(5), None, None).await);
             assert!(link.is_tracked());
             let open = delivery::tcp_sockets_to(port).len();

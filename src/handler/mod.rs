@@ -24,6 +24,7 @@
 //! eprintln!("sent {}, dropped {}", report.sent, report.dropped);
 //! ```
 
+mod ack;
 mod delivery;
 mod link;
 mod queue;
@@ -152,6 +153,8 @@ impl Default for Builder {
                 connect_timeout: Duration::from_millis(250),
                 heartbeat: None,
                 curve: None,
+                acknowledged: false,
+                ack_timeout: Duration::from_secs(2),
             },
         }
     }
@@ -260,6 +263,48 @@ impl Builder {
         self
     }
 
+    /// Acknowledged delivery (off by default; README, "Acknowledged delivery"): each
+    /// record carries this handler's random producer id and a seq, and is kept until
+    /// the collector says every sink holds it (`distlogd --ack-bind`, which the
+    /// endpoints must point at; a plain PULL or a Python collector does not speak it).
+    /// Records a collector never acknowledged are sent again after a reconnect, or to
+    /// another endpoint once the [ack timeout](Builder::ack_timeout) passes.
+    /// Half of the [queue capacity](Builder::queue_capacity) then holds records
+    /// waiting for acknowledgement; the overflow policy applies once both halves are
+    /// full. `flush()` and shutdown wait for acknowledgements.
+    ///
+    /// ```no_run
+    /// let guard = distlog::handler::Handler::builder()
+    ///     .endpoint("tcp://collector-a.example:5012")
+    ///     .endpoint("tcp://collector-b.example:5012") // failover, and load sharing
+    ///     .acknowledged(true)
+    ///     .spawn()
+    ///     .expect("valid configuration");
+    /// let report = guard.shutdown();
+    /// assert_eq!(report.unsent, 0);
+    /// ```
+    pub fn acknowledged(mut self, on: bool) -> Self {
+        self.config.acknowledged = on;
+        self
+    }
+
+    /// In acknowledged mode, how long a link may leave records unacknowledged before
+    /// it is dropped and they go to another endpoint (default 2 s). A collector that is
+    /// stuck (SIGSTOPped, swapping) rather than dead is noticed this way.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = distlog::handler::Handler::builder()
+    ///     .endpoint("tcp://127.0.0.1:5012")
+    ///     .acknowledged(true)
+    ///     .ack_timeout(Duration::from_millis(500));
+    /// # drop(builder);
+    /// ```
+    pub fn ack_timeout(mut self, timeout: Duration) -> Self {
+        self.config.ack_timeout = timeout;
+        self
+    }
+
     fn validate(&self) -> Result<(), BuildError> {
         if self.config.endpoints.is_empty() {
             return Err(BuildError::NoEndpoint);
@@ -278,7 +323,7 @@ impl Builder {
     pub fn spawn(self) -> Result<Guard, BuildError> {
         self.validate()?;
         let config = self.config;
-        let (tx, rx) = crossbeam_channel::bounded(config.capacity);
+        let (tx, rx) = crossbeam_channel::bounded(config.queue_room());
         let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared {
             process: ProcessInfo::current(),

@@ -68,9 +68,28 @@ pub(crate) struct Config {
     pub(crate) heartbeat: Option<(Duration, Duration)>,
     /// CURVE on each link: the collector's public key and this sender's key pair.
     pub(crate) curve: Option<zeromq::curve::CurveClient>,
+    /// Acknowledged mode (protocol version 1): DEALER links, a header per record.
+    pub(crate) acknowledged: bool,
+    /// In acknowledged mode, how long a link may leave records unacknowledged.
+    pub(crate) ack_timeout: Duration,
 }
 
 impl Config {
+    /// How many records may wait for an acknowledgement: half the capacity, the other
+    /// half being the queue's (all of it in plain mode).
+    pub(crate) fn ack_window(&self) -> usize {
+        if self.acknowledged {
+            (self.capacity / 2).max(1)
+        } else {
+            0
+        }
+    }
+
+    /// The room on the queue between callers and the sender.
+    pub(crate) fn queue_room(&self) -> usize {
+        (self.capacity - self.ack_window()).max(1)
+    }
+
     pub(crate) fn topic(&self, kind: Kind) -> Topic {
         Topic::new(self.system, kind, self.encoding)
     }

@@ -5,7 +5,8 @@
 //! the rest that are already queued without blocking, frame them all into one buffer
 //! and hand that to zeromq at once, then look after the links.
 
-use super::link::{append_frame, Batch, Link, SendFailure};
+use super::ack::{self, Settled};
+use super::link::{append_frame, Batch, Confirm, Link, SendFailure};
 use super::queue::{Config, FlushReport, Item, Shared, Spent, SPENT_CHUNK};
 use crate::record::Event;
 use crate::runtime;
@@ -80,6 +81,17 @@ pub(crate) struct Worker {
     call_sites: CallSites,
     /// Buffers of sent events, to go back to the application.
     spent: Vec<Spent>,
+    /// Acknowledged mode: this handler's producer id, the header flags, and which
+    /// seqs are settled; `None` in plain mode.
+    acked: Option<Acked>,
+}
+
+struct Acked {
+    producer: [u8; 16],
+    flags: u8,
+    settled: Settled,
+    /// Most records sent or pending and not yet acknowledged.
+    window: usize,
 }
 
 impl Worker {
@@ -89,7 +101,28 @@ impl Worker {
         shared: Arc<Shared>,
         config: Config,
     ) -> Self {
-        let links = config.endpoints.iter().cloned().map(Link::new).collect();
+        let acked = config.acknowledged.then(|| Acked {
+            producer: ack::new_producer_id(),
+            flags: if config.endpoints.len() == 1 {
+                ack::FLAG_SINGLE_ENDPOINT
+            } else {
+                0
+            },
+            settled: Settled::default(),
+            window: config.ack_window(),
+        });
+        let confirm = match &acked {
+            Some(a) => Confirm::Acked {
+                producer: a.producer,
+                timeout: config.ack_timeout,
+            },
+            None => Confirm::Tcp,
+        };
+        let links = config
+            .endpoints
+            .iter()
+            .map(|e| Link::new(e.clone(), confirm))
+            .collect();
         let log_topic = Bytes::from_static(config.topic(Kind::Log).as_bytes());
         let perf_topic = Bytes::from_static(config.topic(Kind::Performance).as_bytes());
         Worker {
@@ -108,7 +141,20 @@ impl Worker {
             ends: Vec::with_capacity(BATCH),
             call_sites: CallSites::new(),
             spent: Vec::with_capacity(SPENT_CHUNK),
+            acked,
         }
+    }
+
+    /// How many more records may be taken off the queue: unlimited in plain mode; in
+    /// acknowledged mode, the room left in the window of unacknowledged records.
+    fn room(&self) -> usize {
+        let Some(a) = &self.acked else {
+            return usize::MAX;
+        };
+        let waiting: usize = self.links.iter().map(Link::outstanding).sum::<usize>()
+            + self.pending.len()
+            + self.ends.len();
+        a.window.saturating_sub(waiting)
     }
 
     pub(crate) fn run(mut self) {
@@ -141,6 +187,13 @@ impl Worker {
         }
         if !self.send_pending().await {
             return State::Disconnected;
+        }
+        if self.room() == 0 {
+            // Every record the window allows waits for an acknowledgement: look for
+            // those, and leave new records on the queue, where the overflow policy
+            // applies to them.
+            std::thread::sleep(POLL_EVERY);
+            return State::Empty;
         }
         let first = match self.events.try_recv() {
             Ok(e) => e,
@@ -203,6 +256,11 @@ impl Worker {
             self.shared
                 .sent
                 .fetch_add(confirmed as u64, Ordering::Relaxed);
+            if let Some(a) = &mut self.acked {
+                for seq in link.take_settled() {
+                    a.settled.settle(seq);
+                }
+            }
             requeue(&mut self.pending, &self.shared, link.take_unconfirmed());
         }
         self.queue_drop_report();
@@ -242,6 +300,13 @@ impl Worker {
             _ => &self.log_topic,
         };
         let encoding = self.config.encoding;
+        if let Some(a) = &mut self.acked {
+            let seq = a.settled.issue();
+            let base = a.settled.base();
+            append_frame(&mut self.arena, true, |out| {
+                ack::write_header(out, &a.producer, seq, base, a.flags)
+            });
+        }
         append_frame(&mut self.arena, true, |out| out.extend_from_slice(topic));
         let (call_sites, process) = (&mut self.call_sites, &self.shared.process);
         append_frame(&mut self.arena, false, |out| match (&item, encoding) {
@@ -279,7 +344,8 @@ impl Worker {
 
     /// Frames what is queued, up to a batch, and sends the batch.
     async fn pump(&mut self) {
-        while self.ends.len() < BATCH {
+        let limit = BATCH.min(self.ends.len().saturating_add(self.room()));
+        while self.ends.len() < limit {
             match self.events.try_recv() {
                 Ok(e) => self.frame(e),
                 Err(_) => break,
