@@ -159,6 +159,34 @@ fn main() {
         }
         Err(why) => row("distlog -> distlogd with CURVE", format!("skipped: {why}")),
     }
+    // Acknowledged delivery (issue 12): the producer keeps every record until distlogd
+    // says its sinks hold it.
+    let mut received = Vec::new();
+    let acked = median3(|| {
+        let (daemon, endpoint) = distlogd_acked(&dir, &["--output", "none"]);
+        let rate = child_metric(
+            &[
+                "--section",
+                "e2e_acked",
+                "--endpoint",
+                &endpoint,
+                "--records",
+                &n,
+            ],
+            "e2e_per_s",
+        );
+        received.push(stop(daemon));
+        rate
+    });
+    row(
+        "distlog log::info! -> distlogd --output none, acknowledged (records/s)",
+        format!("{acked:.0}"),
+    );
+    row("  distlogd received, each run", format!("{received:?}"));
+    row(
+        "  ratio to the same without acknowledgements (issue 12 target >= 0.7)",
+        format!("{:.2}", acked / e2e),
+    );
     row(
         "  ratio to the same sender with no collector (collector keeps up: 1)",
         format!("{:.2}", e2e / bare),
@@ -213,6 +241,33 @@ fn main() {
     row(
         "distlogd --file ingest, fed pre-encoded records (records/s; target >= 500,000)",
         format!("{ingest:.0}"),
+    );
+    let mut received = Vec::new();
+    let acked_file = median3(|| {
+        let (daemon, endpoint) = distlogd_acked(&dir, &["--output", "none", "--file", &file_arg]);
+        let rate = child_metric(
+            &[
+                "--section",
+                "e2e_acked",
+                "--endpoint",
+                &endpoint,
+                "--records",
+                &n,
+            ],
+            "e2e_per_s",
+        );
+        received.push(stop(daemon));
+        let _ = std::fs::remove_file(&file);
+        rate
+    });
+    row(
+        "distlog log::info! -> distlogd --file, acknowledged: fdatasync group commit (records/s)",
+        format!("{acked_file:.0}"),
+    );
+    row("  distlogd received, each run", format!("{received:?}"));
+    row(
+        "  ratio to --file without acknowledgements",
+        format!("{:.2}", acked_file / to_file),
     );
 
     match python() {
@@ -269,6 +324,16 @@ fn main() {
         "100000",
     ]);
     stop(daemon);
+    let (daemon, endpoint) = distlogd_acked(&dir, &["--output", "none"]);
+    let caller_acked = child_output(&[
+        "--section",
+        "caller_acked",
+        "--endpoint",
+        &endpoint,
+        "--records",
+        &records.to_string(),
+    ]);
+    stop(daemon);
     let ta = child_output(&["--section", "appender", "--records", &records.to_string()]);
     let cm = metric(&caller, "median_ns").unwrap_or(f64::NAN);
     let tm = metric(&ta, "median_ns").unwrap_or(f64::NAN);
@@ -283,6 +348,15 @@ fn main() {
     row(
         "  p99.9 ns (target <= 20,000)",
         format!("{:.0}", metric(&caller, "p999_ns").unwrap_or(f64::NAN)),
+    );
+    row(
+        "same call in acknowledged mode: median / p99 / p99.9 ns (issue 6: <= 250 / - / 20,000)",
+        format!(
+            "{:.0} / {:.0} / {:.0}",
+            metric(&caller_acked, "median_ns").unwrap_or(f64::NAN),
+            metric(&caller_acked, "p99_ns").unwrap_or(f64::NAN),
+            metric(&caller_acked, "p999_ns").unwrap_or(f64::NAN)
+        ),
     );
     row(
         "same call paced at 100,000 a second: median / p99 / p99.9 ns",
@@ -358,13 +432,22 @@ fn child_metric(args: &[&str], name: &str) -> f64 {
 
 /// Starts `distlogd` on a free port; returns it and its endpoint once it listens.
 fn distlogd(dir: &Path, extra: &[&str]) -> (Child, String) {
+    distlogd_on("--bind", dir, extra)
+}
+
+/// The same with the port as an acknowledged input (`--ack-bind`).
+fn distlogd_acked(dir: &Path, extra: &[&str]) -> (Child, String) {
+    distlogd_on("--ack-bind", dir, extra)
+}
+
+fn distlogd_on(input: &str, dir: &Path, extra: &[&str]) -> (Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or(5710);
     let endpoint = format!("tcp://127.0.0.1:{port}");
     let child = Command::new(dir.join("distlogd"))
-        .args(["--bind", &endpoint, "--stats-interval", "0"])
+        .args([input, &endpoint, "--stats-interval", "0"])
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -408,15 +491,17 @@ fn run_section(section: &str, endpoint: &str, records: u64, server_key: &str) {
         "raw" => raw_zeromq(records, false),
         "raw_curve" => raw_zeromq(records, true),
         "bare" => bare_pull(records),
-        "e2e" => end_to_end(endpoint, records, None),
+        "e2e" => end_to_end(endpoint, records, None, false),
+        "e2e_acked" => end_to_end(endpoint, records, None, true),
         "e2e_curve" => match distlog::curve::CurvePublicKey::from_z85(server_key) {
-            Ok(key) => end_to_end(endpoint, records, Some(key)),
+            Ok(key) => end_to_end(endpoint, records, Some(key), false),
             Err(e) => eprintln!("e2e_curve: --server-key {server_key:?}: {e}"),
         },
         "ingest" => ingest(endpoint, records),
         "caller_encode" => caller_encode(records),
-        "caller" => caller_cost(endpoint, records, false),
-        "caller_paced" => caller_cost(endpoint, records, true),
+        "caller" => caller_cost(endpoint, records, false, false),
+        "caller_acked" => caller_cost(endpoint, records, false, true),
+        "caller_paced" => caller_cost(endpoint, records, true, false),
         "appender" => appender_cost(records),
         other => eprintln!("unknown section {other}"),
     }
@@ -782,9 +867,9 @@ fn install_with(
 
 /// One application thread logging through `log::info!` until distlogd's host has
 /// acknowledged every record.
-fn end_to_end(endpoint: &str, n: u64, curve: Option<distlog::curve::CurvePublicKey>) {
+fn end_to_end(endpoint: &str, n: u64, curve: Option<distlog::curve::CurvePublicKey>, acked: bool) {
     let guard = match curve {
-        None => install(endpoint, QUEUE),
+        None => install_with(endpoint, QUEUE, |b| b.acknowledged(acked)),
         Some(server) => {
             let Ok(me) = distlog::curve::CurveKeyPair::generate() else {
                 eprintln!("e2e: cannot make a CURVE key pair");
@@ -819,8 +904,13 @@ fn percentiles(mut ns: Vec<u64>) {
 /// Time on the calling thread of one `log::info!` with three key-values: back to back,
 /// with a queue that holds them all (the cost of the call, not of backpressure, as
 /// with tracing-appender's 128,000-line buffer); or `paced`, one call every 10 µs.
-fn caller_cost(endpoint: &str, n: u64, paced: bool) {
-    let guard = install(endpoint, if paced { QUEUE } else { 1 << 20 });
+/// `acked`: in acknowledged mode, against an `--ack-bind` input.
+fn caller_cost(endpoint: &str, n: u64, paced: bool, acked: bool) {
+    let capacity = if paced { QUEUE } else { 1 << 20 };
+    // In acknowledged mode half the capacity waits for acknowledgements: the queue
+    // itself must still hold every call, as in plain mode.
+    let capacity = if acked { capacity * 2 } else { capacity };
+    let guard = install_with(endpoint, capacity, |b| b.acknowledged(acked));
     log::info!(target: "bench", "warm up");
     guard.handler().flush_within(Duration::from_secs(30));
     let mut ns = Vec::with_capacity(n as usize);
