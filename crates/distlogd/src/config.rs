@@ -9,6 +9,9 @@
 //! [[input]]
 //! bind = "tcp://127.0.0.1:5010"
 //!
+//! [[ack_input]]              # acknowledged delivery (a ROUTER); with only these,
+//! bind = "tcp://127.0.0.1:5012"   # there is no plain input
+//!
 //! [[sink]]
 //! type = "stdout"            # stdout | file | publish
 //! format = "pretty"          # pretty | jsonl | none
@@ -33,7 +36,7 @@
 //! ```
 //!
 //! Every key is checked: a misspelt key or a bad value is an error that names it and
-//! its line and column. `input` and `sink` may also be given as one table (`[sink]`),
+//! its line and column. `input`, `ack_input` and `sink` may also be given as one table (`[sink]`),
 //! and the list-valued filters (`system`, `kind`, `logger`, `task`) as one string.
 
 mod toml_file;
@@ -48,6 +51,10 @@ use std::time::Duration;
 
 /// The default PULL endpoint: loopback only, unlike Python's `tcp://*:5010`.
 pub const DEFAULT_BIND: &str = "tcp://127.0.0.1:5010";
+
+/// The default acknowledged (ROUTER) endpoint the README suggests; not bound unless
+/// asked for.
+pub const DEFAULT_ACK_BIND: &str = "tcp://127.0.0.1:5012";
 
 /// The default largest body accepted, 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
@@ -210,8 +217,12 @@ impl CurveConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
-    /// PULL endpoints to bind.
+    /// PULL endpoints to bind (plain delivery).
     pub inputs: Vec<String>,
+    /// ROUTER endpoints to bind for acknowledged delivery (protocol version 1, see the
+    /// README's "Acknowledged delivery"); empty by default. Either list may be empty,
+    /// not both.
+    pub ack_inputs: Vec<String>,
     /// Outputs.
     pub sinks: Vec<SinkConfig>,
     /// Largest body accepted; longer ones are rejected as `oversize` before decoding.
@@ -235,6 +246,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             inputs: vec![DEFAULT_BIND.to_string()],
+            ack_inputs: Vec::new(),
             sinks: Vec::new(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             limits: Limits::default(),
@@ -249,8 +261,18 @@ impl Default for Config {
 
 impl Config {
     /// Checks what can be checked before binding anything.
+    ///
+    /// ```
+    /// use distlogd::config::Config;
+    /// let mut config = Config::default();
+    /// config.inputs.clear();
+    /// assert!(config.validate().is_err());
+    /// // Acknowledged input alone is enough.
+    /// config.ack_inputs.push("tcp://127.0.0.1:5012".into());
+    /// assert!(config.validate().is_ok());
+    /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.inputs.is_empty() {
+        if self.inputs.is_empty() && self.ack_inputs.is_empty() {
             return Err(ConfigError::Missing {
                 section: "config".into(),
                 key: "input",

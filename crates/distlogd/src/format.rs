@@ -3,6 +3,7 @@
 //! The readable format escapes every control character a sender put in a field, so a
 //! hostile record cannot move the cursor or recolor a terminal that tails the stream.
 
+use crate::ack::Origin;
 use anstyle::{AnsiColor, Style};
 use distlog::serialize::json::encode_record;
 use distlog::topic::Topic;
@@ -24,20 +25,73 @@ use std::io::Write;
 /// assert_eq!(out, b"{\"topic\": \"TLJ\", \"record\": {\"name\": \"app\", \"levelno\": 20}}\n");
 /// ```
 pub fn write_jsonl(out: &mut Vec<u8>, topic: Topic, record: &Record) {
-    jsonl_with(out, topic, |out| encode_record(record, out));
+    jsonl_with(out, topic, None, |out| encode_record(record, out));
+}
+
+/// Appends the JSON line for a record that came with an acknowledged-delivery header:
+/// `{"topic": "PLJ", "producer": "<32 hex digits>", "seq": 17, "record": {...}}` and
+/// `\n`, so that a reader can drop a copy another collector also wrote.
+///
+/// ```
+/// use distlogd::ack::Origin;
+/// use distlogd::format::write_jsonl_acked;
+/// use distlog::Record;
+/// let r = Record::from_pairs([("name", "app".into())]);
+/// let mut out = Vec::new();
+/// write_jsonl_acked(&mut out, "PLJ".parse().unwrap(), &Origin::new([0xab; 16], 17), &r);
+/// assert_eq!(
+///     String::from_utf8(out).unwrap(),
+///     format!("{{\"topic\": \"PLJ\", \"producer\": \"{}\", \"seq\": 17, \"record\": {{\"name\": \"app\"}}}}\n", "ab".repeat(16))
+/// );
+/// ```
+pub fn write_jsonl_acked(out: &mut Vec<u8>, topic: Topic, origin: &Origin, record: &Record) {
+    jsonl_with(out, topic, Some(origin), |out| encode_record(record, out));
 }
 
 /// Appends the JSON line for a JSON body that
 /// [`check_record`](distlog::serialize::json::check_record) found canonical, copying
-/// the body: the same line [`write_jsonl`] writes for the decoded record.
-pub(crate) fn write_jsonl_body(out: &mut Vec<u8>, topic: Topic, body: &[u8]) {
-    jsonl_with(out, topic, |out| out.extend_from_slice(body));
+/// the body: the same line [`write_jsonl`] (or [`write_jsonl_acked`], with an origin)
+/// writes for the decoded record.
+pub(crate) fn write_jsonl_body(
+    out: &mut Vec<u8>,
+    topic: Topic,
+    origin: Option<&Origin>,
+    body: &[u8],
+) {
+    jsonl_with(out, topic, origin, |out| out.extend_from_slice(body));
 }
 
-fn jsonl_with(out: &mut Vec<u8>, topic: Topic, record: impl FnOnce(&mut Vec<u8>)) {
+/// [`write_jsonl`] or [`write_jsonl_acked`], as the origin says.
+pub(crate) fn write_jsonl_from(
+    out: &mut Vec<u8>,
+    topic: Topic,
+    origin: Option<&Origin>,
+    record: &Record,
+) {
+    jsonl_with(out, topic, origin, |out| encode_record(record, out));
+}
+
+fn jsonl_with(
+    out: &mut Vec<u8>,
+    topic: Topic,
+    origin: Option<&Origin>,
+    record: impl FnOnce(&mut Vec<u8>),
+) {
     out.extend_from_slice(b"{\"topic\": \"");
     out.extend_from_slice(topic.as_bytes());
-    out.extend_from_slice(b"\", \"record\": ");
+    if let Some(origin) = origin {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        out.extend_from_slice(b"\", \"producer\": \"");
+        for b in origin.producer {
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 15)]);
+        }
+        out.extend_from_slice(b"\", \"seq\": ");
+        out.extend_from_slice(origin.seq.to_string().as_bytes());
+        out.extend_from_slice(b", \"record\": ");
+    } else {
+        out.extend_from_slice(b"\", \"record\": ");
+    }
     record(out);
     out.extend_from_slice(b"}\n");
 }
@@ -272,11 +326,26 @@ mod tests {
                 .canonical
         );
         let mut copied = Vec::new();
-        write_jsonl_body(&mut copied, "TLJ".parse().unwrap(), body);
+        write_jsonl_body(&mut copied, "TLJ".parse().unwrap(), None, body);
         let mut encoded = Vec::new();
         let record = json::decode_record(body, &Limits::default()).unwrap();
         write_jsonl(&mut encoded, "TLJ".parse().unwrap(), &record);
         assert_eq!(copied, encoded);
+        // With an origin, the same with producer and seq before the record.
+        let origin = Origin::new([0x0f; 16], 3);
+        let mut copied = Vec::new();
+        write_jsonl_body(&mut copied, "TLJ".parse().unwrap(), Some(&origin), body);
+        let mut encoded = Vec::new();
+        write_jsonl_acked(&mut encoded, "TLJ".parse().unwrap(), &origin, &record);
+        assert_eq!(copied, encoded);
+        let line = String::from_utf8(copied).unwrap();
+        assert!(
+            line.starts_with(&format!(
+                "{{\"topic\": \"TLJ\", \"producer\": \"{}\", \"seq\": 3, \"record\": {{",
+                "0f".repeat(16)
+            )),
+            "{line}"
+        );
     }
 
     #[test]

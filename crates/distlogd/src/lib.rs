@@ -22,6 +22,17 @@
 //! receive loop waits, so the PULL socket stops reading and TCP pushes back on the
 //! senders: memory stays bounded under any flood.
 //!
+//! # Acknowledged delivery
+//! With [`Config::ack_inputs`], ROUTER sockets take `[header, topic, body]` from
+//! producers in acknowledged mode (the README's "Acknowledged delivery", module
+//! [`ack`]). Each record goes through the same checks, filters and sinks; a per-producer
+//! window drops a record taken before, counting it. Each batch handed to the sink
+//! thread has a ticket; once the sink thread has committed (written, flushed and, for
+//! files, `fdatasync`ed) every batch up to a ticket, it says so, and the receive loop
+//! sends each connection one cumulative acknowledgement for what it carried. The sink
+//! thread commits when its channel runs empty, and at least every 5 ms while busy, but
+//! only when acknowledged records wait: plain traffic is written as before.
+//!
 //! ```no_run
 //! use distlogd::Config;
 //! use distlogd::config::{OutputFormat, SinkConfig, SinkKind};
@@ -37,8 +48,10 @@
 //! eprintln!("{stats}");
 //! ```
 
+pub mod ack;
 pub mod config;
 mod curve;
+mod dedup;
 pub mod filter;
 pub mod format;
 pub mod keygen;
@@ -53,6 +66,7 @@ pub use config::{Config, ConfigError};
 pub use filter::RecordFilter;
 pub use stats::CollectorStats;
 
+use crate::ack::{AckHeader, AckHeaderError, Origin, ProducerId};
 use crate::runtime::{block_on_here, sleep, timeout};
 use bytes::Bytes;
 use config::SinkKind;
@@ -61,8 +75,11 @@ use distlog::serialize::{decode_message, decode_with, json, MessageError};
 use distlog::topic::Encoding;
 use distlog::topic::Topic;
 use distlog::Record;
+use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
+use futures::StreamExt;
 use sink::Sinks;
-use stats::{held_note, RateLimit};
+use stats::{held_note, AckCounts, RateLimit};
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
@@ -70,12 +87,23 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use zeromq::{PubSocket, PullSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
+use zeromq::{
+    PubSocket, PullSocket, RouterSocket, Socket, SocketEvent, SocketRecv, SocketSend, ZmqMessage,
+    ZmqResult,
+};
 
 /// Records per batch handed from the receive loop to the sink thread.
 const BATCH: usize = 256;
 /// How long the receive loop waits for a message before looking at the clock and flag.
 const TICK: Duration = Duration::from_millis(100);
+/// While busy, the sink thread commits acknowledged records at least this often: the
+/// bound on what a flood adds to a producer's wait for its acknowledgement.
+const COMMIT_EVERY: Duration = Duration::from_millis(5);
+/// How long sending one acknowledgement may hold up the receive loop; one that does
+/// not go out in time is sent with the next, which covers it.
+const ACK_SEND_WAIT: Duration = Duration::from_millis(20);
+/// Connections with state kept at most; past it those with nothing to acknowledge go.
+const MAX_CONNECTIONS: usize = 65_536;
 
 /// Why the collector could not start or had to stop.
 #[derive(Debug)]
@@ -144,15 +172,34 @@ impl From<ConfigError> for CollectorError {
     }
 }
 
-/// One accepted record on its way to the sink thread.
+/// One accepted record on its way to the sink thread, with where it came from when it
+/// came with an acknowledged-delivery header.
 enum Entry {
     /// Decoded, for sinks that look inside it.
-    Record(Topic, Record),
+    Record(Topic, Record, Option<Origin>),
     /// A canonical JSON body, copied to JSON-lines sinks as it came.
-    Body(Topic, Bytes),
+    Body(Topic, Bytes, Option<Origin>),
 }
 
-type Batch = Vec<Entry>;
+/// Records handed to the sink thread together.
+struct Batch {
+    entries: Vec<Entry>,
+    /// Its place in the order of batches, from 1: the sink thread reports the highest
+    /// one it has committed.
+    ticket: u64,
+    /// Whether some record in it awaits an acknowledgement, so it must be committed.
+    acked: bool,
+}
+
+impl Batch {
+    fn new(entries: Vec<Entry>, ticket: u64) -> Batch {
+        Batch {
+            entries,
+            ticket,
+            acked: false,
+        }
+    }
+}
 
 /// Runs the collector until `shutdown` becomes true, then drains the input, flushes
 /// every sink and returns the final counts (also printed on stderr).
@@ -208,11 +255,21 @@ pub fn run_with_reload(
     } else {
         let (tx, rx) = crossbeam_channel::bounded::<Batch>(config.channel_batches);
         let (back_tx, back_rx) = crossbeam_channel::bounded::<Batch>(config.channel_batches + 1);
+        // Unbounded but small: at most one message per commit, drained by the
+        // receive loop, which it also wakes.
+        let (committed_tx, committed_rx) = unbounded::<u64>();
         let handle = std::thread::Builder::new()
             .name("distlogd-sinks".into())
-            .spawn(move || sink_loop(sinks, rx, back_tx))
+            .spawn(move || sink_loop(sinks, rx, back_tx, committed_tx))
             .map_err(CollectorError::SinkThreadStart)?;
-        (Some((tx, back_rx)), Some(handle))
+        (
+            Some(Channels {
+                tx,
+                back: back_rx,
+                committed: committed_rx,
+            }),
+            Some(handle),
+        )
     };
     let result = block_on_here(receive(config, shutdown, reload, curve, tx, check_only))
         .map_err(CollectorError::Runtime)
@@ -228,39 +285,83 @@ pub fn run_with_reload(
     Ok(stats)
 }
 
-/// The sink thread: write batches as they come, flush when the input goes quiet.
+/// The receive loop's ends of the channels to and from the sink thread.
+struct Channels {
+    tx: Sender<Batch>,
+    /// Written batches, to free and reuse.
+    back: Receiver<Batch>,
+    /// The highest ticket committed, after each commit.
+    committed: UnboundedReceiver<u64>,
+}
+
+/// The sink thread: write batches as they come, flush when the input goes quiet, and
+/// commit what awaits an acknowledgement (see the crate docs).
 ///
 /// Written batches go back to the receive loop, which frees the records: memory is
 /// then allocated and freed on one thread, which keeps the allocator from contending
 /// on its locks (a third of the time in a flood otherwise).
-fn sink_loop(mut sinks: Sinks, rx: Receiver<Batch>, back: Sender<Batch>) -> u64 {
+fn sink_loop(
+    mut sinks: Sinks,
+    rx: Receiver<Batch>,
+    back: Sender<Batch>,
+    committed: UnboundedSender<u64>,
+) -> u64 {
     let idle = Duration::from_millis(2);
+    let mut written = 0u64;
+    // Since when acknowledged records have waited for a commit.
+    let mut waiting_since: Option<Instant> = None;
+    let commit = |sinks: &mut Sinks, written: u64| {
+        if sinks.commit() {
+            // The receive loop is gone only at the very end: nothing to tell then.
+            let _ = committed.unbounded_send(written);
+        }
+    };
     loop {
         let batch = match rx.try_recv() {
             Ok(b) => b,
             Err(TryRecvError::Disconnected) => break,
-            Err(TryRecvError::Empty) => match rx.recv_timeout(idle) {
-                Ok(b) => b,
-                Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => {
-                    sinks.flush();
-                    match rx.recv() {
-                        Ok(b) => b,
-                        Err(_) => break,
+            Err(TryRecvError::Empty) => {
+                // Nothing more to group with: producers wait on this commit.
+                if waiting_since.take().is_some() {
+                    commit(&mut sinks, written);
+                }
+                match rx.recv_timeout(idle) {
+                    Ok(b) => b,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                    Err(RecvTimeoutError::Timeout) => {
+                        sinks.flush();
+                        match rx.recv() {
+                            Ok(b) => b,
+                            Err(_) => break,
+                        }
                     }
                 }
-            },
+            }
         };
-        for entry in &batch {
+        for entry in &batch.entries {
             match entry {
-                Entry::Record(topic, record) => sinks.write(*topic, record),
-                Entry::Body(topic, body) => sinks.write_body(*topic, body),
+                Entry::Record(topic, record, origin) => {
+                    sinks.write(*topic, record, origin.as_ref())
+                }
+                Entry::Body(topic, body, origin) => sinks.write_body(*topic, body, origin.as_ref()),
+            }
+        }
+        written = batch.ticket;
+        if batch.acked {
+            let since = *waiting_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= COMMIT_EVERY {
+                waiting_since = None;
+                commit(&mut sinks, written);
             }
         }
         // If the way back is full, free them here after all.
         let _ = back.try_send(batch);
     }
-    sinks.flush();
+    if waiting_since.is_some() {
+        commit(&mut sinks, written);
+    } else {
+        sinks.flush();
+    }
     sinks.errors()
 }
 
@@ -300,6 +401,93 @@ struct Receiving<'a> {
     check_only: bool,
     last_stats: Instant,
     last_received: u64,
+    /// The acknowledged inputs' state, when there are any.
+    acked: Option<AckState>,
+}
+
+/// One ROUTER connection's records from one producer, not yet all acknowledged.
+struct Conn {
+    /// The highest seq it carried.
+    seq: u64,
+    /// The ticket of the batch its last held record went into: once committed,
+    /// everything it carried is held.
+    ticket: u64,
+    /// Records taken since its last acknowledgement.
+    unacked: u64,
+}
+
+/// What acknowledged delivery keeps between messages.
+struct AckState {
+    dedup: dedup::Dedup,
+    /// By ROUTER identity and producer id.
+    conns: HashMap<(Bytes, ProducerId), Conn>,
+    /// Conns with `unacked > 0`.
+    pending: usize,
+    /// The highest ticket the sink thread committed.
+    committed: u64,
+    /// From the sink thread; `None` without sinks, or once it ended.
+    commits: Option<UnboundedReceiver<u64>>,
+    /// The ROUTER socket's connect and disconnect events.
+    monitor: futures::channel::mpsc::Receiver<SocketEvent>,
+    counts: AckCounts,
+}
+
+/// What woke the receive loop while it waited.
+enum Woke {
+    Pull(ZmqResult<ZmqMessage>),
+    Router(ZmqResult<ZmqMessage>),
+    Committed(u64),
+    Timeout,
+}
+
+/// Waits for the first of: a message on either socket, a commit, or `wait`.
+async fn wait_any(
+    pull: Option<&mut PullSocket>,
+    router: Option<&mut RouterSocket>,
+    commits: Option<&mut UnboundedReceiver<u64>>,
+    wait: Duration,
+) -> Woke {
+    let mut pull = pull.map(|s| s.recv());
+    let mut router = router.map(|s| s.recv());
+    let mut commits = commits;
+    let mut timer = std::pin::pin!(sleep(wait));
+    std::future::poll_fn(move |cx| {
+        if let Some(Poll::Ready(m)) = pull.as_mut().map(|f| f.as_mut().poll(cx)) {
+            return Poll::Ready(Woke::Pull(m));
+        }
+        if let Some(Poll::Ready(m)) = router.as_mut().map(|f| f.as_mut().poll(cx)) {
+            return Poll::Ready(Woke::Router(m));
+        }
+        if let Some(c) = commits.as_mut() {
+            match c.poll_next_unpin(cx) {
+                Poll::Ready(Some(t)) => return Poll::Ready(Woke::Committed(t)),
+                // The sink thread ended: nothing more will come from it.
+                Poll::Ready(None) => commits = None,
+                Poll::Pending => {}
+            }
+        }
+        timer.as_mut().poll(cx).map(|()| Woke::Timeout)
+    })
+    .await
+}
+
+/// Which socket a message came from.
+#[derive(Clone, Copy)]
+enum Source {
+    Pull,
+    Router,
+}
+
+fn try_recv_from(
+    source: Source,
+    pull: &mut Option<PullSocket>,
+    router: &mut Option<RouterSocket>,
+) -> Option<(Source, ZmqResult<ZmqMessage>)> {
+    let got = match source {
+        Source::Pull => pull.as_mut()?.try_recv(),
+        Source::Router => router.as_mut()?.try_recv(),
+    };
+    got.map(|m| (source, m))
 }
 
 async fn receive<'a>(
@@ -307,33 +495,69 @@ async fn receive<'a>(
     shutdown: &AtomicBool,
     reload: &'a AtomicBool,
     curve: Option<curve::Curve>,
-    channels: Option<(Sender<Batch>, Receiver<Batch>)>,
+    channels: Option<Channels>,
     check_only: bool,
 ) -> Result<CollectorStats, CollectorError> {
-    let (tx, back) = match channels {
-        Some((tx, back)) => (Some(tx), Some(back)),
-        None => (None, None),
+    let (tx, back, committed) = match channels {
+        Some(c) => (Some(c.tx), Some(c.back), Some(c.committed)),
+        None => (None, None, None),
     };
     // A peer must not make zeromq reserve an absurd announced frame (2^50 bytes
     // aborted the process): past this bound the connection is dropped before any
     // memory is set aside. Bodies between max_body_bytes and the bound still arrive
     // and are rejected one by one as `oversize`, keeping the connection.
-    let mut options = zeromq::SocketOptions::default();
-    options.max_frame_size(config.max_body_bytes.saturating_mul(4).max(16 << 20));
+    let input_options = || {
+        let mut options = zeromq::SocketOptions::default();
+        options.max_frame_size(config.max_body_bytes.saturating_mul(4).max(16 << 20));
+        if let Some(c) = &curve {
+            c.apply(&mut options);
+        }
+        options
+    };
     if let Some(c) = &curve {
-        c.apply(&mut options);
         eprintln!("distlogd: {}", c.describe());
     }
-    let mut pull = PullSocket::with_options(options);
-    for endpoint in &config.inputs {
-        let bound = pull
-            .bind(endpoint)
-            .await
-            .map_err(|source| CollectorError::Bind {
-                endpoint: endpoint.clone(),
-                source,
-            })?;
-        eprintln!("distlogd: listening on {bound}");
+    let mut pull = None;
+    if !config.inputs.is_empty() {
+        let mut socket = PullSocket::with_options(input_options());
+        for endpoint in &config.inputs {
+            let bound = socket
+                .bind(endpoint)
+                .await
+                .map_err(|source| CollectorError::Bind {
+                    endpoint: endpoint.clone(),
+                    source,
+                })?;
+            eprintln!("distlogd: listening on {bound}");
+        }
+        pull = Some(socket);
+    }
+    let mut router = None;
+    let mut acked = None;
+    if !config.ack_inputs.is_empty() {
+        let mut socket = RouterSocket::with_options(input_options());
+        // Before binding, so that no connection is missed in the count.
+        let monitor = socket.monitor();
+        for endpoint in &config.ack_inputs {
+            let bound = socket
+                .bind(endpoint)
+                .await
+                .map_err(|source| CollectorError::Bind {
+                    endpoint: endpoint.clone(),
+                    source,
+                })?;
+            eprintln!("distlogd: acknowledged input on {bound}");
+        }
+        router = Some(socket);
+        acked = Some(AckState {
+            dedup: dedup::Dedup::new(),
+            conns: HashMap::new(),
+            pending: 0,
+            committed: 0,
+            commits: committed,
+            monitor,
+            counts: AckCounts::default(),
+        });
     }
     let mut pubs = Vec::new();
     for sink in &config.sinks {
@@ -361,7 +585,7 @@ async fn receive<'a>(
         stats: CollectorStats::default(),
         rejects: RateLimit::new(10, Duration::from_secs(1)),
         transport: RateLimit::new(10, Duration::from_secs(1)),
-        batch: Vec::with_capacity(BATCH),
+        batch: Batch::new(Vec::with_capacity(BATCH), 1),
         tx,
         back,
         pubs,
@@ -370,18 +594,30 @@ async fn receive<'a>(
         check_only,
         last_stats: Instant::now(),
         last_received: 0,
+        acked,
     };
 
     let mut drain_start: Option<Instant> = None;
     let mut last_message = Instant::now();
     let mut ready_in_a_row = 0usize;
     let mut failed_in_a_row = 0u32;
+    let mut pull_first = false;
     loop {
-        let received = match pull.try_recv() {
+        // Each socket in turn goes first, so that neither starves the other.
+        pull_first = !pull_first;
+        let (first, second) = if pull_first {
+            (Source::Pull, Source::Router)
+        } else {
+            (Source::Router, Source::Pull)
+        };
+        let ready = try_recv_from(first, &mut pull, &mut router)
+            .or_else(|| try_recv_from(second, &mut pull, &mut router));
+        let received = match ready {
             Some(m) => {
                 ready_in_a_row += 1;
                 if ready_in_a_row.is_multiple_of(BATCH) {
                     r.hand_over(drain_start.is_some())?;
+                    r.send_acks(router.as_mut()).await;
                     r.maybe_stats();
                     r.maybe_reload();
                     YieldNow(false).await;
@@ -395,6 +631,7 @@ async fn receive<'a>(
                 }
                 ready_in_a_row = 0;
                 r.hand_over(drain_start.is_some())?;
+                r.send_acks(router.as_mut()).await;
                 r.maybe_stats();
                 r.maybe_reload();
                 if drain_start.is_none() && shutdown.load(Ordering::Relaxed) {
@@ -414,8 +651,20 @@ async fn receive<'a>(
                     }
                     None => TICK,
                 };
-                let got = timeout(wait, pull.recv()).await;
-                if matches!(got, Some(Ok(_))) {
+                let commits = r.acked.as_mut().and_then(|a| a.commits.as_mut());
+                let got = match wait_any(pull.as_mut(), router.as_mut(), commits, wait).await {
+                    Woke::Pull(m) => Some((Source::Pull, m)),
+                    Woke::Router(m) => Some((Source::Router, m)),
+                    Woke::Committed(ticket) => {
+                        if let Some(a) = r.acked.as_mut() {
+                            a.committed = a.committed.max(ticket);
+                        }
+                        r.send_acks(router.as_mut()).await;
+                        None
+                    }
+                    Woke::Timeout => None,
+                };
+                if matches!(got, Some((_, Ok(_)))) {
                     last_message = Instant::now();
                 }
                 got
@@ -423,11 +672,16 @@ async fn receive<'a>(
         };
         match received {
             None => {}
-            Some(Ok(message)) => {
+            Some((source, Ok(message))) => {
                 failed_in_a_row = 0;
-                r.take(message).await;
+                match source {
+                    Source::Pull => {
+                        r.take(message, None).await;
+                    }
+                    Source::Router => r.take_acked(message).await,
+                }
             }
-            Some(Err(e)) => {
+            Some((_, Err(e))) => {
                 r.stats.transport_errors += 1;
                 if let Some(held) = r.transport.check() {
                     eprintln!("distlogd: transport error: {e}{}", held_note(held));
@@ -445,21 +699,30 @@ async fn receive<'a>(
     }
     r.hand_over(true)?;
     r.tx = None;
-    if !r.pubs.is_empty() {
-        // Give the PUB fan-out task a moment to pass on the last records.
+    r.final_acks(router.as_mut()).await;
+    if !r.pubs.is_empty() || router.is_some() {
+        // Give the PUB fan-out task a moment to pass on the last records, and the
+        // ROUTER's the last acknowledgements.
         sleep(Duration::from_millis(100)).await;
     }
     for (socket, _) in r.pubs.drain(..) {
         let _ = socket.close().await;
     }
-    let _ = pull.close().await;
+    if let Some(socket) = pull {
+        let _ = socket.close().await;
+    }
+    if let Some(socket) = router {
+        let _ = socket.close().await;
+    }
     r.stats.curve = r.curve.as_ref().map(curve::Curve::counts);
+    r.stats.acked = r.acked.as_ref().map(|a| a.counts);
     Ok(r.stats)
 }
 
 impl Receiving<'_> {
-    /// Checks, decodes, re-publishes and batches one message.
-    async fn take(&mut self, message: ZmqMessage) {
+    /// Checks, decodes, re-publishes and batches one `[topic, body]` message; `true`
+    /// when it went into the batch for the sink thread (which must then hold it).
+    async fn take(&mut self, message: ZmqMessage, origin: Option<Origin>) -> bool {
         self.stats.received += 1;
         if let (2, Some(body)) = (message.len(), message.get(1)) {
             if body.len() > self.config.max_body_bytes {
@@ -469,14 +732,14 @@ impl Receiving<'_> {
                     self.config.max_body_bytes
                 );
                 self.reject(stats::OVERSIZE, &what);
-                return;
+                return false;
             }
         }
         let (topic, record) = match self.examine(&message) {
             Ok(ok) => ok,
             Err(e) => {
                 self.reject(e.reason(), &e.to_string());
-                return;
+                return false;
             }
         };
         self.stats.accepted += 1;
@@ -506,13 +769,170 @@ impl Receiving<'_> {
             }
         }
         if self.tx.is_none() {
+            return false;
+        }
+        let entry = match (record, body) {
+            (Some(record), _) => Entry::Record(topic, record, origin),
+            (None, Some(body)) => Entry::Body(topic, body, origin),
+            (None, None) => return false,
+        };
+        self.batch.entries.push(entry);
+        self.batch.acked |= origin.is_some();
+        true
+    }
+
+    /// Takes one message from the ROUTER: `[identity, header, topic, body]`.
+    async fn take_acked(&mut self, mut message: ZmqMessage) {
+        let Some(identity) = message.get(0).cloned() else {
+            return;
+        };
+        let header = match message.get(1).map(|h| AckHeader::parse(h)) {
+            Some(Ok(h)) => h,
+            Some(Err(e)) => return self.reject_unacked(&e),
+            None => return self.reject_unacked(&AckHeaderError::Length(0)),
+        };
+        let Some(a) = self.acked.as_mut() else {
+            return;
+        };
+        let seen = a.dedup.take(
+            header.producer,
+            header.seq,
+            header.base,
+            header.single_endpoint(),
+            Instant::now(),
+        );
+        a.counts.gaps += seen.gaps;
+        let held = if seen.duplicate {
+            // Taken before: its acknowledgement was lost, so it is sent again.
+            self.stats.received += 1;
+            a.counts.duplicates += 1;
+            false
+        } else if message.len() < 3 {
+            self.stats.received += 1;
+            let e = MessageError::FrameCount(message.len().saturating_sub(2));
+            self.reject(e.reason(), &e.to_string());
+            false
+        } else {
+            let rest = message.split_off(2);
+            self.take(rest, Some(Origin::new(header.producer, header.seq)))
+                .await
+        };
+        // Whatever became of it, it is handled: acknowledged once what went before it
+        // on this connection is held.
+        let ticket = self.batch.ticket;
+        let Some(a) = self.acked.as_mut() else {
+            return;
+        };
+        if a.conns.len() >= MAX_CONNECTIONS {
+            a.conns.retain(|_, c| c.unacked > 0);
+        }
+        let conn = a.conns.entry((identity, header.producer)).or_insert(Conn {
+            seq: header.seq,
+            ticket: 0,
+            unacked: 0,
+        });
+        conn.seq = conn.seq.max(header.seq);
+        if held {
+            conn.ticket = ticket;
+        }
+        if conn.unacked == 0 {
+            a.pending += 1;
+        }
+        conn.unacked += 1;
+    }
+
+    /// Counts a ROUTER message whose header is refused: it names no producer that
+    /// could be acknowledged.
+    fn reject_unacked(&mut self, e: &AckHeaderError) {
+        self.stats.received += 1;
+        self.reject(e.reason(), &e.to_string());
+    }
+
+    /// Sends each connection whose records are all held its acknowledgement.
+    async fn send_acks(&mut self, router: Option<&mut RouterSocket>) {
+        let (Some(a), Some(router)) = (self.acked.as_mut(), router) else {
+            return;
+        };
+        while let Ok(event) = a.monitor.try_recv() {
+            match event {
+                SocketEvent::Accepted(..) => a.counts.producers += 1,
+                SocketEvent::Disconnected(peer) => {
+                    a.counts.producers = a.counts.producers.saturating_sub(1);
+                    let gone = Bytes::from(peer);
+                    let before = a.conns.len();
+                    a.conns.retain(|(id, _), _| *id != gone);
+                    if a.conns.len() != before {
+                        a.pending = a.conns.values().filter(|c| c.unacked > 0).count();
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(commits) = a.commits.as_mut() {
+            while let Ok(ticket) = commits.try_recv() {
+                a.committed = a.committed.max(ticket);
+            }
+        }
+        if a.pending == 0 {
             return;
         }
-        match (record, body) {
-            (Some(record), _) => self.batch.push(Entry::Record(topic, record)),
-            (None, Some(body)) => self.batch.push(Entry::Body(topic, body)),
-            (None, None) => {}
+        let committed = a.committed;
+        let due: Vec<(Bytes, ProducerId, u64)> = a
+            .conns
+            .iter()
+            .filter(|(_, c)| c.unacked > 0 && c.ticket <= committed)
+            .map(|((id, producer), c)| (id.clone(), *producer, c.seq))
+            .collect();
+        for (identity, producer, seq) in due {
+            let mut ack = ZmqMessage::from(identity.clone());
+            ack.push_back(Bytes::copy_from_slice(&ack::ack_frame(&producer, seq)));
+            let sent = timeout(ACK_SEND_WAIT, router.send(ack)).await;
+            let key = (identity, producer);
+            match sent {
+                // Not out in time: the next try covers it.
+                None => continue,
+                Some(Ok(())) => {
+                    if let Some(c) = a.conns.get_mut(&key) {
+                        a.counts.acked += c.unacked;
+                        c.unacked = 0;
+                    }
+                }
+                // The connection went away; its producer resends elsewhere.
+                Some(Err(_)) => {
+                    a.conns.remove(&key);
+                }
+            }
+            a.pending = a.pending.saturating_sub(1);
         }
+    }
+
+    /// On the way out: waits (boundedly) for the sink thread's last commit and sends
+    /// the acknowledgements it allows, so that producers need not resend what is
+    /// written.
+    async fn final_acks(&mut self, mut router: Option<&mut RouterSocket>) {
+        let last = self.batch.ticket - 1;
+        let deadline = Instant::now() + self.config.drain_max.min(Duration::from_secs(2));
+        loop {
+            let Some(a) = self.acked.as_mut() else {
+                return;
+            };
+            if a.committed >= last || a.commits.is_none() {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let Some(commits) = a.commits.as_mut() else {
+                break;
+            };
+            match timeout(left, commits.next()).await {
+                Some(Some(ticket)) => a.committed = a.committed.max(ticket),
+                Some(None) => a.commits = None,
+                None => break,
+            }
+        }
+        self.send_acks(router.as_deref_mut()).await;
     }
 
     /// Validates a message: its topic, and its body checked (a canonical JSON body,
@@ -553,33 +973,35 @@ impl Receiving<'_> {
     /// (that wait is the backpressure). When `draining`, gives up after `drain_max`
     /// so a stuck sink cannot keep the process from exiting.
     fn hand_over(&mut self, draining: bool) -> Result<(), CollectorError> {
-        if self.batch.is_empty() {
+        if self.batch.entries.is_empty() {
             return Ok(());
         }
         let Some(tx) = &self.tx else {
-            self.batch.clear();
+            self.batch.entries.clear();
             return Ok(());
         };
         // Free the records of written batches, keeping one allocation for the next.
         let mut spare = None;
         if let Some(back) = &self.back {
-            while let Ok(mut done) = back.try_recv() {
-                done.clear();
-                spare = Some(done);
+            while let Ok(done) = back.try_recv() {
+                let mut entries = done.entries;
+                entries.clear();
+                spare = Some(entries);
             }
         }
         let next = spare.unwrap_or_else(|| Vec::with_capacity(BATCH));
-        let mut batch = std::mem::replace(&mut self.batch, next);
+        let ticket = self.batch.ticket + 1;
+        let mut batch = std::mem::replace(&mut self.batch, Batch::new(next, ticket));
         let started = Instant::now();
         loop {
             match tx.send_timeout(batch, TICK) {
                 Ok(()) => return Ok(()),
                 Err(SendTimeoutError::Timeout(b)) => {
                     if draining && started.elapsed() >= self.config.drain_max {
-                        self.stats.sink_errors += b.len() as u64;
+                        self.stats.sink_errors += b.entries.len() as u64;
                         eprintln!(
                             "distlogd: sinks stuck while shutting down; {} records not written",
-                            b.len()
+                            b.entries.len()
                         );
                         return Ok(());
                     }
@@ -601,6 +1023,7 @@ impl Receiving<'_> {
             return;
         }
         self.stats.curve = self.curve.as_ref().map(curve::Curve::counts);
+        self.stats.acked = self.acked.as_ref().map(|a| a.counts);
         let rate = (self.stats.received - self.last_received) as f64 / elapsed.as_secs_f64();
         eprintln!("distlogd: stats {} rate={rate:.1}/s", self.stats);
         self.last_stats = Instant::now();

@@ -1,13 +1,16 @@
 //! Where accepted records go: stdout (JSON lines or readable) and rotating files.
 //!
 //! Both buffer their writes; the collector flushes them when the input goes idle and
-//! on exit, so a flood costs one `write` per buffer, not one per record. (The PUB
+//! on exit, so a flood costs one `write` per buffer, not one per record. Records that
+//! await an acknowledgement are committed ([`Sinks::commit`]): written out and, for
+//! files, `fdatasync`ed, once for every record written since the last commit. (The PUB
 //! re-publishing sink lives with the sockets, in the collector's receive loop.)
 
 use super::config::{OutputFormat, SinkConfig, SinkKind};
 use super::filter::RecordFilter;
-use super::format::{write_jsonl, write_jsonl_body, write_pretty};
+use super::format::{write_jsonl_body, write_jsonl_from, write_pretty};
 use super::stats::RateLimit;
+use crate::ack::Origin;
 use distlog::serialize::{json, Limits};
 use distlog::topic::Topic;
 use distlog::Record;
@@ -71,6 +74,12 @@ impl RotatingFile {
         self.out.flush()
     }
 
+    /// Writes out the buffer and waits until the data is on the disk (`fdatasync`).
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.out.flush()?;
+        self.out.get_ref().sync_data()
+    }
+
     fn numbered(&self, n: usize) -> PathBuf {
         let mut name = self.path.clone().into_os_string();
         name.push(format!(".{n}"));
@@ -79,6 +88,9 @@ impl RotatingFile {
 
     fn rotate(&mut self) -> io::Result<()> {
         self.out.flush()?;
+        // Acknowledged records written since the last commit are in this file: it is
+        // synced before it is renamed, which costs one sync per rotation.
+        self.out.get_ref().sync_data()?;
         if self.keep == 0 {
             // Removing and recreating the live file would leave its readers on a
             // deleted file and, for a path like /dev/stdout, delete the device.
@@ -125,8 +137,8 @@ enum Output {
 /// What one write carries to the sinks.
 #[derive(Clone, Copy)]
 enum Line<'a> {
-    Record(&'a Record),
-    Body(&'a [u8]),
+    Record(&'a Record, Option<&'a Origin>),
+    Body(&'a [u8], Option<&'a Origin>),
 }
 
 struct Sink {
@@ -159,6 +171,8 @@ pub(crate) struct Sinks {
     json: Vec<u8>,
     pretty: Vec<u8>,
     errors: u64,
+    /// `errors` at the last commit: a commit with new errors holds nothing for sure.
+    errors_committed: u64,
 }
 
 impl Sinks {
@@ -199,6 +213,7 @@ impl Sinks {
             json: Vec::with_capacity(4096),
             pretty: Vec::with_capacity(4096),
             errors: 0,
+            errors_committed: 0,
         })
     }
 
@@ -219,17 +234,18 @@ impl Sinks {
         self.sinks.iter().any(Sink::needs_record)
     }
 
-    /// Writes a record to every sink whose filter takes it.
-    pub fn write(&mut self, topic: Topic, record: &Record) {
-        self.write_line(topic, Line::Record(record));
+    /// Writes a record to every sink whose filter takes it; one that came with an
+    /// acknowledged-delivery header names its `origin` in JSON lines.
+    pub fn write(&mut self, topic: Topic, record: &Record, origin: Option<&Origin>) {
+        self.write_line(topic, Line::Record(record, origin));
     }
 
     /// Writes a JSON body that [`check_record`](distlog::serialize::json::check_record)
     /// found canonical, copied as it is, to every sink whose filter takes its topic.
     /// Meant for sinks that do not [need records](Sinks::need_records); a readable
     /// sink decodes the body all the same.
-    pub fn write_body(&mut self, topic: Topic, body: &[u8]) {
-        self.write_line(topic, Line::Body(body));
+    pub fn write_body(&mut self, topic: Topic, body: &[u8], origin: Option<&Origin>) {
+        self.write_line(topic, Line::Body(body, origin));
     }
 
     fn write_line(&mut self, topic: Topic, line: Line<'_>) {
@@ -241,14 +257,14 @@ impl Sinks {
                 continue;
             }
             let record = match line {
-                Line::Record(r) => Some(r),
-                Line::Body(body) if sink.needs_record() => {
+                Line::Record(r, _) => Some(r),
+                Line::Body(body, _) if sink.needs_record() => {
                     if decoded.is_none() {
                         decoded = json::decode_record(body, &Limits::default()).ok();
                     }
                     decoded.as_ref()
                 }
-                Line::Body(_) => None,
+                Line::Body(..) => None,
             };
             let passes = match record {
                 Some(r) => sink.filter.matches(topic, r),
@@ -294,14 +310,39 @@ impl Sinks {
             }
         }
     }
+
+    /// Flushes every sink and syncs every file to the disk: afterwards each record
+    /// written so far is held. `false` when some write or sync failed since the last
+    /// commit, so that nothing is acknowledged on a guess. A stdout that closed is
+    /// not counted against it: it stopped taking records, and said so.
+    pub fn commit(&mut self) -> bool {
+        let mut ok = true;
+        for sink in &mut self.sinks {
+            if sink.dead {
+                continue;
+            }
+            let result = match &mut sink.output {
+                Output::Stdout { out, .. } => out.flush(),
+                Output::File(file) => file.sync(),
+            };
+            if let Err(e) = result {
+                self.errors += 1;
+                ok = matches!(sink.output, Output::Stdout { .. }) && ok;
+                report(sink, &e);
+            }
+        }
+        let clean = self.errors == self.errors_committed;
+        self.errors_committed = self.errors;
+        ok && clean
+    }
 }
 
 /// The JSON line for what a write carries, made once however many sinks take it.
 fn jsonl<'b>(json: &'b mut Vec<u8>, topic: Topic, line: Line<'_>) -> &'b [u8] {
     if json.is_empty() {
         match line {
-            Line::Record(r) => write_jsonl(json, topic, r),
-            Line::Body(body) => write_jsonl_body(json, topic, body),
+            Line::Record(r, origin) => write_jsonl_from(json, topic, origin, r),
+            Line::Body(body, origin) => write_jsonl_body(json, topic, origin, body),
         }
     }
     json

@@ -29,7 +29,7 @@ pub const OVERSIZE: &str = "oversize";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CollectorStats {
-    /// Messages taken off the PULL sockets.
+    /// Messages taken off the input sockets (PULL, and ROUTER for acknowledged input).
     pub received: u64,
     /// Messages that decoded to a record.
     pub accepted: u64,
@@ -42,6 +42,41 @@ pub struct CollectorStats {
     pub sink_errors: u64,
     /// CURVE handshakes on the input and publish sockets; `None` without CURVE.
     pub curve: Option<CurveCounts>,
+    /// Acknowledged delivery; `None` without acknowledged inputs, which keeps the
+    /// stats line of plain mode as it was.
+    pub acked: Option<AckCounts>,
+}
+
+/// What acknowledged delivery did.
+///
+/// ```
+/// use distlogd::stats::{AckCounts, CollectorStats};
+/// let mut s = CollectorStats::default();
+/// let mut a = AckCounts::default();
+/// a.producers = 1;
+/// a.acked = 40;
+/// a.duplicates = 2;
+/// s.acked = Some(a);
+/// assert_eq!(
+///     s.to_string(),
+///     "received=0 accepted=0 rejected=0 producers=1 acked=40 duplicates=2 gaps=0"
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AckCounts {
+    /// Peers connected to the acknowledged inputs now, from the ROUTER socket's
+    /// monitor events (accepted minus disconnected connections): a producer with
+    /// several links to this collector counts once per link.
+    pub producers: u64,
+    /// Records acknowledged: held by every sink, or handled (rejected, filtered out,
+    /// duplicates), and covered by an acknowledgement that went out.
+    pub acked: u64,
+    /// Records dropped because their producer's window had them already.
+    pub duplicates: u64,
+    /// Seqs of single-endpoint producers that never arrived before the window's floor
+    /// passed them: records lost upstream of the collector.
+    pub gaps: u64,
 }
 
 /// What CURVE let in and kept out, over every socket of the collector.
@@ -117,6 +152,13 @@ impl fmt::Display for CollectorStats {
                 f,
                 " curve.accepted={} curve.refused.not_allowed={} curve.refused.handshake_failed={}",
                 c.accepted, c.not_allowed, c.handshake_failed
+            )?;
+        }
+        if let Some(a) = &self.acked {
+            write!(
+                f,
+                " producers={} acked={} duplicates={} gaps={}",
+                a.producers, a.acked, a.duplicates, a.gaps
             )?;
         }
         Ok(())

@@ -16,15 +16,22 @@ use std::time::Duration;
 /// The distlog collector: receive log records over ZeroMQ, filter, fan out.
 ///
 /// Records arrive on PULL sockets as [topic, body] (JSON or pickle, decoded as data
-/// only). Stdout carries only records; diagnostics and stats go to stderr. SIGINT or
+/// only), or with --ack-bind on ROUTER sockets as [header, topic, body], acknowledged
+/// once every sink holds them. Stdout carries only records; diagnostics and stats go to stderr. SIGINT or
 /// SIGTERM drains the input, flushes every sink and exits 0; SIGHUP rereads the CURVE
 /// allow file.
 #[derive(Parser, Debug)]
 #[command(version, max_term_width = 100)]
 struct Args {
-    /// PULL endpoint to bind; repeat for several [default: tcp://127.0.0.1:5010]
+    /// PULL endpoint to bind; repeat for several [default: tcp://127.0.0.1:5010, or none
+    /// with --ack-bind and no --config]
     #[arg(long, value_name = "ENDPOINT")]
     bind: Vec<String>,
+
+    /// ROUTER endpoint for acknowledged delivery (producers with acknowledged(true));
+    /// repeat for several. Replaces the --config file's [[ack_input]] tables
+    #[arg(long, value_name = "ENDPOINT")]
+    ack_bind: Vec<String>,
 
     /// How records go to stdout [default: pretty, or none with --config]
     #[arg(long, value_name = "FORMAT", value_parser = parse_output)]
@@ -136,9 +143,17 @@ fn build_config(args: Args) -> Result<Config, distlogd::ConfigError> {
         Some(path) => Config::from_toml_file(path)?,
         None => Config::default(),
     };
+    let ack_only = !args.ack_bind.is_empty() && args.bind.is_empty() && !from_file;
+    if !args.ack_bind.is_empty() {
+        config.ack_inputs = args.ack_bind;
+    }
     if !args.bind.is_empty() {
         config.inputs = args.bind;
-    } else if config.inputs.is_empty() {
+    } else if ack_only {
+        // Asked for acknowledged input only: binding the default PULL endpoint too
+        // would take a port nobody asked for.
+        config.inputs.clear();
+    } else if config.inputs.is_empty() && config.ack_inputs.is_empty() {
         config.inputs = vec![DEFAULT_BIND.to_string()];
     }
     if let Some(n) = args.max_body_bytes {

@@ -30,6 +30,8 @@ struct File {
     #[serde(default)]
     input: Tables<Input>,
     #[serde(default)]
+    ack_input: Tables<Input>,
+    #[serde(default)]
     sink: Tables<Sink>,
     curve: Option<Curve>,
 }
@@ -106,21 +108,14 @@ pub(super) fn parse(text: &str) -> Result<Config, ConfigError> {
         c.allow_file = curve.allow;
         config.curve = Some(c);
     }
-    let mut inputs = Vec::new();
-    for (i, input) in file.input.0.into_iter().enumerate() {
-        match input.bind {
-            Some(bind) => inputs.push(bind),
-            None => {
-                return Err(ConfigError::Missing {
-                    section: format!("input {}", i + 1),
-                    key: "bind",
-                })
-            }
-        }
-    }
-    if !inputs.is_empty() {
+    let inputs = binds("input", file.input)?;
+    let ack_inputs = binds("ack_input", file.ack_input)?;
+    // Listing only acknowledged inputs means no plain one: the default PULL endpoint
+    // would otherwise be bound behind the user's back.
+    if !inputs.is_empty() || !ack_inputs.is_empty() {
         config.inputs = inputs;
     }
+    config.ack_inputs = ack_inputs;
     for (i, s) in file.sink.0.into_iter().enumerate() {
         config
             .sinks
@@ -128,6 +123,23 @@ pub(super) fn parse(text: &str) -> Result<Config, ConfigError> {
     }
     config.validate()?;
     Ok(config)
+}
+
+/// The `bind` of each `[[input]]` or `[[ack_input]]` table.
+fn binds(list: &str, tables: Tables<Input>) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, input) in tables.0.into_iter().enumerate() {
+        match input.bind {
+            Some(bind) => out.push(bind),
+            None => {
+                return Err(ConfigError::Missing {
+                    section: format!("{list} {}", i + 1),
+                    key: "bind",
+                })
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn sink(section: &str, s: Sink, text: &str) -> Result<SinkConfig, ConfigError> {
@@ -228,7 +240,9 @@ fn toml_error(text: &str, e: serde_path_to_error::Error<toml::de::Error>) -> Con
     // `sink`/`input` and the table's index make the section; the keys inside follow.
     let (section, rest) = match steps.as_slice() {
         [Step::Key(list), Step::Index(i), rest @ ..] => (format!("{list} {}", i + 1), rest),
-        [Step::Key(list), rest @ ..] if !rest.is_empty() && (list == "sink" || list == "input") => {
+        [Step::Key(list), rest @ ..]
+            if !rest.is_empty() && matches!(list.as_str(), "sink" | "input" | "ack_input") =>
+        {
             (format!("{list} 1"), rest)
         }
         [Step::Key(table), rest @ ..] if !rest.is_empty() && table == "curve" => {
@@ -580,6 +594,32 @@ mod tests {
         assert_eq!(c.inputs, [super::super::DEFAULT_BIND]);
     }
 
+    #[test]
+    fn ack_inputs() {
+        let c = parse("[[ack_input]]\nbind = \"tcp://127.0.0.1:7\"\n").unwrap();
+        assert_eq!(c.ack_inputs, ["tcp://127.0.0.1:7"]);
+        assert!(
+            c.inputs.is_empty(),
+            "only acknowledged input: {:?}",
+            c.inputs
+        );
+        let c = parse(
+            "[[input]]\nbind = \"tcp://127.0.0.1:1\"\n[ack_input]\nbind = \"ipc:///tmp/a\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.inputs, ["tcp://127.0.0.1:1"]);
+        assert_eq!(c.ack_inputs, ["ipc:///tmp/a"]);
+        assert!(parse("").unwrap().ack_inputs.is_empty());
+        assert_eq!(
+            e("[[ack_input]]\nbind = \"tcp://127.0.0.1:1\"\nbnid = 2\n"),
+            "line 3, column 1: unknown key \"bnid\" in ack_input 1"
+        );
+        assert_eq!(
+            e("[ack_input]\nbind = \"tcp://127.0.0.1:1\"\nport = 2\n"),
+            "line 3, column 1: unknown key \"port\" in ack_input 1"
+        );
+    }
+
     fn e(s: &str) -> String {
         parse(s).unwrap_err().to_string()
     }
@@ -712,6 +752,10 @@ mod tests {
             "sink 1 needs a \"type\" key"
         );
         assert_eq!(e("[[input]]\n"), "input 1 needs a \"bind\" key");
+        assert_eq!(
+            e("[[ack_input]]\nbind = \"x\"\n[[ack_input]]\n"),
+            "ack_input 2 needs a \"bind\" key"
+        );
         let err = e("[[input]]\nbind = ");
         assert!(
             err.starts_with("config is not valid TOML: line 2, column 8: "),

@@ -136,8 +136,10 @@ pub struct Daemon {
     child: Child,
     stdout: Option<Receiver<String>>,
     stderr: Arc<Mutex<String>>,
-    /// The PULL endpoint it listens on.
+    /// The PULL endpoint it listens on (empty when it has none).
     pub pull: String,
+    /// The acknowledged (ROUTER) endpoint, with [`Daemon::start_acked`].
+    pub ack: Option<String>,
     /// The PUB endpoint, with `--publish`.
     pub publish: Option<String>,
 }
@@ -232,8 +234,28 @@ impl Daemon {
     /// [`start`](Daemon::start) with these environment variables, and none of the
     /// ones that choose colors unless given.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn(&["--bind", "tcp://127.0.0.1:0"], args, env, true, false)
+    }
+
+    /// Starts `distlogd --ack-bind tcp://127.0.0.1:0 ARGS`, with a plain
+    /// `--bind tcp://127.0.0.1:0` too when `plain`, and waits until it listens.
+    pub fn start_acked(args: &[&str], plain: bool) -> Daemon {
+        let mut pre = vec!["--ack-bind", "tcp://127.0.0.1:0"];
+        if plain {
+            pre.extend(["--bind", "tcp://127.0.0.1:0"]);
+        }
+        Daemon::spawn(&pre, args, &[], plain, true)
+    }
+
+    fn spawn(
+        pre: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+        plain: bool,
+        acked: bool,
+    ) -> Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_distlogd"))
-            .args(["--bind", "tcp://127.0.0.1:0"])
+            .args(pre)
             .args(args)
             .env_remove("NO_COLOR")
             .env_remove("CLICOLOR")
@@ -246,19 +268,33 @@ impl Daemon {
             .expect("start distlogd");
         let stdout = lines(child.stdout.take().expect("stdout"));
         let stderr = collect(child.stderr.take().expect("stderr"), "distlogd");
-        let mut text = wait_for(&stderr, "listening on ");
+        let mut text = String::new();
+        if plain {
+            text = wait_for(&stderr, "listening on ");
+        }
+        let ack = if acked {
+            text = wait_for(&stderr, "acknowledged input on ");
+            Some(announced(&text, "acknowledged input on "))
+        } else {
+            None
+        };
         let publish = if args.contains(&"--publish") {
             text = wait_for(&stderr, "publishing on ");
             Some(announced(&text, "publishing on "))
         } else {
             None
         };
-        let pull = announced(&text, "listening on ");
+        let pull = if plain {
+            announced(&text, "listening on ")
+        } else {
+            String::new()
+        };
         Daemon {
             child,
             stdout: Some(stdout),
             stderr,
             pull,
+            ack,
             publish,
         }
     }
