@@ -909,7 +909,7 @@ impl Receiving<'_> {
     /// On the way out: waits (boundedly) for the sink thread's last commit and sends
     /// the acknowledgements it allows, so that producers need not resend what is
     /// written.
-    async fn final_acks(&mut self, mut router: Option<&mut RouterSocket>) {
+    async fn final_acks(&mut self, router: Option<&mut RouterSocket>) {
         let last = self.batch.ticket - 1;
         let deadline = Instant::now() + self.config.drain_max.min(Duration::from_secs(2));
         loop {
@@ -932,7 +932,7 @@ impl Receiving<'_> {
                 None => break,
             }
         }
-        self.send_acks(router.as_deref_mut()).await;
+        self.send_acks(router).await;
     }
 
     /// Validates a message: its topic, and its body checked (a canonical JSON body,
