@@ -414,6 +414,9 @@ struct Conn {
     ticket: u64,
     /// Records taken since its last acknowledgement.
     unacked: u64,
+    /// After an acknowledgement did not go out in time (a peer that does not read),
+    /// no new try before this: such a peer must not stall the loop at every turn.
+    retry_at: Option<Instant>,
 }
 
 /// What acknowledged delivery keeps between messages.
@@ -830,6 +833,7 @@ impl Receiving<'_> {
             seq: header.seq,
             ticket: 0,
             unacked: 0,
+            retry_at: None,
         });
         conn.seq = conn.seq.max(header.seq);
         if held {
@@ -877,10 +881,13 @@ impl Receiving<'_> {
             return;
         }
         let committed = a.committed;
+        let now = Instant::now();
         let due: Vec<(Bytes, ProducerId, u64)> = a
             .conns
             .iter()
-            .filter(|(_, c)| c.unacked > 0 && c.ticket <= committed)
+            .filter(|(_, c)| {
+                c.unacked > 0 && c.ticket <= committed && c.retry_at.is_none_or(|t| t <= now)
+            })
             .map(|((id, producer), c)| (id.clone(), *producer, c.seq))
             .collect();
         for (identity, producer, seq) in due {
@@ -889,12 +896,18 @@ impl Receiving<'_> {
             let sent = timeout(ACK_SEND_WAIT, router.send(ack)).await;
             let key = (identity, producer);
             match sent {
-                // Not out in time: the next try covers it.
-                None => continue,
+                // Not out in time: a later try covers it.
+                None => {
+                    if let Some(c) = a.conns.get_mut(&key) {
+                        c.retry_at = Some(Instant::now() + TICK);
+                    }
+                    continue;
+                }
                 Some(Ok(())) => {
                     if let Some(c) = a.conns.get_mut(&key) {
                         a.counts.acked += c.unacked;
                         c.unacked = 0;
+                        c.retry_at = None;
                     }
                 }
                 // The connection went away; its producer resends elsewhere.
@@ -909,7 +922,7 @@ impl Receiving<'_> {
     /// On the way out: waits (boundedly) for the sink thread's last commit and sends
     /// the acknowledgements it allows, so that producers need not resend what is
     /// written.
-    async fn final_acks(&mut self, mut router: Option<&mut RouterSocket>) {
+    async fn final_acks(&mut self, router: Option<&mut RouterSocket>) {
         let last = self.batch.ticket - 1;
         let deadline = Instant::now() + self.config.drain_max.min(Duration::from_secs(2));
         loop {
@@ -932,7 +945,7 @@ impl Receiving<'_> {
                 None => break,
             }
         }
-        self.send_acks(router.as_deref_mut()).await;
+        self.send_acks(router).await;
     }
 
     /// Validates a message: its topic, and its body checked (a canonical JSON body,
