@@ -15,7 +15,8 @@
 //! `--endpoint` is repeatable: records go round-robin over the endpoints that are up.
 //! `--acked` turns on acknowledged delivery (endpoints are `distlogd --ack-bind`
 //! inputs): records fail over between endpoints, and emit exits 0 only when all N
-//! were acknowledged.
+//! were acknowledged; `--ack-timeout-ms MS` sets how long a link may leave records
+//! unacknowledged before they go elsewhere (default 2000).
 //!
 //! Each record has target `emit` and message `record <i> of <N>`. With no collector
 //! the queue fills, one log call waits up to 2 s, and shutdown gives up after the
@@ -30,6 +31,7 @@ use std::time::Duration;
 struct Args {
     endpoints: Vec<String>,
     acked: bool,
+    ack_timeout: Option<Duration>,
     encoding: Encoding,
     system: System,
     count: u64,
@@ -50,6 +52,7 @@ fn parse() -> Result<Args, String> {
     let mut args = Args {
         endpoints: Vec::new(),
         acked: false,
+        ack_timeout: None,
         encoding: Encoding::Json,
         system: System::Production,
         count: 10,
@@ -65,6 +68,7 @@ fn parse() -> Result<Args, String> {
         match flag.as_str() {
             "--endpoint" => args.endpoints.push(value()?),
             "--acked" => args.acked = true,
+            "--ack-timeout-ms" => args.ack_timeout = Some(millis(&flag, value()?)?),
             "--encoding" => args.encoding = value()?.parse().map_err(|e| format!("--encoding: {e}"))?,
             "--system" => args.system = value()?.parse().map_err(|e| format!("--system: {e}"))?,
             "--count" => {
@@ -89,7 +93,7 @@ fn parse() -> Result<Args, String> {
                 args.curve_secret = Some(key);
             }
             "-h" | "--help" => {
-                return Err("usage: emit --endpoint ENDPOINT [--endpoint ENDPOINT ...] [--acked] --encoding json|pickle --system T|S|P --count N [--queue CAPACITY] [--interval-ms MS] [--heartbeat-ms MS] [--curve-server-key Z85 --curve-secret FILE]".into())
+                return Err("usage: emit --endpoint ENDPOINT [--endpoint ENDPOINT ...] [--acked [--ack-timeout-ms MS]] --encoding json|pickle --system T|S|P --count N [--queue CAPACITY] [--interval-ms MS] [--heartbeat-ms MS] [--curve-server-key Z85 --curve-secret FILE]".into())
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
@@ -123,6 +127,9 @@ fn main() -> ExitCode {
         .overflow(Overflow::Block(Duration::from_secs(2)))
         .flush_timeout(Duration::from_secs(5))
         .filter("info");
+    if let Some(t) = args.ack_timeout {
+        builder = builder.ack_timeout(t);
+    }
     if let Some(ms) = args.heartbeat {
         builder = builder.heartbeat(ms, ms * 3);
     }

@@ -372,23 +372,6 @@ fn rust_handler_over_curve_to_pyzmq_through_a_recording_proxy() {
     }
 }
 
-/// Where cargo put the `emit` example of the `distlog` package (built by `cargo test`
-/// for the workspace, beside this test's own folder).
-fn emit_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary");
-    let profile = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps");
-    let emit = profile.join("examples").join("emit");
-    assert!(
-        emit.exists(),
-        "{} not built: `cargo test --workspace` builds it (or `cargo build --example emit`)",
-        emit.display()
-    );
-    emit
-}
-
 /// `emit --curve-server-key --curve-secret` sends to `distlogd --curve-secret
 /// --curve-allow`: every record arrives in the file; `distlog tail` with the CURVE
 /// options receives them from the CURVE `--publish` socket, and a plaintext tail is

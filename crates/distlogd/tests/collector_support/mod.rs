@@ -247,6 +247,18 @@ impl Daemon {
         Daemon::spawn(&pre, args, &[], plain, true)
     }
 
+    /// Starts `distlogd --ack-bind ENDPOINT ARGS` on a given endpoint (to restart a
+    /// collector where its producers look for it) and waits until it listens.
+    pub fn start_acked_at(endpoint: &str, args: &[&str]) -> Daemon {
+        Daemon::spawn(&["--ack-bind", endpoint], args, &[], false, true)
+    }
+
+    /// Starts `distlogd --bind ENDPOINT ARGS` on a given endpoint and waits until it
+    /// listens.
+    pub fn start_at(endpoint: &str, args: &[&str]) -> Daemon {
+        Daemon::spawn(&["--bind", endpoint], args, &[], true, false)
+    }
+
     fn spawn(
         pre: &[&str],
         args: &[&str],
@@ -332,6 +344,21 @@ impl Daemon {
     /// Waits until stderr contains `needle` and returns all of it.
     pub fn wait_stderr(&self, needle: &str) -> String {
         wait_for(&self.stderr, needle)
+    }
+
+    /// Sends SIGKILL and reaps the process: no drain, no final stats.
+    pub fn sigkill(&mut self) {
+        // SAFETY: kill with a pid we own and a valid signal number.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGKILL) };
+        assert_eq!(rc, 0, "kill -KILL");
+        let _ = self.child.wait();
+    }
+
+    /// Sends `signal` (SIGSTOP, SIGCONT, ...) and returns at once.
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill with a pid we own and a valid signal number.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        assert_eq!(rc, 0, "kill -{signal}");
     }
 
     /// Sends SIGTERM and waits for the exit.
@@ -515,4 +542,21 @@ pub fn parse_line(line: &str) -> (String, Value) {
         .to_string();
     let record = v.get("record").expect("record").clone();
     (topic, record)
+}
+
+/// Where cargo put the `emit` example of the `distlog` package (built by `cargo test`
+/// for the workspace, beside this test's own folder).
+pub fn emit_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary");
+    let profile = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target/<profile>/deps");
+    let emit = profile.join("examples").join("emit");
+    assert!(
+        emit.exists(),
+        "{} not built: `cargo test --workspace` builds it (or `cargo build --example emit`)",
+        emit.display()
+    );
+    emit
 }
