@@ -152,8 +152,14 @@ fn main() -> ExitCode {
         }
         log::info!(target: "emit", "record {i} of {n}");
     }
+    let handler = guard.handler().clone();
     let report = guard.shutdown();
     eprintln!("sent {} dropped {}", report.sent, report.dropped);
+    if report.sent < n {
+        if let Some(why) = handler.last_connect_error() {
+            eprintln!("emit: last connection error: {why}");
+        }
+    }
     if args.acked && (report.sent != n || report.dropped != 0) {
         // Acknowledged mode promises every record: say plainly when that failed.
         eprintln!(

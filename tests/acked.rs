@@ -260,3 +260,30 @@ fn unacknowledged_records_count_against_the_capacity_and_are_dropped_at_shutdown
         distinct.len()
     );
 }
+
+/// An acknowledged handler pointed at a plain PULL (libzmq's) cannot connect: DEALER
+/// and PULL do not fit. Nothing is delivered, every record counts as dropped, and the
+/// handler says why, naming the endpoint and what to point it at.
+#[test]
+fn an_acknowledged_handler_against_a_plain_pull_says_why_nothing_arrives() {
+    testkit::require_python!();
+    let endpoint = format!("tcp://127.0.0.1:{}", testkit::free_port());
+    let pull = testkit::PyCollector::start(&endpoint, 1, 2);
+    let guard = Handler::builder()
+        .endpoint(&endpoint)
+        .acknowledged(true)
+        .flush_timeout(Duration::from_millis(800))
+        .spawn()
+        .expect("handler");
+    assert!(guard.handler().enqueue(event(0)));
+    let handler = guard.handler().clone();
+    let report = guard.shutdown();
+    assert_eq!((report.sent, report.dropped), (0, 1));
+    assert!(handler.stats().failed_connects > 0);
+    let why = handler.last_connect_error().expect("a reason");
+    assert!(
+        why.starts_with(&format!("{endpoint}: ")) && why.contains("--ack-bind"),
+        "{why}"
+    );
+    drop(pull);
+}

@@ -234,13 +234,14 @@ impl Link {
         self.up.as_ref().is_some_and(Up::is_tracked)
     }
 
-    /// Tries once to connect; on failure schedules the next try with backoff.
+    /// Tries once to connect; on failure schedules the next try with backoff and
+    /// says why it failed.
     pub(crate) async fn connect(
         &mut self,
         timeout: Duration,
         heartbeat: Option<(Duration, Duration)>,
         curve: Option<&zeromq::curve::CurveClient>,
-    ) -> bool {
+    ) -> Result<(), String> {
         let mut options = SocketOptions::default();
         options.connect_timeout(timeout);
         if let Some(client) = curve {
@@ -267,10 +268,21 @@ impl Link {
             let events = socket.monitor();
             (ok, Sender::Push(socket), events)
         };
-        if !matches!(ok, Some(Ok(()))) {
+        let refused = match ok {
+            Some(Ok(())) => None,
+            Some(Err(e)) => Some(e.to_string()),
+            None => Some(format!("no handshake within {limit:?}")),
+        };
+        if let Some(why) = refused {
             self.retry_at = Instant::now() + self.backoff;
             self.backoff = (self.backoff * 2).min(Duration::from_secs(1));
-            return false;
+            // The mistake a user can make here: the two modes' sockets do not fit.
+            let hint = match (why.contains("not compatible"), acked) {
+                (true, true) => " (acknowledged mode needs an acknowledged input, `distlogd --ack-bind`)",
+                (true, false) => " (plain mode needs a PULL input such as `distlogd --bind`; an `--ack-bind` input takes acknowledged mode)",
+                (false, _) => "",
+            };
+            return Err(format!("{}: {why}{hint}", self.endpoint));
         }
         let tracker = if acked {
             None
@@ -288,7 +300,7 @@ impl Link {
             last_send: Instant::now(),
             encrypted: curve.is_some(),
         });
-        true
+        Ok(())
     }
 
     /// Hands a batch to zeromq, waiting at most `timeout` for it to take it. True if
@@ -598,7 +610,10 @@ mod tests {
         });
         runtime::block_on(async move {
             let mut link = Link::new(format!("tcp://127.0.0.1:{port}"), Confirm::Tcp);
-            assert!(link.connect(Duration::from_secs(5), None, None).await);
+            assert!(link
+                .connect(Duration::from_secs(5), None, None)
+                .await
+                .is_ok());
             assert!(link.is_tracked());
             let open = delivery::tcp_sockets_to(port).len();
             assert!(matches!(

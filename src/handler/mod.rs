@@ -67,6 +67,9 @@ pub struct HandlerStats {
     pub resent: u64,
     /// Successful connections (the first one included).
     pub connects: u64,
+    /// Connection attempts that failed: nobody listening, no handshake in time, or a
+    /// handshake the collector refused ([`Handler::last_connect_error`] says why).
+    pub failed_connects: u64,
     /// Records waiting in the queue now.
     pub queued: u64,
 }
@@ -331,6 +334,8 @@ impl Builder {
             dropped: AtomicU64::new(0),
             resent: AtomicU64::new(0),
             connects: AtomicU64::new(0),
+            failed_connects: AtomicU64::new(0),
+            last_connect_error: Mutex::new(None),
             unconfirmed_at_shutdown: AtomicU64::new(0),
             first_drop: AtomicU64::new(0),
             stalled: AtomicBool::new(false),
@@ -512,6 +517,32 @@ impl Handler {
         false
     }
 
+    /// Why the last failed connection attempt failed, naming the endpoint: nobody
+    /// listening (the collector is down), no handshake in time, or a collector that
+    /// refused it, such as a plain PULL input for an
+    /// [acknowledged](Builder::acknowledged) handler, or refused CURVE keys. `None`
+    /// while every attempt has succeeded.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let guard = distlog::handler::Handler::builder()
+    ///     .endpoint("tcp://127.0.0.1:1") // nobody listens on port 1
+    ///     .flush_timeout(Duration::from_millis(300))
+    ///     .spawn()
+    ///     .unwrap();
+    /// guard.handler().flush();
+    /// let why = guard.handler().last_connect_error().expect("a failed attempt");
+    /// assert!(why.starts_with("tcp://127.0.0.1:1: "), "{why}");
+    /// ```
+    pub fn last_connect_error(&self) -> Option<String> {
+        self.inner
+            .shared
+            .last_connect_error
+            .lock()
+            .ok()
+            .and_then(|last| last.clone())
+    }
+
     /// The counters now.
     pub fn stats(&self) -> HandlerStats {
         let s = &self.inner.shared;
@@ -520,6 +551,7 @@ impl Handler {
             dropped: s.dropped.load(Ordering::Relaxed),
             resent: s.resent.load(Ordering::Relaxed),
             connects: s.connects.load(Ordering::Relaxed),
+            failed_connects: s.failed_connects.load(Ordering::Relaxed),
             queued: self.inner.tx.len() as u64,
         }
     }

@@ -102,6 +102,9 @@ pub(crate) struct Shared {
     pub(crate) dropped: AtomicU64,
     pub(crate) resent: AtomicU64,
     pub(crate) connects: AtomicU64,
+    pub(crate) failed_connects: AtomicU64,
+    /// Why the last connection attempt failed, naming its endpoint.
+    pub(crate) last_connect_error: std::sync::Mutex<Option<String>>,
     pub(crate) unconfirmed_at_shutdown: AtomicU64,
     /// Nanoseconds since the epoch of the first drop not yet reported; 0 if none.
     pub(crate) first_drop: AtomicU64,

@@ -240,17 +240,25 @@ impl Worker {
     async fn look_after_links(&mut self) {
         let now = Instant::now();
         for link in &mut self.links {
-            if !link.is_up()
-                && link.retry_at() <= now
-                && link
+            if !link.is_up() && link.retry_at() <= now {
+                let connected = link
                     .connect(
                         self.config.connect_timeout,
                         self.config.heartbeat,
                         self.config.curve.as_ref(),
                     )
-                    .await
-            {
-                self.shared.connects.fetch_add(1, Ordering::Relaxed);
+                    .await;
+                match connected {
+                    Ok(()) => {
+                        self.shared.connects.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(why) => {
+                        self.shared.failed_connects.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(mut last) = self.shared.last_connect_error.lock() {
+                            *last = Some(why);
+                        }
+                    }
+                }
             }
             let confirmed = link.poll();
             self.shared
