@@ -58,8 +58,9 @@ const BLOCK_POLL: Duration = Duration::from_micros(100);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct HandlerStats {
-    /// Records delivered: acknowledged by the collector's host on tracked TCP links,
-    /// handed to zeromq elsewhere.
+    /// Records delivered: in [acknowledged mode](Builder::acknowledged), acknowledged
+    /// by the collector; otherwise acknowledged by the collector's host on tracked
+    /// TCP links, handed to zeromq elsewhere.
     pub sent: u64,
     /// Records dropped: queue full, or still undelivered when shutdown timed out.
     pub dropped: u64,
