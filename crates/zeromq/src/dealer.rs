@@ -116,9 +116,8 @@ impl DealerSocket {
     /// A message that is ready now, without waiting: `None` when none is, as
     /// [`PullSocket::try_recv`](crate::PullSocket::try_recv). (distlog patch.)
     pub fn try_recv(&mut self) -> Option<ZmqResult<ZmqMessage>> {
-        use futures::FutureExt;
         loop {
-            match self.fair_queue.next().now_or_never()? {
+            match self.fair_queue.next_now()? {
                 Some((_peer_id, Ok(Message::Message(message)))) => return Some(Ok(message)),
                 Some((_peer_id, Ok(_))) => {}
                 Some((peer_id, Err(e))) => {

@@ -273,6 +273,30 @@ where
     }
 }
 
+impl<S, T, K> FairQueue<S, K>
+where
+    T: Send,
+    S: Stream<Item = T> + Send + 'static,
+    K: Eq + Hash + Unpin + Clone + Send + Sync + 'static,
+{
+    /// The next item if one is ready now, for the sockets' `try_recv` (distlog patch).
+    ///
+    /// Outside tokio's cooperative budget: tokio gives a task a budget of resource
+    /// polls that is renewed only when the task yields to the scheduler, and once it
+    /// is spent every socket read returns `Pending` at once. A caller that polls in a
+    /// loop of its own without awaiting (distlog's sender looks for acknowledgements
+    /// between blocking waits on its queue) then never read again: its DEALER stopped
+    /// after about 1,300 replies with thousands waiting in the kernel. `try_recv`
+    /// never waits, so it has nothing to give up the budget for.
+    pub(crate) fn next_now(&mut self) -> Option<Option<(K, T)>> {
+        use futures::{FutureExt, StreamExt};
+        #[cfg(feature = "tokio-runtime")]
+        return tokio::task::unconstrained(self.next()).now_or_never();
+        #[cfg(not(feature = "tokio-runtime"))]
+        return self.next().now_or_never();
+    }
+}
+
 impl<S: Stream, K: Clone> FairQueue<S, K> {
     pub fn new(block_on_no_clients: bool) -> Self {
         Self {

@@ -67,9 +67,8 @@ impl PullSocket {
     /// collector taking hundreds of thousands of messages a second out of the fair
     /// queue's read-ahead paid that allocation per message.)
     pub fn try_recv(&mut self) -> Option<ZmqResult<ZmqMessage>> {
-        use futures::{FutureExt, StreamExt};
         loop {
-            match self.fair_queue.next().now_or_never()? {
+            match self.fair_queue.next_now()? {
                 Some((_peer_id, Ok(Message::Message(message)))) => return Some(Ok(message)),
                 // Commands and greetings are not messages, as in `recv`.
                 Some((_peer_id, Ok(_msg))) => {}

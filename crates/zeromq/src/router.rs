@@ -117,9 +117,8 @@ impl RouterSocket {
     /// collector taking acknowledged records would otherwise box a future per
     /// message, as `PullSocket::try_recv` explains.)
     pub fn try_recv(&mut self) -> Option<ZmqResult<ZmqMessage>> {
-        use futures::FutureExt;
         loop {
-            match self.fair_queue.next().now_or_never()? {
+            match self.fair_queue.next_now()? {
                 Some((peer_id, Ok(Message::Message(mut message)))) => {
                     message.push_front(peer_id.into());
                     return Some(Ok(message));

@@ -660,3 +660,74 @@ async fn dealer_send_framed_and_try_recv_with_a_router() {
     };
     assert_eq!(frames_of(&got), vec![b"ack".to_vec()]);
 }
+
+/// Patch 8, found by distlog's acknowledged sender: a DEALER whose owner polls
+/// `try_recv` in a loop of its own, sleeping on its thread between looks and never
+/// awaiting, must keep reading. Under tokio the task's cooperative budget ran out
+/// after about 1,300 messages and every read returned `Pending` from then on, with the
+/// rest waiting in the kernel; `try_recv` now polls outside the budget. (tokio's
+/// budget only: async-std has none.)
+#[cfg(feature = "tokio-runtime")]
+#[test]
+fn dealer_try_recv_keeps_reading_without_the_caller_ever_yielding() {
+    use zeromq::{DealerSocket, RouterSocket};
+    const N: u64 = 5000;
+    let (endpoint_tx, endpoint_rx) = std::sync::mpsc::channel::<String>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let router = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let mut router = RouterSocket::new();
+            let endpoint = router.bind("tcp://127.0.0.1:0").await.unwrap();
+            endpoint_tx.send(endpoint.to_string()).unwrap();
+            let hello = router.recv().await.unwrap();
+            let identity = hello.get(0).unwrap().clone();
+            for i in 0..N {
+                let mut reply = ZmqMessage::from(identity.clone());
+                reply.push_back(Bytes::from(i.to_be_bytes().to_vec()));
+                router.send(reply).await.unwrap();
+                if i % 10 == 0 {
+                    tokio::time::sleep(Duration::from_micros(50)).await;
+                }
+            }
+            // Until the DEALER has read everything (or given up).
+            let started = Instant::now();
+            while done_rx.try_recv().is_err() && started.elapsed() < DEADLINE {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+    });
+    let endpoint = endpoint_rx.recv().unwrap();
+    // distlog's sender thread: a runtime with one worker for zeromq's tasks, the
+    // sender's own loop on the calling thread.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let got = rt.block_on(async move {
+        let mut dealer = DealerSocket::new();
+        dealer.connect(&endpoint).await.unwrap();
+        dealer
+            .send(ZmqMessage::from(Bytes::from_static(b"hello")))
+            .await
+            .unwrap();
+        let mut next = 0u64;
+        let started = Instant::now();
+        while next < N && started.elapsed() < DEADLINE {
+            while let Some(m) = dealer.try_recv() {
+                let m = m.unwrap();
+                assert_eq!(m.get(0).unwrap().as_ref(), next.to_be_bytes(), "in order");
+                next += 1;
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        next
+    });
+    let _ = done_tx.send(());
+    assert_eq!(got, N, "every reply was read");
+    router.join().unwrap();
+}
