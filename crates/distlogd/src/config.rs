@@ -310,6 +310,41 @@ impl Config {
         Config::from_toml_str(&text)
     }
 
+    /// [`Config::from_toml_file`], with the endpoints given on a command line laid
+    /// over the file's, as `distlogd` does with `--bind` and `--ack-bind`; see
+    /// [`Config::from_toml_str_with_binds`].
+    pub fn from_toml_file_with_binds(
+        path: &std::path::Path,
+        binds: &[String],
+        ack_binds: &[String],
+    ) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml_str_with_binds(&text, binds, ack_binds)
+    }
+
+    /// [`Config::from_toml_str`], with `binds` replacing the `[[input]]` tables and
+    /// `ack_binds` the `[[ack_input]]` ones (each only when not empty). As in the
+    /// file alone, the default plain input ([`DEFAULT_BIND`]) is bound only when no
+    /// input of either kind is named: acknowledged inputs alone mean no plain one.
+    ///
+    /// ```
+    /// use distlogd::config::Config;
+    /// let ack = ["tcp://127.0.0.1:5012".to_string()];
+    /// let c = Config::from_toml_str_with_binds("stats_interval = 0", &[], &ack).unwrap();
+    /// assert_eq!(c.ack_inputs, ack);
+    /// assert!(c.inputs.is_empty(), "no PULL on 5010 nobody asked for");
+    /// ```
+    pub fn from_toml_str_with_binds(
+        text: &str,
+        binds: &[String],
+        ack_binds: &[String],
+    ) -> Result<Config, ConfigError> {
+        toml_file::parse_with_binds(text, binds, ack_binds)
+    }
+
     /// Parses a TOML config (see the [module docs](self) for its keys).
     ///
     /// ```

@@ -10,6 +10,13 @@
 //! seqs seen, and past the window when a seq beyond it forces the ring to slide; the
 //! seqs it passes that never arrived are gaps, counted only for a producer with a
 //! single endpoint, whose records all come here.
+//!
+//! A record whose commit failed is forgotten ([`Dedup::forget`]): it is not held, so
+//! its resend must be written, not dropped as a duplicate.
+//!
+//! Memory: a producer costs a few dozen bytes, plus the 8 KiB ring while its records
+//! arrive out of order. At most [`MAX_PRODUCERS`] (10,000) are remembered, so a peer
+//! that invents producer ids and sends them out of order holds at most about 80 MiB.
 
 use crate::ack::ProducerId;
 use std::collections::{BTreeSet, HashMap};
@@ -21,7 +28,10 @@ const WORDS: usize = (WINDOW / 64) as usize;
 /// A producer silent this long is forgotten.
 pub(crate) const IDLE: Duration = Duration::from_secs(600);
 /// At most this many producers are remembered; past it the least recently seen goes.
-pub(crate) const MAX_PRODUCERS: usize = 100_000;
+/// Each may hold an 8 KiB ring while out of order: 80 MiB at worst, even when a peer
+/// makes up producer ids to fill the table. (A real producer is one handler
+/// instance; 10,000 live at once is far past what one collector serves.)
+pub(crate) const MAX_PRODUCERS: usize = 10_000;
 
 /// What became of one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +111,45 @@ impl Window {
         if self.floor == self.top {
             self.bits = None;
         }
+    }
+
+    fn set(&mut self, seq: u64, on: bool) {
+        let bits = self.bits.get_or_insert_with(|| Box::new([0; WORDS]));
+        let i = (seq % WINDOW) as usize;
+        if on {
+            bits[i / 64] |= 1 << (i % 64);
+        } else {
+            bits[i / 64] &= !(1 << (i % 64));
+        }
+    }
+
+    /// Makes `seq` unseen again. Below the floor, the floor goes down to it and the
+    /// seqs between stay seen, as bits; seen seqs that no longer fit the ring above
+    /// the new floor are forgotten with it (a resend of one is written twice, which
+    /// a reader can spot by its seq, rather than dropped). Forgetting several seqs of
+    /// one producer highest first lowers the floor over each seq once in all.
+    fn forget(&mut self, seq: u64) {
+        if seq >= self.top {
+            return;
+        }
+        if seq >= self.floor {
+            if self.bits.is_some() {
+                self.set(seq, false);
+            }
+            return;
+        }
+        let old_floor = self.floor;
+        let new_top = self.top.min(seq.saturating_add(WINDOW));
+        // Those share their bits with seqs below the old floor, about to be set.
+        for s in new_top..self.top {
+            self.set(s, false);
+        }
+        for s in seq + 1..old_floor.min(new_top) {
+            self.set(s, true);
+        }
+        self.set(seq, false);
+        self.floor = seq;
+        self.top = new_top;
     }
 
     fn take(&mut self, seq: u64, base: u64) -> (bool, u64) {
@@ -197,6 +246,14 @@ impl Dedup {
         Seen {
             duplicate,
             gaps: if single_endpoint { unseen } else { 0 },
+        }
+    }
+
+    /// Forgets that `producer`'s `seq` was taken: its commit failed, so the resend
+    /// must be written. See [`Window::forget`] for the order to forget several in.
+    pub(crate) fn forget(&mut self, producer: ProducerId, seq: u64) {
+        if let Some(w) = self.windows.get_mut(&producer) {
+            w.forget(seq);
         }
     }
 
@@ -337,6 +394,65 @@ mod tests {
             (false, 3 * WINDOW - 2)
         );
         assert!(t.d.windows[&P].bits.is_none());
+    }
+
+    #[test]
+    fn forgotten_seqs_below_the_floor_are_new_again_and_only_they() {
+        let mut t = T::new();
+        for seq in 0..10 {
+            t.take(seq, 0, true);
+        }
+        // Their commit failed: highest first, as the collector does.
+        t.d.forget(P, 7);
+        t.d.forget(P, 3);
+        for seq in [0, 2, 4, 6, 8, 9] {
+            assert_eq!(t.take(seq, 0, true), (true, 0), "still seen: {seq}");
+        }
+        assert_eq!(t.take(3, 0, true), (false, 0), "3 is written again");
+        assert_eq!(t.take(3, 0, true), (true, 0), "and is then a duplicate");
+        assert_eq!(t.take(7, 0, true), (false, 0), "7 is written again");
+        // Every hole filled again: back to in order, without a ring.
+        let w = &t.d.windows[&P];
+        assert_eq!((w.floor, w.top), (10, 10));
+        assert!(w.bits.is_none());
+        assert_eq!(t.take(10, 0, true), (false, 0));
+    }
+
+    #[test]
+    fn forgetting_inside_the_ring_and_beyond_what_was_seen() {
+        let mut t = T::new();
+        t.take(0, 0, true);
+        t.take(5, 0, true);
+        t.take(8, 0, true);
+        t.d.forget(P, 5);
+        // Never seen, or never heard of: nothing changes.
+        t.d.forget(P, 20);
+        t.d.forget(Q, 0);
+        assert_eq!(t.take(5, 0, true), (false, 0));
+        assert_eq!(t.take(8, 0, true), (true, 0));
+        assert_eq!(t.take(20, 0, true), (false, 0));
+        assert!(!t.d.take(Q, 0, 0, true, t.now).duplicate);
+    }
+
+    #[test]
+    fn forgetting_far_below_keeps_the_ring_to_one_window() {
+        let mut t = T::new();
+        let top = WINDOW + 100;
+        for seq in 0..top {
+            t.take(seq, 0, true);
+        }
+        t.d.forget(P, 50);
+        let w = &t.d.windows[&P];
+        assert_eq!((w.floor, w.top), (50, 50 + WINDOW));
+        assert_eq!(t.take(51, 0, true), (true, 0));
+        assert_eq!(t.take(49 + WINDOW, 0, true), (true, 0));
+        // The resend comes first, in seq order.
+        assert_eq!(t.take(50, 0, true), (false, 0));
+        assert_eq!(t.take(50, 0, true), (true, 0));
+        // Seen, but past the ring from the lowered floor: forgotten too, so written
+        // twice rather than lost.
+        assert_eq!(t.take(50 + WINDOW, 0, true), (false, 0));
+        assert_eq!(t.take(top, 0, true), (false, 0));
     }
 
     #[test]

@@ -31,7 +31,10 @@
 //! files, `fdatasync`ed) every batch up to a ticket, it says so, and the receive loop
 //! sends each connection one cumulative acknowledgement for what it carried. The sink
 //! thread commits when its channel runs empty, and at least every 5 ms while busy, but
-//! only when acknowledged records wait: plain traffic is written as before.
+//! only when acknowledged records wait: plain traffic is written as before. A commit
+//! that fails is reported too: the connections waiting on it are never acknowledged
+//! again, and the window forgets its records, so that the producers' resends, on new
+//! connections, are written (see `AckState::on_commit`).
 //!
 //! ```no_run
 //! use distlogd::Config;
@@ -79,7 +82,7 @@ use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::StreamExt;
 use sink::Sinks;
 use stats::{held_note, AckCounts, RateLimit};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
@@ -257,7 +260,7 @@ pub fn run_with_reload(
         let (back_tx, back_rx) = crossbeam_channel::bounded::<Batch>(config.channel_batches + 1);
         // Unbounded but small: at most one message per commit, drained by the
         // receive loop, which it also wakes.
-        let (committed_tx, committed_rx) = unbounded::<u64>();
+        let (committed_tx, committed_rx) = unbounded::<Committed>();
         let handle = std::thread::Builder::new()
             .name("distlogd-sinks".into())
             .spawn(move || sink_loop(sinks, rx, back_tx, committed_tx))
@@ -290,8 +293,21 @@ struct Channels {
     tx: Sender<Batch>,
     /// Written batches, to free and reuse.
     back: Receiver<Batch>,
-    /// The highest ticket committed, after each commit.
-    committed: UnboundedReceiver<u64>,
+    /// The outcome of each commit, in order.
+    committed: UnboundedReceiver<Committed>,
+}
+
+/// What the sink thread says after each commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Committed {
+    /// The highest ticket written when it committed.
+    ticket: u64,
+    /// Whether every write and sync since the last commit succeeded: only then is
+    /// every record of the tickets since the last report held. When `false`, the
+    /// records of those tickets may or may not be in the file; a later commit that
+    /// succeeds says nothing about them (after a failed `fsync` Linux may have
+    /// dropped the dirty pages and reports the next `fsync` clean).
+    held: bool,
 }
 
 /// The sink thread: write batches as they come, flush when the input goes quiet, and
@@ -304,17 +320,21 @@ fn sink_loop(
     mut sinks: Sinks,
     rx: Receiver<Batch>,
     back: Sender<Batch>,
-    committed: UnboundedSender<u64>,
+    committed: UnboundedSender<Committed>,
 ) -> u64 {
     let idle = Duration::from_millis(2);
     let mut written = 0u64;
     // Since when acknowledged records have waited for a commit.
     let mut waiting_since: Option<Instant> = None;
+    // Failures are reported too, not only left out: the receive loop must learn
+    // which tickets are not held, so that no later commit covers them.
     let commit = |sinks: &mut Sinks, written: u64| {
-        if sinks.commit() {
-            // The receive loop is gone only at the very end: nothing to tell then.
-            let _ = committed.unbounded_send(written);
-        }
+        let held = sinks.commit();
+        // The receive loop is gone only at the very end: nothing to tell then.
+        let _ = committed.unbounded_send(Committed {
+            ticket: written,
+            held,
+        });
     };
     loop {
         let batch = match rx.try_recv() {
@@ -417,6 +437,9 @@ struct Conn {
     /// After an acknowledgement did not go out in time (a peer that does not read),
     /// no new try before this: such a peer must not stall the loop at every turn.
     retry_at: Option<Instant>,
+    /// A commit failed while it waited for one (see [`AckState::on_commit`]): it is
+    /// never acknowledged again, and its producer resends on a new connection.
+    withheld: bool,
 }
 
 /// What acknowledged delivery keeps between messages.
@@ -424,22 +447,116 @@ struct AckState {
     dedup: dedup::Dedup,
     /// By ROUTER identity and producer id.
     conns: HashMap<(Bytes, ProducerId), Conn>,
-    /// Conns with `unacked > 0`.
+    /// Conns with `unacked > 0` that are not withheld.
     pending: usize,
-    /// The highest ticket the sink thread committed.
+    /// The highest ticket the sink thread committed, every record up to it held.
     committed: u64,
+    /// The highest ticket the sink thread reported on, whether it held or failed.
+    reported: u64,
     /// From the sink thread; `None` without sinks, or once it ended.
-    commits: Option<UnboundedReceiver<u64>>,
+    commits: Option<UnboundedReceiver<Committed>>,
+    /// Per ticket not yet reported committed, in ticket order, the `(producer, seq)`
+    /// of each acknowledged record that went into it: what the window must forget
+    /// when its commit fails. Only tickets with such records are here, so memory is
+    /// bounded by the records in flight between the receive loop and a commit (the
+    /// channel's batches and what the sink thread wrote since its last commit).
+    taken: VecDeque<(u64, Vec<(ProducerId, u64)>)>,
     /// The ROUTER socket's connect and disconnect events.
     monitor: futures::channel::mpsc::Receiver<SocketEvent>,
     counts: AckCounts,
+    /// Limits the complaints about withheld acknowledgements.
+    failures: RateLimit,
+}
+
+impl AckState {
+    /// Takes the sink thread's report of one commit.
+    ///
+    /// A commit that held everything allows the acknowledgement of every connection
+    /// whose records all went into tickets up to its own.
+    ///
+    /// A commit that failed leaves every record of the tickets since the last report
+    /// in doubt, and nothing is ever acknowledged on a guess:
+    ///
+    /// - Every connection of a producer that had records in those tickets, and that
+    ///   waits for an acknowledgement, is withheld: it is never acknowledged again.
+    ///   A later commit cannot vouch for a record that an earlier one lost, and an
+    ///   acknowledgement is cumulative over everything the connection carried, so
+    ///   any later one would cover the record in doubt. The producer, hearing
+    ///   nothing for its ack timeout, drops the connection and resends everything
+    ///   unacknowledged on a new one.
+    /// - Connections of the same producer that wait are withheld too, not only
+    ///   those that carried a record of the failed tickets: one of them may have
+    ///   carried a resend of such a record, taken as a duplicate, and its
+    ///   acknowledgement would then vouch for a record that is not held. (At worst
+    ///   this delays a connection whose records are all held by one ack timeout.)
+    /// - The window forgets the `(producer, seq)` of each record in those tickets, so
+    ///   the resend is written instead of being dropped as a duplicate. Nothing else
+    ///   is forgotten: a record of another ticket is held, or is still pending and
+    ///   gets its own report.
+    ///
+    /// Could a successful commit on a *new* connection still cover a record of the
+    /// failed one? Only if the new connection carried it. If it came after this
+    /// report, the window had forgotten it: it is written again, in a later ticket,
+    /// and acknowledged when that one is held. If it came before, as a duplicate,
+    /// its connection waits on the newest pending ticket ([`Receiving::take_acked`]),
+    /// which is at least the failed one, so it was still waiting here and is
+    /// withheld above. Reports come in ticket order, so no success past the failed
+    /// tickets can be taken before their failure.
+    fn on_commit(&mut self, report: Committed) {
+        self.reported = self.reported.max(report.ticket);
+        let mut forget = Vec::new();
+        while let Some((ticket, records)) = self.taken.front_mut() {
+            if *ticket > report.ticket {
+                break;
+            }
+            if !report.held {
+                forget.append(records);
+            }
+            self.taken.pop_front();
+        }
+        if report.held {
+            self.committed = self.committed.max(report.ticket);
+            return;
+        }
+        self.counts.commit_failures += 1;
+        // From the highest seq down, each producer's floor goes down once in all.
+        forget.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        forget.dedup();
+        for &(producer, seq) in &forget {
+            self.dedup.forget(producer, seq);
+        }
+        let producers: HashSet<ProducerId> = forget.iter().map(|(p, _)| *p).collect();
+        let mut withheld = 0u64;
+        for ((_, producer), conn) in &mut self.conns {
+            if conn.unacked > 0 && !conn.withheld && producers.contains(producer) {
+                conn.withheld = true;
+                withheld += 1;
+            }
+        }
+        self.pending = self.pending_count();
+        if let Some(held) = self.failures.check() {
+            eprintln!(
+                "distlogd: a commit failed (a write or sync error): {} acknowledged-mode records may not be held; acknowledgements withheld from {withheld} connections, whose producers resend after their ack timeout{}",
+                forget.len(),
+                held_note(held)
+            );
+        }
+    }
+
+    /// Conns that wait for an acknowledgement that may go out.
+    fn pending_count(&self) -> usize {
+        self.conns
+            .values()
+            .filter(|c| c.unacked > 0 && !c.withheld)
+            .count()
+    }
 }
 
 /// What woke the receive loop while it waited.
 enum Woke {
     Pull(ZmqResult<ZmqMessage>),
     Router(ZmqResult<ZmqMessage>),
-    Committed(u64),
+    Committed(Committed),
     Timeout,
 }
 
@@ -447,7 +564,7 @@ enum Woke {
 async fn wait_any(
     pull: Option<&mut PullSocket>,
     router: Option<&mut RouterSocket>,
-    commits: Option<&mut UnboundedReceiver<u64>>,
+    commits: Option<&mut UnboundedReceiver<Committed>>,
     wait: Duration,
 ) -> Woke {
     let mut pull = pull.map(|s| s.recv());
@@ -557,9 +674,12 @@ async fn receive<'a>(
             conns: HashMap::new(),
             pending: 0,
             committed: 0,
+            reported: 0,
             commits: committed,
+            taken: VecDeque::new(),
             monitor,
             counts: AckCounts::default(),
+            failures: RateLimit::new(3, Duration::from_secs(10)),
         });
     }
     let mut pubs = Vec::new();
@@ -658,9 +778,9 @@ async fn receive<'a>(
                 let got = match wait_any(pull.as_mut(), router.as_mut(), commits, wait).await {
                     Woke::Pull(m) => Some((Source::Pull, m)),
                     Woke::Router(m) => Some((Source::Router, m)),
-                    Woke::Committed(ticket) => {
+                    Woke::Committed(report) => {
                         if let Some(a) = r.acked.as_mut() {
-                            a.committed = a.committed.max(ticket);
+                            a.on_commit(report);
                         }
                         r.send_acks(router.as_mut()).await;
                         None
@@ -806,10 +926,16 @@ impl Receiving<'_> {
         );
         a.counts.gaps += seen.gaps;
         let held = if seen.duplicate {
-            // Taken before: its acknowledgement was lost, so it is sent again.
+            // Taken before: its acknowledgement was lost, so it is sent again, but
+            // only once the first copy is held. Which pending ticket that went into
+            // is not kept; the newest one with acknowledged records is at least it
+            // (or the first copy is committed already, and no ticket is pending).
             self.stats.received += 1;
             a.counts.duplicates += 1;
-            false
+            let newest = a.taken.back().map_or(0, |(t, _)| *t);
+            let key = (identity.clone(), header.producer);
+            let (ticket, seq) = (newest, header.seq);
+            return self.note_handled(key, seq, Some(ticket));
         } else if message.len() < 3 {
             self.stats.received += 1;
             let e = MessageError::FrameCount(message.len().saturating_sub(2));
@@ -820,26 +946,52 @@ impl Receiving<'_> {
             self.take(rest, Some(Origin::new(header.producer, header.seq)))
                 .await
         };
-        // Whatever became of it, it is handled: acknowledged once what went before it
-        // on this connection is held.
         let ticket = self.batch.ticket;
+        if held {
+            // Kept until the ticket's commit is reported: forgotten by the window
+            // if it fails.
+            if let Some(a) = self.acked.as_mut() {
+                match a.taken.back_mut() {
+                    Some((t, records)) if *t == ticket => {
+                        records.push((header.producer, header.seq))
+                    }
+                    _ => a
+                        .taken
+                        .push_back((ticket, vec![(header.producer, header.seq)])),
+                }
+            }
+        }
+        self.note_handled(
+            (identity, header.producer),
+            header.seq,
+            held.then_some(ticket),
+        );
+    }
+
+    /// Whatever became of a record, it is handled: acknowledged on its connection
+    /// once what went before it there is held and, with `wait_for`, once that
+    /// ticket is committed too.
+    fn note_handled(&mut self, key: (Bytes, ProducerId), seq: u64, wait_for: Option<u64>) {
         let Some(a) = self.acked.as_mut() else {
             return;
         };
         if a.conns.len() >= MAX_CONNECTIONS {
-            a.conns.retain(|_, c| c.unacked > 0);
+            // A withheld one stays as long as its connection: were it forgotten, its
+            // next record would start a fresh one, acknowledged past the failure.
+            a.conns.retain(|_, c| c.unacked > 0 || c.withheld);
         }
-        let conn = a.conns.entry((identity, header.producer)).or_insert(Conn {
-            seq: header.seq,
+        let conn = a.conns.entry(key).or_insert(Conn {
+            seq,
             ticket: 0,
             unacked: 0,
             retry_at: None,
+            withheld: false,
         });
-        conn.seq = conn.seq.max(header.seq);
-        if held {
-            conn.ticket = ticket;
+        conn.seq = conn.seq.max(seq);
+        if let Some(ticket) = wait_for {
+            conn.ticket = conn.ticket.max(ticket);
         }
-        if conn.unacked == 0 {
+        if conn.unacked == 0 && !conn.withheld {
             a.pending += 1;
         }
         conn.unacked += 1;
@@ -866,16 +1018,14 @@ impl Receiving<'_> {
                     let before = a.conns.len();
                     a.conns.retain(|(id, _), _| *id != gone);
                     if a.conns.len() != before {
-                        a.pending = a.conns.values().filter(|c| c.unacked > 0).count();
+                        a.pending = a.pending_count();
                     }
                 }
                 _ => {}
             }
         }
-        if let Some(commits) = a.commits.as_mut() {
-            while let Ok(ticket) = commits.try_recv() {
-                a.committed = a.committed.max(ticket);
-            }
+        while let Some(Ok(report)) = a.commits.as_mut().map(|c| c.try_recv()) {
+            a.on_commit(report);
         }
         if a.pending == 0 {
             return;
@@ -886,7 +1036,10 @@ impl Receiving<'_> {
             .conns
             .iter()
             .filter(|(_, c)| {
-                c.unacked > 0 && c.ticket <= committed && c.retry_at.is_none_or(|t| t <= now)
+                c.unacked > 0
+                    && !c.withheld
+                    && c.ticket <= committed
+                    && c.retry_at.is_none_or(|t| t <= now)
             })
             .map(|((id, producer), c)| (id.clone(), *producer, c.seq))
             .collect();
@@ -929,7 +1082,7 @@ impl Receiving<'_> {
             let Some(a) = self.acked.as_mut() else {
                 return;
             };
-            if a.committed >= last || a.commits.is_none() {
+            if a.reported >= last || a.commits.is_none() {
                 break;
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -940,7 +1093,7 @@ impl Receiving<'_> {
                 break;
             };
             match timeout(left, commits.next()).await {
-                Some(Some(ticket)) => a.committed = a.committed.max(ticket),
+                Some(Some(report)) => a.on_commit(report),
                 Some(None) => a.commits = None,
                 None => break,
             }

@@ -77,6 +77,10 @@ pub struct AckCounts {
     /// Seqs of single-endpoint producers that never arrived before the window's floor
     /// passed them: records lost upstream of the collector.
     pub gaps: u64,
+    /// Commits of acknowledged records that failed (a write or `fdatasync` error
+    /// since the last commit): no acknowledgement covers their records, and the
+    /// producers resend them. Shown only when not 0.
+    pub commit_failures: u64,
 }
 
 /// What CURVE let in and kept out, over every socket of the collector.
@@ -160,6 +164,9 @@ impl fmt::Display for CollectorStats {
                 " producers={} acked={} duplicates={} gaps={}",
                 a.producers, a.acked, a.duplicates, a.gaps
             )?;
+            if a.commit_failures > 0 {
+                write!(f, " commit_failures={}", a.commit_failures)?;
+            }
         }
         Ok(())
     }

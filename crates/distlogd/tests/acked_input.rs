@@ -269,3 +269,59 @@ fn with_no_sink_records_are_acked_once_taken() {
     assert!(d.terminate().success());
     assert_eq!(final_stat(&d.stderr(), "acked"), 50);
 }
+
+#[test]
+fn a_failed_commit_is_never_acked_and_the_resend_is_written_again() {
+    // /dev/full opens like a file, and every write to it fails (ENOSPC), as does
+    // its fdatasync: each commit fails, for real. Stdout, the other sink, shows what
+    // was written.
+    let mut d = Daemon::start_acked(
+        &[
+            "--output",
+            "jsonl",
+            "--file",
+            "/dev/full",
+            "--stats-interval",
+            "0",
+        ],
+        false,
+    );
+    let ack = d.ack.clone().expect("ack endpoint");
+    let mut first = Producer::connect(&ack);
+    for seq in 0..5 {
+        first.send_record(seq, "first");
+    }
+    for seq in 0..5 {
+        let line = d.line().expect("written to stdout");
+        assert!(line.contains(&format!("\"seq\": {seq},")), "{line}");
+    }
+    assert_eq!(
+        first.ack(Duration::from_secs(1)),
+        None,
+        "nothing the file may have lost is acknowledged"
+    );
+    // The producer's ack timeout: it drops the connection and resends everything
+    // unacknowledged on a new one, under the same producer id.
+    let mut again = Producer::connect(&ack);
+    for seq in 0..5 {
+        again.send_record(seq, "again");
+    }
+    for seq in 0..5 {
+        let line = d.line().expect("the resend is written");
+        assert!(
+            line.contains(&format!("\"seq\": {seq},")) && line.contains("again"),
+            "written again, not dropped as a duplicate: {line}"
+        );
+    }
+    assert_eq!(again.ack(Duration::from_secs(1)), None);
+    assert_eq!(first.ack(Duration::from_millis(100)), None);
+
+    assert!(d.terminate().success());
+    let err = d.stderr();
+    assert_eq!(final_stat(&err, "received"), 10, "{err}");
+    assert_eq!(final_stat(&err, "acked"), 0, "{err}");
+    assert_eq!(final_stat(&err, "duplicates"), 0, "{err}");
+    assert!(final_stat(&err, "commit_failures") >= 2, "{err}");
+    assert!(final_stat(&err, "sink_errors") >= 1, "{err}");
+    assert!(err.contains("acknowledgements withheld"), "{err}");
+}

@@ -5,7 +5,7 @@
 use clap::Parser;
 use distlog::level::parse as parse_level;
 use distlog::topic::{Kind, System};
-use distlogd::config::{Config, CurveConfig, OutputFormat, SinkConfig, SinkKind, DEFAULT_BIND};
+use distlogd::config::{Config, CurveConfig, OutputFormat, SinkConfig, SinkKind};
 use distlogd::filter::RecordFilter;
 use distlogd::format::Color;
 use distlogd::signal;
@@ -23,8 +23,9 @@ use std::time::Duration;
 #[derive(Parser, Debug)]
 #[command(version, max_term_width = 100)]
 struct Args {
-    /// PULL endpoint to bind; repeat for several [default: tcp://127.0.0.1:5010, or none
-    /// with --ack-bind and no --config]
+    /// PULL endpoint to bind; repeat for several. Replaces the --config file's [[input]]
+    /// tables [default: tcp://127.0.0.1:5010, or none with --ack-bind (or [[ack_input]])
+    /// unless the --config file has [[input]] tables]
     #[arg(long, value_name = "ENDPOINT")]
     bind: Vec<String>,
 
@@ -139,23 +140,23 @@ fn parse_secs(s: &str) -> Result<f64, String> {
 /// The config the flags describe, on top of the --config file if one is given.
 fn build_config(args: Args) -> Result<Config, distlogd::ConfigError> {
     let from_file = args.config.is_some();
+    // The flags' endpoints replace the file's, list by list. Asked for acknowledged
+    // input only (no --bind, and no [[input]] in the file): binding the default PULL
+    // endpoint too would take a port nobody asked for.
     let mut config = match &args.config {
-        Some(path) => Config::from_toml_file(path)?,
-        None => Config::default(),
+        Some(path) => Config::from_toml_file_with_binds(path, &args.bind, &args.ack_bind)?,
+        None => {
+            let mut config = Config::default();
+            if !args.ack_bind.is_empty() {
+                config.ack_inputs = args.ack_bind;
+                config.inputs.clear();
+            }
+            if !args.bind.is_empty() {
+                config.inputs = args.bind;
+            }
+            config
+        }
     };
-    let ack_only = !args.ack_bind.is_empty() && args.bind.is_empty() && !from_file;
-    if !args.ack_bind.is_empty() {
-        config.ack_inputs = args.ack_bind;
-    }
-    if !args.bind.is_empty() {
-        config.inputs = args.bind;
-    } else if ack_only {
-        // Asked for acknowledged input only: binding the default PULL endpoint too
-        // would take a port nobody asked for.
-        config.inputs.clear();
-    } else if config.inputs.is_empty() && config.ack_inputs.is_empty() {
-        config.inputs = vec![DEFAULT_BIND.to_string()];
-    }
     if let Some(n) = args.max_body_bytes {
         config.max_body_bytes = n;
     }

@@ -76,6 +76,16 @@ struct Sink {
 }
 
 pub(super) fn parse(text: &str) -> Result<Config, ConfigError> {
+    parse_with_binds(text, &[], &[])
+}
+
+/// [`parse`], with endpoints from the command line: `flag_binds` replace the
+/// `[[input]]` tables and `flag_ack_binds` the `[[ack_input]]` ones, when not empty.
+pub(super) fn parse_with_binds(
+    text: &str,
+    flag_binds: &[String],
+    flag_ack_binds: &[String],
+) -> Result<Config, ConfigError> {
     let file: File = serde_path_to_error::deserialize(toml::Deserializer::new(text))
         .map_err(|e| toml_error(text, e))?;
     let mut config = Config::default();
@@ -108,10 +118,17 @@ pub(super) fn parse(text: &str) -> Result<Config, ConfigError> {
         c.allow_file = curve.allow;
         config.curve = Some(c);
     }
-    let inputs = binds("input", file.input)?;
-    let ack_inputs = binds("ack_input", file.ack_input)?;
-    // Listing only acknowledged inputs means no plain one: the default PULL endpoint
-    // would otherwise be bound behind the user's back.
+    let mut inputs = binds("input", file.input)?;
+    let mut ack_inputs = binds("ack_input", file.ack_input)?;
+    if !flag_binds.is_empty() {
+        inputs = flag_binds.to_vec();
+    }
+    if !flag_ack_binds.is_empty() {
+        ack_inputs = flag_ack_binds.to_vec();
+    }
+    // Listing only acknowledged inputs, in the file or on the command line, means no
+    // plain one: the default PULL endpoint would otherwise be bound behind the
+    // user's back. It is there only when no input of either kind is named.
     if !inputs.is_empty() || !ack_inputs.is_empty() {
         config.inputs = inputs;
     }
@@ -618,6 +635,32 @@ mod tests {
             e("[ack_input]\nbind = \"tcp://127.0.0.1:1\"\nport = 2\n"),
             "line 3, column 1: unknown key \"port\" in ack_input 1"
         );
+    }
+
+    #[test]
+    fn ack_binds_from_the_command_line_mean_no_default_plain_input() {
+        let ack = ["tcp://127.0.0.1:9".to_string()];
+        let plain = ["tcp://127.0.0.1:8".to_string()];
+        // A file without inputs and --ack-bind: as without a file, no PULL on 5010.
+        let c = parse_with_binds("stats_interval = 0\n", &[], &ack).unwrap();
+        assert_eq!(c.ack_inputs, ack);
+        assert!(c.inputs.is_empty(), "{:?}", c.inputs);
+        assert!(parse_with_binds("", &[], &ack).unwrap().inputs.is_empty());
+        // The file's plain inputs stay; --ack-bind replaces its acknowledged ones.
+        let file = "[[input]]\nbind = \"tcp://127.0.0.1:1\"\n[[ack_input]]\nbind = \"tcp://127.0.0.1:2\"\n";
+        let c = parse_with_binds(file, &[], &ack).unwrap();
+        assert_eq!(c.inputs, ["tcp://127.0.0.1:1"]);
+        assert_eq!(c.ack_inputs, ack);
+        // --bind replaces the file's plain inputs and keeps its acknowledged ones.
+        let c = parse_with_binds(file, &plain, &[]).unwrap();
+        assert_eq!(c.inputs, plain);
+        assert_eq!(c.ack_inputs, ["tcp://127.0.0.1:2"]);
+        let c = parse_with_binds("", &plain, &ack).unwrap();
+        assert_eq!((c.inputs, c.ack_inputs), (plain.to_vec(), ack.to_vec()));
+        // Nothing named anywhere: the default plain input, as before.
+        let c = parse_with_binds("", &[], &[]).unwrap();
+        assert_eq!(c.inputs, [super::super::DEFAULT_BIND]);
+        assert!(c.ack_inputs.is_empty());
     }
 
     fn e(s: &str) -> String {
