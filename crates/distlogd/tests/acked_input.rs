@@ -325,3 +325,55 @@ fn a_failed_commit_is_never_acked_and_the_resend_is_written_again() {
     assert!(final_stat(&err, "sink_errors") >= 1, "{err}");
     assert!(err.contains("acknowledgements withheld"), "{err}");
 }
+
+/// Gaps: a producer with a single endpoint (flags bit 0) says with its base that every
+/// seq below is settled; seqs below it that never arrived were lost upstream and are
+/// counted. A producer with several endpoints (no flag) sends some seqs elsewhere, so
+/// the same holes are not gaps.
+#[test]
+fn seqs_a_single_endpoint_producer_settled_but_never_sent_count_as_gaps() {
+    let mut d = Daemon::start_acked(&["--output", "none", "--stats-interval", "0"], false);
+    let endpoint = d.ack.clone().expect("ack endpoint");
+    let body = json_body(&simple("acked", "gap"));
+    let mut single = Producer::connect(&endpoint);
+    for seq in [0, 1, 2] {
+        single.send(&[&header(seq, 0, 1), b"TLJ", &body]);
+    }
+    // 3, 4 and 5 never come; the base says everything below 6 is settled.
+    single.send(&[&header(6, 6, 1), b"TLJ", &body]);
+    single.acks_until(6);
+    drop(single);
+
+    // Another producer id, with several endpoints: the same holes are not gaps.
+    let mut other = header(0, 0, 0);
+    other[4] ^= 0xff;
+    let mut several = Producer::connect(&endpoint);
+    several.send(&[&other, b"TLJ", &body]);
+    let mut later = header(6, 6, 0);
+    later[4] ^= 0xff;
+    several.send(&[&later, b"TLJ", &body]);
+    // Its acknowledgements name its own id, which `ack` checks against PRODUCER: read
+    // them raw, until one covers seq 6.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let socket = &mut several.socket;
+        let m = several
+            .rt
+            .block_on_timeout(left, async { socket.recv().await })
+            .expect("an acknowledgement within the wait")
+            .expect("recv");
+        let frame = m.get(0).expect("frame");
+        assert_eq!(&frame[4..20], &other[4..20], "for the other producer");
+        if frame[20..28] == 6u64.to_be_bytes() {
+            break;
+        }
+    }
+    drop(several);
+
+    assert!(d.terminate().success());
+    let err = d.stderr();
+    assert_eq!(final_stat(&err, "gaps"), 3, "{err}");
+    assert_eq!(final_stat(&err, "duplicates"), 0, "{err}");
+    assert_eq!(final_stat(&err, "acked"), 6, "{err}");
+}

@@ -528,3 +528,76 @@ fn keygen_writes_a_libzmq_key_pair_and_refuses_to_overwrite() {
     assert_eq!(new_secret.public_key().to_z85(), new_public.trim());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Acknowledged delivery over CURVE: `emit --acked` with the collector's public key
+/// and an allowed key pair reaches `distlogd --ack-bind --curve-secret --curve-allow`;
+/// every record is in the file with its producer and seq and emit exits 0. A
+/// plaintext acknowledged sender is refused, gets nothing in, and says why.
+#[test]
+fn acknowledged_delivery_over_curve() {
+    let dir = temp_dir("acked");
+    let server = keygen(&dir, "collector");
+    let sender = keygen(&dir, "emit");
+    let allow = dir.join("allowed");
+    std::fs::write(&allow, format!("{}\n", sender.public)).expect("allow");
+    let out = dir.join("acked.jsonl");
+    let mut d = Daemon::start_acked(
+        &[
+            "--curve-secret",
+            path_str(&server.secret_file),
+            "--curve-allow",
+            path_str(&allow),
+            "--output",
+            "none",
+            "--file",
+            path_str(&out),
+            "--stats-interval",
+            "0",
+        ],
+        false,
+    );
+    let endpoint = d.ack.clone().expect("the acknowledged input");
+    const N: usize = 3000;
+    let count = N.to_string();
+    let emit = Command::new(emit_binary())
+        .args(["--endpoint", &endpoint, "--acked", "--count", &count])
+        .args(["--curve-server-key", &server.public])
+        .arg("--curve-secret")
+        .arg(&sender.secret_file)
+        .output()
+        .expect("run emit");
+    let emit_err = String::from_utf8_lossy(&emit.stderr);
+    assert!(emit.status.success(), "emit: {emit_err}");
+    assert!(
+        emit_err.contains(&format!("sent {N} dropped 0")),
+        "emit: {emit_err}"
+    );
+
+    let plain = Command::new(emit_binary())
+        .args(["--endpoint", &endpoint, "--acked", "--count", "10"])
+        .output()
+        .expect("run emit");
+    let plain_err = String::from_utf8_lossy(&plain.stderr);
+    assert!(
+        !plain.status.success(),
+        "a plaintext sender is refused: {plain_err}"
+    );
+    assert!(plain_err.contains("sent 0 dropped 10"), "{plain_err}");
+    assert!(plain_err.contains("last connection error"), "{plain_err}");
+
+    assert!(d.terminate().success());
+    let text = std::fs::read_to_string(&out).expect("the file");
+    let mut seqs: Vec<u64> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            v["seq"].as_u64().expect("a seq")
+        })
+        .collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs, (0..N as u64).collect::<Vec<_>>());
+    let stderr = d.stderr();
+    assert_eq!(final_stat(&stderr, "acked"), N as u64, "{stderr}");
+    assert!(final_stat(&stderr, "curve.accepted") >= 1, "{stderr}");
+}
