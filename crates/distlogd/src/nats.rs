@@ -181,13 +181,13 @@ pub(crate) struct NatsStats(Arc<Shared>);
 impl NatsStats {
     pub(crate) fn snapshot(&self) -> NatsCounts {
         let c = &self.0.counters;
-        let mut n = NatsCounts::default();
-        n.published = c.published.load(Ordering::Relaxed);
-        n.duplicates = c.duplicates.load(Ordering::Relaxed);
-        n.failed = c.failed.load(Ordering::Relaxed);
-        n.in_flight = c.in_flight.load(Ordering::Relaxed);
-        n.given_up = c.given_up.load(Ordering::Relaxed);
-        n
+        NatsCounts {
+            published: c.published.load(Ordering::Relaxed),
+            duplicates: c.duplicates.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            in_flight: c.in_flight.load(Ordering::Relaxed),
+            given_up: c.given_up.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -369,7 +369,16 @@ impl Publisher {
             .event_callback(move |event| {
                 let events = events.clone();
                 async move {
-                    let pass = events.lock().map(|mut l| l.check()).unwrap_or(Some(0));
+                    // Connection changes always show; failed reconnects are many.
+                    let always = matches!(
+                        event,
+                        async_nats::Event::Connected | async_nats::Event::Disconnected
+                    );
+                    let pass = if always {
+                        Some(0)
+                    } else {
+                        events.lock().map(|mut l| l.check()).unwrap_or(Some(0))
+                    };
                     if let Some(held) = pass {
                         eprintln!("distlogd: nats: {event}{}", held_note(held));
                     }
