@@ -771,7 +771,7 @@ mod tests {
         );
         assert_eq!(
             e("[[sink]]\ntype = \"nats\"\nurls = \"x:1\"\nstream = \"a.b\"\n"),
-            "bad sink 1 stream \"a.b\": expected a stream name: printable ASCII without . * > / \\\\ or spaces"
+            "bad sink 1 stream \"a.b\": expected a stream name: printable ASCII without . * > / \\ or spaces"
         );
         assert_eq!(
             e("[[sink]]\ntype = \"nats\"\nurls = \"x:1\"\nreplicas = \"two\"\n"),
