@@ -13,7 +13,7 @@
 //! bind = "tcp://127.0.0.1:5012"   # there is no plain input
 //!
 //! [[sink]]
-//! type = "stdout"            # stdout | file | publish
+//! type = "stdout"            # stdout | file | publish | nats
 //! format = "pretty"          # pretty | jsonl | none
 //! color = "auto"             # auto | always | never
 //! level = "WARNING"          # filters: level, system, kind, logger, task
@@ -29,6 +29,13 @@
 //! type = "publish"
 //! endpoint = "tcp://127.0.0.1:5011"
 //! logger = ["shop", "billing"]
+//!
+//! [[sink]]
+//! type = "nats"              # JetStream (the `nats` cargo feature, on by default)
+//! urls = ["nats://10.0.0.1:4222", "nats://10.0.0.2:4222"]   # or one string
+//! stream = "DISTLOG"         # created if missing: file storage, subjects "<prefix>.>"
+//! subject_prefix = "distlog" # subjects <prefix>.<system>.<kind>.<logger>
+//! replicas = 3               # of a stream distlogd creates
 //!
 //! [curve]                    # CURVE on every input and publish socket
 //! secret = "/etc/distlog/collector.key"   # from `distlog keygen`
@@ -115,6 +122,119 @@ pub enum SinkKind {
         /// The endpoint to bind.
         endpoint: String,
     },
+    /// A NATS JetStream stream: one message per record (see [`NatsConfig`]). Needs the
+    /// `nats` cargo feature (on by default); without it the config is refused.
+    Nats(NatsConfig),
+}
+
+/// The stream the `nats` sink writes when none is named.
+pub const DEFAULT_NATS_STREAM: &str = "DISTLOG";
+
+/// The subject prefix of the `nats` sink when none is given.
+pub const DEFAULT_NATS_SUBJECT_PREFIX: &str = "distlog";
+
+/// Where and how the `nats` sink publishes.
+///
+/// Each record becomes one JetStream message on subject
+/// `<subject_prefix>.<system>.<kind>.<logger>` ([`crate::subject`] says how names are
+/// escaped), its payload the body exactly as received, with headers `Distlog-Topic`
+/// (the three topic letters) and, for a record that came with an acknowledged-delivery
+/// header, `Nats-Msg-Id: <producer hex>:<seq>`, so that JetStream drops a resend that
+/// went through another collector. A stream that does not exist is created: file
+/// storage, subjects `<subject_prefix>.>`, a two-minute duplicate window, `replicas`
+/// replicas. One that exists is used as it is.
+///
+/// ```
+/// use distlogd::config::{NatsConfig, SinkConfig, SinkKind};
+/// let mut nats = NatsConfig::new(vec!["nats://127.0.0.1:4222".into()]);
+/// nats.replicas = 3;
+/// assert_eq!(nats.stream, "DISTLOG");
+/// let sink = SinkConfig::new(SinkKind::Nats(nats));
+/// # let _ = sink;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NatsConfig {
+    /// Server URLs, the cluster's seeds (`nats://host:4222`, `host:4222`); the client
+    /// learns the other nodes from them and reconnects across all.
+    pub urls: Vec<String>,
+    /// The JetStream stream.
+    pub stream: String,
+    /// The first tokens of every subject.
+    pub subject_prefix: String,
+    /// Replicas of a stream distlogd creates (1 to 5).
+    pub replicas: usize,
+}
+
+impl NatsConfig {
+    /// The defaults ([`DEFAULT_NATS_STREAM`], [`DEFAULT_NATS_SUBJECT_PREFIX`], one
+    /// replica) with these server URLs.
+    ///
+    /// ```
+    /// let nats = distlogd::config::NatsConfig::new(vec!["127.0.0.1:4222".into()]);
+    /// assert_eq!((nats.subject_prefix.as_str(), nats.replicas), ("distlog", 1));
+    /// ```
+    pub fn new(urls: Vec<String>) -> NatsConfig {
+        NatsConfig {
+            urls,
+            stream: DEFAULT_NATS_STREAM.into(),
+            subject_prefix: DEFAULT_NATS_SUBJECT_PREFIX.into(),
+            replicas: 1,
+        }
+    }
+
+    /// Checks what can be checked without a server: at least one URL, a stream name
+    /// and a subject prefix NATS accepts, 1 to 5 replicas.
+    ///
+    /// ```
+    /// let mut nats = distlogd::config::NatsConfig::new(vec!["127.0.0.1:4222".into()]);
+    /// assert!(nats.validate().is_ok());
+    /// nats.subject_prefix = "logs.>".into();
+    /// assert_eq!(
+    ///     nats.validate().unwrap_err().to_string(),
+    ///     "bad subject_prefix \"logs.>\": expected dot-separated tokens of printable ASCII, none empty or a wildcard"
+    /// );
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, value: String, expected| {
+            Err(ConfigError::BadValue {
+                key: key.into(),
+                value,
+                expected,
+            })
+        };
+        if self.urls.is_empty() {
+            return Err(ConfigError::Missing {
+                section: "nats sink".into(),
+                key: "urls",
+            });
+        }
+        if let Some(url) = self.urls.iter().find(|u| u.trim().is_empty()) {
+            return bad(
+                "urls",
+                url.clone(),
+                "a NATS server URL such as nats://127.0.0.1:4222",
+            );
+        }
+        if !crate::subject::valid_stream_name(&self.stream) {
+            return bad(
+                "stream",
+                self.stream.clone(),
+                "a stream name: printable ASCII without . * > / \\ or spaces",
+            );
+        }
+        if !crate::subject::valid_prefix(&self.subject_prefix) {
+            return bad(
+                "subject_prefix",
+                self.subject_prefix.clone(),
+                "dot-separated tokens of printable ASCII, none empty or a wildcard",
+            );
+        }
+        if !(1..=5).contains(&self.replicas) {
+            return bad("replicas", self.replicas.to_string(), "1 to 5");
+        }
+        Ok(())
+    }
 }
 
 /// One sink and its filter.
@@ -285,6 +405,20 @@ impl Config {
                 expected: "at least 1",
             });
         }
+        if self
+            .sinks
+            .iter()
+            .filter(|s| matches!(s.kind, SinkKind::Nats(_)))
+            .count()
+            > 1
+        {
+            // One queue and one commit path; several streams would need a chain.
+            return Err(ConfigError::BadValue {
+                key: "sink type".into(),
+                value: "nats".into(),
+                expected: "at most one nats sink",
+            });
+        }
         for s in &self.sinks {
             if let SinkKind::File {
                 rotate_bytes: Some(0),
@@ -295,6 +429,15 @@ impl Config {
                     key: "rotate_bytes".into(),
                     value: "0".into(),
                     expected: "a positive number of bytes",
+                });
+            }
+            if let SinkKind::Nats(nats) = &s.kind {
+                nats.validate()?;
+                #[cfg(not(feature = "nats"))]
+                return Err(ConfigError::BadValue {
+                    key: "sink type".into(),
+                    value: "nats".into(),
+                    expected: "a distlogd built with the `nats` cargo feature",
                 });
             }
         }

@@ -58,10 +58,13 @@ mod dedup;
 pub mod filter;
 pub mod format;
 pub mod keygen;
+#[cfg(feature = "nats")]
+pub mod nats;
 mod runtime;
 pub mod signal;
 mod sink;
 pub mod stats;
+pub mod subject;
 pub mod tail;
 pub mod tree;
 
@@ -88,6 +91,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use zeromq::{
@@ -136,6 +140,9 @@ pub enum CollectorError {
     Runtime(std::io::Error),
     /// The CURVE secret key or allow file could not be read.
     Curve(distlog::curve::KeyFileError),
+    /// The nats sink could not start.
+    #[cfg(feature = "nats")]
+    Nats(nats::NatsError),
 }
 
 impl fmt::Display for CollectorError {
@@ -152,6 +159,8 @@ impl fmt::Display for CollectorError {
             CollectorError::SinkThread(why) => write!(f, "sink thread failed: {why}"),
             CollectorError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
             CollectorError::Curve(e) => write!(f, "CURVE: {e}"),
+            #[cfg(feature = "nats")]
+            CollectorError::Nats(e) => write!(f, "nats sink: {e}"),
         }
     }
 }
@@ -165,6 +174,8 @@ impl std::error::Error for CollectorError {
             CollectorError::SinkThreadStart(e) | CollectorError::Runtime(e) => Some(e),
             CollectorError::SinkThread(_) => None,
             CollectorError::Curve(e) => Some(e),
+            #[cfg(feature = "nats")]
+            CollectorError::Nats(e) => Some(e),
         }
     }
 }
@@ -178,8 +189,9 @@ impl From<ConfigError> for CollectorError {
 /// One accepted record on its way to the sink thread, with where it came from when it
 /// came with an acknowledged-delivery header.
 enum Entry {
-    /// Decoded, for sinks that look inside it.
-    Record(Topic, Record, Option<Origin>),
+    /// Decoded, for sinks that look inside it; with the body as received when a sink
+    /// publishes it (nats).
+    Record(Topic, Record, Option<Origin>, Option<Bytes>),
     /// A canonical JSON body, copied to JSON-lines sinks as it came.
     Body(Topic, Bytes, Option<Origin>),
 }
@@ -243,8 +255,13 @@ pub fn run_with_reload(
         .map(curve::Curve::load)
         .transpose()
         .map_err(CollectorError::Curve)?;
-    let sinks = Sinks::open(&config.sinks)
-        .map_err(|(path, source)| CollectorError::Open { path, source })?;
+    #[allow(unused_mut)]
+    let mut sinks = Sinks::open(&config.sinks)?;
+    let keep_bodies = sinks.has_nats();
+    #[cfg(feature = "nats")]
+    let nats_stats = sinks.nats_stats();
+    // Set once shutdown begins: the nats sink then gives up after drain_max.
+    let stopping = Arc::new(AtomicBool::new(false));
     // When nothing looks inside records, JSON bodies are checked, not decoded, and
     // canonical ones are copied to the output: the same verdicts and bytes, for a
     // fraction of the work.
@@ -261,6 +278,8 @@ pub fn run_with_reload(
         // Unbounded but small: at most one message per commit, drained by the
         // receive loop, which it also wakes.
         let (committed_tx, committed_rx) = unbounded::<Committed>();
+        #[cfg(feature = "nats")]
+        sinks.start_nats(committed_tx.clone(), stopping.clone(), config.drain_max)?;
         let handle = std::thread::Builder::new()
             .name("distlogd-sinks".into())
             .spawn(move || sink_loop(sinks, rx, back_tx, committed_tx))
@@ -274,9 +293,18 @@ pub fn run_with_reload(
             Some(handle),
         )
     };
-    let result = block_on_here(receive(config, shutdown, reload, curve, tx, check_only))
+    let options = ReceiveOptions {
+        check_only,
+        keep_bodies,
+        stopping: stopping.clone(),
+        #[cfg(feature = "nats")]
+        nats_stats: nats_stats.clone(),
+    };
+    let result = block_on_here(receive(config, shutdown, reload, curve, tx, options))
         .map_err(CollectorError::Runtime)
         .and_then(|r| r);
+    // Whatever ended the loop, the nats sink gives up on time.
+    stopping.store(true, Ordering::Relaxed);
     let sink_errors = match sink_thread.map(|h| h.join()) {
         None => 0,
         Some(Ok(n)) => n,
@@ -284,6 +312,10 @@ pub fn run_with_reload(
     };
     let mut stats = result?;
     stats.sink_errors += sink_errors;
+    #[cfg(feature = "nats")]
+    {
+        stats.nats = nats_stats.as_ref().map(nats::NatsStats::snapshot);
+    }
     eprintln!("distlogd: final stats {stats}");
     Ok(stats)
 }
@@ -330,11 +362,15 @@ fn sink_loop(
     // which tickets are not held, so that no later commit covers them.
     let commit = |sinks: &mut Sinks, written: u64| {
         let held = sinks.commit();
-        // The receive loop is gone only at the very end: nothing to tell then.
-        let _ = committed.unbounded_send(Committed {
+        let report = Committed {
             ticket: written,
             held,
-        });
+        };
+        // With a nats sink the report waits behind the records it covers.
+        if let Some(report) = sinks.route_commit(report) {
+            // The receive loop is gone only at the very end: nothing to tell then.
+            let _ = committed.unbounded_send(report);
+        }
     };
     loop {
         let batch = match rx.try_recv() {
@@ -360,8 +396,8 @@ fn sink_loop(
         };
         for entry in &batch.entries {
             match entry {
-                Entry::Record(topic, record, origin) => {
-                    sinks.write(*topic, record, origin.as_ref())
+                Entry::Record(topic, record, origin, body) => {
+                    sinks.write(*topic, record, origin.as_ref(), body.as_ref())
                 }
                 Entry::Body(topic, body, origin) => sinks.write_body(*topic, body, origin.as_ref()),
             }
@@ -382,7 +418,7 @@ fn sink_loop(
     } else {
         sinks.flush();
     }
-    sinks.errors()
+    sinks.finish()
 }
 
 /// Lets the executor run other tasks once (zeromq's accept and PUB fan-out tasks share
@@ -419,6 +455,14 @@ struct Receiving<'a> {
     reload: &'a AtomicBool,
     /// Check JSON bodies instead of decoding them: no filter or format needs records.
     check_only: bool,
+    /// Keep each body as received beside its record, for the nats sink.
+    keep_bodies: bool,
+    /// The process's shutdown flag: a wait on full sinks gives up after drain_max.
+    shutdown: &'a AtomicBool,
+    /// Set when shutdown begins, for the nats sink.
+    stopping: Arc<AtomicBool>,
+    #[cfg(feature = "nats")]
+    nats_stats: Option<nats::NatsStats>,
     last_stats: Instant,
     last_received: u64,
     /// The acknowledged inputs' state, when there are any.
@@ -610,13 +654,22 @@ fn try_recv_from(
     got.map(|m| (source, m))
 }
 
+/// How the receive loop treats what it takes, decided from the sinks.
+struct ReceiveOptions {
+    check_only: bool,
+    keep_bodies: bool,
+    stopping: Arc<AtomicBool>,
+    #[cfg(feature = "nats")]
+    nats_stats: Option<nats::NatsStats>,
+}
+
 async fn receive<'a>(
     config: &'a Config,
-    shutdown: &AtomicBool,
+    shutdown: &'a AtomicBool,
     reload: &'a AtomicBool,
     curve: Option<curve::Curve>,
     channels: Option<Channels>,
-    check_only: bool,
+    options: ReceiveOptions,
 ) -> Result<CollectorStats, CollectorError> {
     let (tx, back, committed) = match channels {
         Some(c) => (Some(c.tx), Some(c.back), Some(c.committed)),
@@ -714,7 +767,12 @@ async fn receive<'a>(
         pubs,
         curve,
         reload,
-        check_only,
+        check_only: options.check_only,
+        keep_bodies: options.keep_bodies,
+        shutdown,
+        stopping: options.stopping,
+        #[cfg(feature = "nats")]
+        nats_stats: options.nats_stats,
         last_stats: Instant::now(),
         last_received: 0,
         acked,
@@ -760,6 +818,7 @@ async fn receive<'a>(
                 if drain_start.is_none() && shutdown.load(Ordering::Relaxed) {
                     eprintln!("distlogd: shutting down: draining input and flushing sinks");
                     drain_start = Some(Instant::now());
+                    r.stopping.store(true, Ordering::Relaxed);
                 }
                 let wait = match drain_start {
                     Some(start) => {
@@ -867,9 +926,11 @@ impl Receiving<'_> {
         };
         self.stats.accepted += 1;
         let last = self.pubs.len().wrapping_sub(1);
-        // The body goes to the sinks as it came when the record was only checked.
+        // The body goes to the sinks as it came when the record was only checked, or
+        // beside the record for a sink that publishes it as it came.
         let body = match (&self.tx, &record) {
             (Some(_), None) => message.get(1).cloned(),
+            (Some(_), Some(_)) if self.keep_bodies => message.get(1).cloned(),
             _ => None,
         };
         let mut message = Some(message);
@@ -895,7 +956,7 @@ impl Receiving<'_> {
             return false;
         }
         let entry = match (record, body) {
-            (Some(record), _) => Entry::Record(topic, record, origin),
+            (Some(record), body) => Entry::Record(topic, record, origin, body),
             (None, Some(body)) => Entry::Body(topic, body, origin),
             (None, None) => return false,
         };
@@ -1158,11 +1219,19 @@ impl Receiving<'_> {
         let next = spare.unwrap_or_else(|| Vec::with_capacity(BATCH));
         let ticket = self.batch.ticket + 1;
         let mut batch = std::mem::replace(&mut self.batch, Batch::new(next, ticket));
-        let started = Instant::now();
+        let mut started = Instant::now();
+        let mut draining = draining;
         loop {
             match tx.send_timeout(batch, TICK) {
                 Ok(()) => return Ok(()),
                 Err(SendTimeoutError::Timeout(b)) => {
+                    // Stuck sinks (JetStream down) must not keep a SIGTERM waiting:
+                    // the wait becomes the drain's, bounded by drain_max.
+                    if !draining && self.shutdown.load(Ordering::Relaxed) {
+                        draining = true;
+                        started = Instant::now();
+                        self.stopping.store(true, Ordering::Relaxed);
+                    }
                     if draining && started.elapsed() >= self.config.drain_max {
                         self.stats.sink_errors += b.entries.len() as u64;
                         eprintln!(
@@ -1190,6 +1259,10 @@ impl Receiving<'_> {
         }
         self.stats.curve = self.curve.as_ref().map(curve::Curve::counts);
         self.stats.acked = self.acked.as_ref().map(|a| a.counts);
+        #[cfg(feature = "nats")]
+        {
+            self.stats.nats = self.nats_stats.as_ref().map(nats::NatsStats::snapshot);
+        }
         let rate = (self.stats.received - self.last_received) as f64 / elapsed.as_secs_f64();
         eprintln!("distlogd: stats {} rate={rate:.1}/s", self.stats);
         self.last_stats = Instant::now();

@@ -4,13 +4,19 @@
 //! on exit, so a flood costs one `write` per buffer, not one per record. Records that
 //! await an acknowledgement are committed ([`Sinks::commit`]): written out and, for
 //! files, `fdatasync`ed, once for every record written since the last commit. (The PUB
-//! re-publishing sink lives with the sockets, in the collector's receive loop.)
+//! re-publishing sink lives with the sockets, in the collector's receive loop.) The
+//! `nats` sink hands records to a thread of its own ([`crate::nats`]); commits then
+//! reach the receive loop through it, once JetStream has stored what they cover.
 
 use super::config::{OutputFormat, SinkConfig, SinkKind};
 use super::filter::RecordFilter;
 use super::format::{write_jsonl_body, write_jsonl_from, write_pretty};
 use super::stats::RateLimit;
 use crate::ack::Origin;
+#[cfg(feature = "nats")]
+use crate::nats::{NatsSink, NatsStats};
+use crate::{CollectorError, Committed};
+use bytes::Bytes;
 use distlog::serialize::{json, Limits};
 use distlog::topic::Topic;
 use distlog::Record;
@@ -138,7 +144,7 @@ enum Output {
 #[derive(Clone, Copy)]
 enum Line<'a> {
     Record(&'a Record, Option<&'a Origin>),
-    Body(&'a [u8], Option<&'a Origin>),
+    Body(&'a Bytes, Option<&'a Origin>),
 }
 
 struct Sink {
@@ -173,12 +179,19 @@ pub(crate) struct Sinks {
     errors: u64,
     /// `errors` at the last commit: a commit with new errors holds nothing for sure.
     errors_committed: u64,
+    /// The JetStream sink (at most one, [`Config::validate`](crate::Config::validate)
+    /// says).
+    #[cfg(feature = "nats")]
+    nats: Option<NatsSink>,
 }
 
 impl Sinks {
-    /// Opens the stdout and file sinks of `configs` (publish sinks are skipped).
-    pub fn open(configs: &[SinkConfig]) -> Result<Sinks, (PathBuf, io::Error)> {
+    /// Opens the stdout and file sinks of `configs` and checks the nats one (which
+    /// starts with [`Sinks::start_nats`]); publish sinks are skipped.
+    pub fn open(configs: &[SinkConfig]) -> Result<Sinks, CollectorError> {
         let mut sinks = Vec::new();
+        #[cfg(feature = "nats")]
+        let mut nats = None;
         for c in configs {
             let output = match &c.kind {
                 SinkKind::Stdout { format, color } => {
@@ -195,11 +208,23 @@ impl Sinks {
                     path,
                     rotate_bytes,
                     keep,
-                } => Output::File(
-                    RotatingFile::open(path, *rotate_bytes, *keep)
-                        .map_err(|e| (path.clone(), e))?,
-                ),
+                } => Output::File(RotatingFile::open(path, *rotate_bytes, *keep).map_err(
+                    |source| CollectorError::Open {
+                        path: path.clone(),
+                        source,
+                    },
+                )?),
                 SinkKind::Publish { .. } => continue,
+                #[cfg(feature = "nats")]
+                SinkKind::Nats(config) => {
+                    nats = Some(
+                        NatsSink::new(config, c.filter.clone()).map_err(CollectorError::Nats)?,
+                    );
+                    continue;
+                }
+                // Config::validate refuses it in a build without the feature.
+                #[cfg(not(feature = "nats"))]
+                SinkKind::Nats(_) => continue,
             };
             sinks.push(Sink {
                 filter: c.filter.clone(),
@@ -214,16 +239,69 @@ impl Sinks {
             pretty: Vec::with_capacity(4096),
             errors: 0,
             errors_committed: 0,
+            #[cfg(feature = "nats")]
+            nats,
         })
     }
 
     /// Whether there is any sink to write.
     pub fn is_empty(&self) -> bool {
+        #[cfg(feature = "nats")]
+        if self.nats.is_some() {
+            return false;
+        }
         self.sinks.is_empty()
     }
 
-    /// Records that could not be written, so far.
-    pub fn errors(&self) -> u64 {
+    /// Whether a nats sink is configured: it needs the bodies as received.
+    pub fn has_nats(&self) -> bool {
+        #[cfg(feature = "nats")]
+        return self.nats.is_some();
+        #[cfg(not(feature = "nats"))]
+        false
+    }
+
+    /// The nats sink's counters, for the stats line.
+    #[cfg(feature = "nats")]
+    pub fn nats_stats(&self) -> Option<NatsStats> {
+        self.nats.as_ref().map(NatsSink::stats)
+    }
+
+    /// Starts the nats sink's thread, if there is one (see [`NatsSink::start`]).
+    #[cfg(feature = "nats")]
+    pub fn start_nats(
+        &mut self,
+        committed: futures::channel::mpsc::UnboundedSender<Committed>,
+        stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        drain_max: Duration,
+    ) -> Result<(), CollectorError> {
+        match self.nats.as_mut() {
+            Some(n) => n
+                .start(committed, stopping, drain_max)
+                .map_err(CollectorError::Nats),
+            None => Ok(()),
+        }
+    }
+
+    /// Where a commit's report goes: behind the records queued for JetStream, when
+    /// there is a nats sink (`None` then), else straight to the receive loop.
+    pub fn route_commit(&mut self, report: Committed) -> Option<Committed> {
+        #[cfg(feature = "nats")]
+        if let Some(n) = &self.nats {
+            n.commit(report);
+            return None;
+        }
+        Some(report)
+    }
+
+    /// Ends the nats sink (waiting, at most `drain_max` past the start of the
+    /// shutdown, for JetStream to store what it was given) and returns every record
+    /// that could not be written, the nats sink's given up included.
+    pub fn finish(&mut self) -> u64 {
+        #[cfg(feature = "nats")]
+        if let Some(n) = self.nats.as_mut() {
+            self.errors += n.finish();
+        }
         self.errors
     }
 
@@ -231,27 +309,44 @@ impl Sinks {
     /// level, logger or task. When none does, canonical JSON bodies can go to
     /// [`Sinks::write_body`] without being decoded.
     pub fn need_records(&self) -> bool {
-        self.sinks.iter().any(Sink::needs_record)
+        // The nats sink's subject names the logger.
+        self.has_nats() || self.sinks.iter().any(Sink::needs_record)
     }
 
     /// Writes a record to every sink whose filter takes it; one that came with an
-    /// acknowledged-delivery header names its `origin` in JSON lines.
-    pub fn write(&mut self, topic: Topic, record: &Record, origin: Option<&Origin>) {
+    /// acknowledged-delivery header names its `origin` in JSON lines. `body` is the
+    /// body as received, which the nats sink publishes (it is there when
+    /// [`Sinks::has_nats`]).
+    pub fn write(
+        &mut self,
+        topic: Topic,
+        record: &Record,
+        origin: Option<&Origin>,
+        body: Option<&Bytes>,
+    ) {
         self.write_line(topic, Line::Record(record, origin));
+        #[cfg(feature = "nats")]
+        if let (Some(n), Some(body)) = (&self.nats, body) {
+            if n.filter.matches(topic, record) {
+                n.write(topic, record, body, origin);
+            }
+        }
+        #[cfg(not(feature = "nats"))]
+        let _ = body;
     }
 
     /// Writes a JSON body that [`check_record`](distlog::serialize::json::check_record)
     /// found canonical, copied as it is, to every sink whose filter takes its topic.
     /// Meant for sinks that do not [need records](Sinks::need_records); a readable
     /// sink decodes the body all the same.
-    pub fn write_body(&mut self, topic: Topic, body: &[u8], origin: Option<&Origin>) {
+    pub fn write_body(&mut self, topic: Topic, body: &Bytes, origin: Option<&Origin>) {
         self.write_line(topic, Line::Body(body, origin));
     }
 
     fn write_line(&mut self, topic: Topic, line: Line<'_>) {
         self.json.clear();
         self.pretty.clear();
-        let mut decoded = None;
+        let mut decoded: Option<Record> = None;
         for sink in &mut self.sinks {
             if sink.dead {
                 continue;

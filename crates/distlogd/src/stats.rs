@@ -45,6 +45,42 @@ pub struct CollectorStats {
     /// Acknowledged delivery; `None` without acknowledged inputs, which keeps the
     /// stats line of plain mode as it was.
     pub acked: Option<AckCounts>,
+    /// The `nats` sink; `None` without one.
+    pub nats: Option<NatsCounts>,
+}
+
+/// What the `nats` sink did: records JetStream stored, publishes that failed (and
+/// were tried again), and records published and not yet stored.
+///
+/// ```
+/// use distlogd::stats::{CollectorStats, NatsCounts};
+/// let mut s = CollectorStats::default();
+/// let mut n = NatsCounts::default();
+/// n.published = 40;
+/// n.in_flight = 2;
+/// s.nats = Some(n);
+/// assert_eq!(
+///     s.to_string(),
+///     "received=0 accepted=0 rejected=0 nats.published=40 nats.failed=0 nats.in_flight=2"
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NatsCounts {
+    /// Records JetStream acknowledged (a PubAck), duplicates included.
+    pub published: u64,
+    /// Of those, the ones JetStream had already (a `Nats-Msg-Id` within its duplicate
+    /// window): a resend. Shown only when not 0.
+    pub duplicates: u64,
+    /// Publishes that failed (no PubAck in time, an error, no stream) and were tried
+    /// again.
+    pub failed: u64,
+    /// Records handed to the client and not yet acknowledged, or waiting to be tried
+    /// again.
+    pub in_flight: u64,
+    /// Records given up at shutdown (JetStream down past `drain_max`); also counted
+    /// in `sink_errors`. Shown only when not 0.
+    pub given_up: u64,
 }
 
 /// What acknowledged delivery did.
@@ -166,6 +202,19 @@ impl fmt::Display for CollectorStats {
             )?;
             if a.commit_failures > 0 {
                 write!(f, " commit_failures={}", a.commit_failures)?;
+            }
+        }
+        if let Some(n) = &self.nats {
+            write!(
+                f,
+                " nats.published={} nats.failed={} nats.in_flight={}",
+                n.published, n.failed, n.in_flight
+            )?;
+            if n.duplicates > 0 {
+                write!(f, " nats.duplicates={}", n.duplicates)?;
+            }
+            if n.given_up > 0 {
+                write!(f, " nats.given_up={}", n.given_up)?;
             }
         }
         Ok(())

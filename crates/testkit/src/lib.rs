@@ -15,7 +15,11 @@ use std::time::{Duration, Instant};
 
 /// The one command that sets the Python peers up, as the skip notice prints it.
 pub const SETUP: &str =
-    "python3 -m venv .venv && .venv/bin/pip install pyzmq six distlog==0.1.dev0";
+    "python3 -m venv .venv && .venv/bin/pip install pyzmq six distlog==0.1.dev0 nats-py";
+
+/// How to install the NATS server the JetStream tests start, as their skip notice
+/// prints it.
+pub const NATS_SETUP: &str = "apt-get install nats-server";
 
 /// Where the workspace root is: the Python peers' virtualenv lives there.
 fn workspace_root() -> PathBuf {
@@ -71,6 +75,159 @@ pub fn python_peers_or_skip(suite: &str) -> bool {
         "skipped {test}: {why}. To run it: {SETUP} (or set DISTLOG_PYTHON)"
     );
     false
+}
+
+/// The skip-or-fail decision for a missing peer: false after a notice on the
+/// terminal, or a panic with `DISTLOG_REQUIRE_PEERS` set.
+fn skip_or_fail(suite: &str, why: &str, setup: &str) -> bool {
+    let thread = std::thread::current();
+    let test = match thread.name() {
+        Some(name) if name != "main" => format!("{suite}::{name}"),
+        _ => suite.to_string(),
+    };
+    if std::env::var("DISTLOG_REQUIRE_PEERS").is_ok_and(|v| v != "0") {
+        panic!("{test}: {why} (DISTLOG_REQUIRE_PEERS is set; set it up with: {setup})");
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped {test}: {why}. To run it: {setup}"
+    );
+    false
+}
+
+/// The `nats-server` binary: `DISTLOG_NATS_SERVER`, else the first on `PATH`.
+pub fn nats_server_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("DISTLOG_NATS_SERVER") {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
+        .map(|d| d.join("nats-server"))
+        .find(|p| p.is_file())
+}
+
+/// True when `nats-server` is installed; otherwise a skip notice (or, with
+/// `DISTLOG_REQUIRE_PEERS`, a panic), as for the Python peers.
+pub fn nats_server_or_skip(suite: &str) -> bool {
+    nats_server_path().is_some() || skip_or_fail(suite, "nats-server not found on PATH", NATS_SETUP)
+}
+
+/// Returns from the calling test, after saying it was skipped, when `nats-server` is
+/// not installed (see [`nats_server_or_skip`]).
+#[macro_export]
+macro_rules! require_nats_server {
+    () => {
+        if !$crate::nats_server_or_skip(module_path!()) {
+            return;
+        }
+    };
+}
+
+/// True when the test virtualenv's Python imports `nats` (nats-py) besides the
+/// peers; otherwise a skip notice or, with `DISTLOG_REQUIRE_PEERS`, a panic.
+pub fn python_nats_or_skip(suite: &str) -> bool {
+    if !python_peers_or_skip(suite) {
+        return false;
+    }
+    static PRESENT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let present = *PRESENT.get_or_init(|| {
+        Command::new(python_path())
+            .args(["-c", "import nats"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    present
+        || skip_or_fail(
+            suite,
+            &format!("{} cannot import nats (nats-py)", python_path().display()),
+            SETUP,
+        )
+}
+
+/// Returns from the calling test when Python's nats-py is missing (see
+/// [`python_nats_or_skip`]).
+#[macro_export]
+macro_rules! require_python_nats {
+    () => {
+        if !$crate::python_nats_or_skip(module_path!()) {
+            return;
+        }
+    };
+}
+
+/// A `nats-server -js` of the test's own on a free loopback port, with a store in a
+/// fresh temporary directory; killed (and the store removed) when dropped, also when
+/// the test panics.
+pub struct NatsServer {
+    child: Option<Child>,
+    /// The port it listens on.
+    pub port: u16,
+    /// Its JetStream store.
+    pub store: PathBuf,
+}
+
+impl NatsServer {
+    /// Starts one and waits until it listens. Call [`require_nats_server!`] first.
+    pub fn start() -> NatsServer {
+        let port = free_port();
+        let store =
+            std::env::temp_dir().join(format!("distlog-nats-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&store);
+        let mut s = NatsServer {
+            child: None,
+            port,
+            store,
+        };
+        s.restart();
+        s
+    }
+
+    /// `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it again on the same port and store (after [`NatsServer::stop`]), and
+    /// waits until it listens.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let bin = nats_server_path().expect("nats-server (call require_nats_server! first)");
+        let child = Command::new(bin)
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(&self.store)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server");
+        self.child = Some(child);
+        wait_listening(self.port);
+    }
+
+    /// Kills it (SIGKILL: no goodbye to clients) and reaps it; the store stays.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.store);
+    }
 }
 
 /// Returns from the calling test, after saying it was skipped, when the Python peers

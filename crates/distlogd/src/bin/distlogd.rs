@@ -5,7 +5,10 @@
 use clap::Parser;
 use distlog::level::parse as parse_level;
 use distlog::topic::{Kind, System};
-use distlogd::config::{Config, CurveConfig, OutputFormat, SinkConfig, SinkKind};
+use distlogd::config::{
+    Config, CurveConfig, NatsConfig, OutputFormat, SinkConfig, SinkKind, DEFAULT_NATS_STREAM,
+    DEFAULT_NATS_SUBJECT_PREFIX,
+};
 use distlogd::filter::RecordFilter;
 use distlogd::format::Color;
 use distlogd::signal;
@@ -58,6 +61,24 @@ struct Args {
     /// PUB endpoint re-publishing every accepted record as its original [topic, body]
     #[arg(long, value_name = "ENDPOINT")]
     publish: Option<String>,
+
+    /// NATS JetStream sink: a server URL (nats://host:4222); repeat for a cluster's seeds.
+    /// One message per record on <prefix>.<system>.<kind>.<logger>
+    #[arg(long, value_name = "URL")]
+    nats: Vec<String>,
+
+    /// The JetStream stream for --nats; created if missing (file storage, subjects
+    /// <prefix>.>, 2-minute duplicate window)
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_NATS_STREAM, requires = "nats")]
+    nats_stream: String,
+
+    /// The first subject tokens for --nats
+    #[arg(long, value_name = "P", default_value = DEFAULT_NATS_SUBJECT_PREFIX, requires = "nats")]
+    nats_subject_prefix: String,
+
+    /// Replicas of a stream --nats creates (1 to 5)
+    #[arg(long, value_name = "R", default_value_t = 1, requires = "nats")]
+    nats_replicas: usize,
 
     /// Only systems (T, S, P or test, staging, production); repeatable
     #[arg(long, value_name = "SYSTEM", value_parser = parse_system)]
@@ -219,7 +240,16 @@ fn build_config(args: Args) -> Result<Config, distlogd::ConfigError> {
     if let Some(endpoint) = args.publish {
         config
             .sinks
-            .push(SinkConfig::new(SinkKind::Publish { endpoint }).with_filter(filter));
+            .push(SinkConfig::new(SinkKind::Publish { endpoint }).with_filter(filter.clone()));
+    }
+    if !args.nats.is_empty() {
+        let mut nats = NatsConfig::new(args.nats);
+        nats.stream = args.nats_stream;
+        nats.subject_prefix = args.nats_subject_prefix;
+        nats.replicas = args.nats_replicas;
+        config
+            .sinks
+            .push(SinkConfig::new(SinkKind::Nats(nats)).with_filter(filter));
     }
     config.validate()?;
     Ok(config)

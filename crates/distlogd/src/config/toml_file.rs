@@ -1,7 +1,9 @@
 //! The TOML form of a [`Config`]: serde structs that refuse unknown keys, and toml's
 //! errors turned into [`ConfigError`]s that name the key and its line and column.
 
-use super::{Config, ConfigError, CurveConfig, LineColumn, OutputFormat, SinkConfig, SinkKind};
+use super::{
+    Config, ConfigError, CurveConfig, LineColumn, NatsConfig, OutputFormat, SinkConfig, SinkKind,
+};
 use crate::filter::RecordFilter;
 use crate::format::Color;
 use distlog::topic::{Kind, System};
@@ -64,6 +66,10 @@ struct Sink {
     rotate_bytes: Option<Spanned<Positive>>,
     keep: Option<Spanned<Count>>,
     endpoint: Option<Spanned<String>>,
+    urls: Option<Spanned<List<String>>>,
+    stream: Option<Spanned<String>>,
+    subject_prefix: Option<Spanned<String>>,
+    replicas: Option<Spanned<Count>>,
     level: Option<Level>,
     #[serde(default)]
     system: List<Parsed<SystemName>>,
@@ -189,6 +195,22 @@ fn sink(section: &str, s: Sink, text: &str) -> Result<SinkConfig, ConfigError> {
             s.endpoint.as_ref().map(Spanned::span),
             SinkType::Publish,
         ),
+        ("urls", s.urls.as_ref().map(Spanned::span), SinkType::Nats),
+        (
+            "stream",
+            s.stream.as_ref().map(Spanned::span),
+            SinkType::Nats,
+        ),
+        (
+            "subject_prefix",
+            s.subject_prefix.as_ref().map(Spanned::span),
+            SinkType::Nats,
+        ),
+        (
+            "replicas",
+            s.replicas.as_ref().map(Spanned::span),
+            SinkType::Nats,
+        ),
     ];
     for (key, at, owner) in owned {
         if let (Some(at), true) = (at, owner != sink_type) {
@@ -217,6 +239,34 @@ fn sink(section: &str, s: Sink, text: &str) -> Result<SinkConfig, ConfigError> {
         SinkType::Publish => SinkKind::Publish {
             endpoint: s.endpoint.ok_or_else(|| missing("endpoint"))?.into_inner(),
         },
+        SinkType::Nats => {
+            let urls = s.urls.ok_or_else(|| missing("urls"))?.into_inner().0;
+            let mut nats = NatsConfig::new(urls);
+            if let Some(stream) = s.stream {
+                nats.stream = stream.into_inner();
+            }
+            if let Some(prefix) = s.subject_prefix {
+                nats.subject_prefix = prefix.into_inner();
+            }
+            if let Some(replicas) = s.replicas {
+                nats.replicas = replicas.into_inner().0;
+            }
+            // The values, with the sink named: "sink 2: bad stream ...".
+            nats.validate().map_err(|e| match e {
+                ConfigError::BadValue {
+                    key,
+                    value,
+                    expected,
+                } => ConfigError::BadValue {
+                    key: format!("{section} {key}"),
+                    value,
+                    expected,
+                },
+                ConfigError::Missing { key, .. } => missing(key),
+                other => other,
+            })?;
+            SinkKind::Nats(nats)
+        }
     };
     let filter = RecordFilter {
         systems: s.system.0.into_iter().map(|p| p.0 .0).collect(),
@@ -298,6 +348,7 @@ enum SinkType {
     Stdout,
     File,
     Publish,
+    Nats,
 }
 
 impl FromStr for SinkType {
@@ -307,7 +358,10 @@ impl FromStr for SinkType {
             "stdout" => Ok(SinkType::Stdout),
             "file" => Ok(SinkType::File),
             "publish" => Ok(SinkType::Publish),
-            _ => Err(format!("bad type {s:?}: expected stdout, file or publish")),
+            "nats" => Ok(SinkType::Nats),
+            _ => Err(format!(
+                "bad type {s:?}: expected stdout, file, publish or nats"
+            )),
         }
     }
 }
@@ -668,6 +722,65 @@ mod tests {
     }
 
     #[test]
+    fn nats_sink() {
+        let c = parse(
+            "[[sink]]\ntype = \"nats\"\nurls = [\"nats://a:4222\", \"b:4222\"]\nstream = \"LOGS\"\n\
+             subject_prefix = \"logs.eu\"\nreplicas = 3\nlevel = \"warning\"\nlogger = \"shop\"\n",
+        )
+        .unwrap();
+        let SinkKind::Nats(nats) = &c.sinks[0].kind else {
+            panic!("{:?}", c.sinks[0].kind)
+        };
+        assert_eq!(nats.urls, ["nats://a:4222", "b:4222"]);
+        assert_eq!(
+            (nats.stream.as_str(), nats.subject_prefix.as_str()),
+            ("LOGS", "logs.eu")
+        );
+        assert_eq!(nats.replicas, 3);
+        assert_eq!(c.sinks[0].filter.min_level, Some(30));
+        assert_eq!(c.sinks[0].filter.loggers, ["shop"]);
+        // Defaults, and one URL as a string.
+        let c = parse("[sink]\ntype = \"nats\"\nurls = \"127.0.0.1:4222\"\n").unwrap();
+        assert_eq!(
+            c.sinks[0].kind,
+            SinkKind::Nats(NatsConfig::new(vec!["127.0.0.1:4222".into()]))
+        );
+        assert_eq!(
+            e("[[sink]]\ntype = \"nats\"\nurls = \"x:1\"\nstrem = \"A\"\n"),
+            "line 4, column 1: unknown key \"strem\" in sink 1"
+        );
+        assert_eq!(
+            e("[[sink]]\ntype = \"file\"\npath = \"x\"\nreplicas = 2\n"),
+            "line 4, column 12: unknown key \"replicas\" in sink 1"
+        );
+        assert_eq!(
+            e("[[sink]]\ntype = \"nats\"\nurls = \"x:1\"\npath = \"x\"\n"),
+            "line 4, column 8: unknown key \"path\" in sink 1"
+        );
+        assert_eq!(
+            e("[[sink]]\ntype = \"nats\"\n"),
+            "sink 1 needs a \"urls\" key"
+        );
+        assert_eq!(
+            e("[[sink]]\ntype = \"nats\"\nurls = []\n"),
+            "sink 1 needs a \"urls\" key"
+        );
+        assert_eq!(
+            e("[[sink]]\ntype = \"nats\"\nurls = \"x:1\"\nreplicas = 7\n"),
+            "bad sink 1 replicas \"7\": expected 1 to 5"
+        );
+        assert_eq!(
+            e("[[sink]]\ntype = \"nats\"\nurls = \"x:1\"\nstream = \"a.b\"\n"),
+            "bad sink 1 stream \"a.b\": expected a stream name: printable ASCII without . * > / \\ or spaces"
+        );
+        assert_eq!(
+            e("[[sink]]\ntype = \"nats\"\nurls = \"x:1\"\nreplicas = \"two\"\n"),
+            "line 4, column 12: sink 1 replicas: invalid type: string \"two\", \
+             expected a whole number of at least 0"
+        );
+    }
+
+    #[test]
     fn curve_table() {
         let c = parse("[curve]\nsecret = \"c.key\"\nallow = \"allowed\"\n").unwrap();
         let curve = c.curve.unwrap();
@@ -751,7 +864,7 @@ mod tests {
         );
         assert_eq!(
             e("[[sink]]\ntype = \"pipe\""),
-            "line 2, column 8: sink 1 type: bad type \"pipe\": expected stdout, file or publish"
+            "line 2, column 8: sink 1 type: bad type \"pipe\": expected stdout, file, publish or nats"
         );
         assert_eq!(
             e("[[sink]]\ntype = \"stdout\"\nsystem = \"Q\""),
