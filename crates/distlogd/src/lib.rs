@@ -58,6 +58,7 @@ mod dedup;
 pub mod filter;
 pub mod format;
 pub mod keygen;
+mod metrics;
 mod runtime;
 pub mod signal;
 mod sink;
@@ -80,6 +81,7 @@ use distlog::topic::Topic;
 use distlog::Record;
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::StreamExt;
+use metrics::Metrics;
 use sink::Sinks;
 use stats::{held_note, AckCounts, RateLimit};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -88,6 +90,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use zeromq::{
@@ -136,6 +139,13 @@ pub enum CollectorError {
     Runtime(std::io::Error),
     /// The CURVE secret key or allow file could not be read.
     Curve(distlog::curve::KeyFileError),
+    /// The metrics address could not be bound.
+    MetricsBind {
+        /// The address as configured.
+        addr: String,
+        /// The reason.
+        source: std::io::Error,
+    },
 }
 
 impl fmt::Display for CollectorError {
@@ -152,6 +162,9 @@ impl fmt::Display for CollectorError {
             CollectorError::SinkThread(why) => write!(f, "sink thread failed: {why}"),
             CollectorError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
             CollectorError::Curve(e) => write!(f, "CURVE: {e}"),
+            CollectorError::MetricsBind { addr, source } => {
+                write!(f, "cannot serve metrics on {addr}: {source}")
+            }
         }
     }
 }
@@ -165,6 +178,7 @@ impl std::error::Error for CollectorError {
             CollectorError::SinkThreadStart(e) | CollectorError::Runtime(e) => Some(e),
             CollectorError::SinkThread(_) => None,
             CollectorError::Curve(e) => Some(e),
+            CollectorError::MetricsBind { source, .. } => Some(source),
         }
     }
 }
@@ -209,7 +223,8 @@ impl Batch {
 ///
 /// Each bound endpoint is announced on stderr as `distlogd: listening on ENDPOINT`
 /// (PULL) or `distlogd: publishing on ENDPOINT` (PUB), with the port resolved, so an
-/// endpoint with port 0 can be used and discovered.
+/// endpoint with port 0 can be used and discovered; so is the metrics address
+/// ([`Config::metrics_bind`]), as `distlogd: metrics on http://ADDR/metrics`.
 pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<CollectorStats, CollectorError> {
     run_with_reload(config, shutdown, &AtomicBool::new(false))
 }
@@ -243,7 +258,24 @@ pub fn run_with_reload(
         .map(curve::Curve::load)
         .transpose()
         .map_err(CollectorError::Curve)?;
-    let sinks = Sinks::open(&config.sinks)
+    // Served until the sinks are flushed and the final counts are in.
+    let metrics = config
+        .metrics_bind
+        .as_ref()
+        .map(|addr| {
+            let metrics = Arc::new(Metrics::new(config));
+            let server = metrics::Server::start(addr, metrics.clone()).map_err(|source| {
+                CollectorError::MetricsBind {
+                    addr: addr.clone(),
+                    source,
+                }
+            })?;
+            eprintln!("distlogd: metrics on http://{}/metrics", server.addr());
+            Ok::<_, CollectorError>((metrics, server))
+        })
+        .transpose()?;
+    let (metrics, _server) = metrics.unzip();
+    let sinks = Sinks::open(&config.sinks, metrics.clone())
         .map_err(|(path, source)| CollectorError::Open { path, source })?;
     // When nothing looks inside records, JSON bodies are checked, not decoded, and
     // canonical ones are copied to the output: the same verdicts and bytes, for a
@@ -274,9 +306,11 @@ pub fn run_with_reload(
             Some(handle),
         )
     };
-    let result = block_on_here(receive(config, shutdown, reload, curve, tx, check_only))
-        .map_err(CollectorError::Runtime)
-        .and_then(|r| r);
+    let result = block_on_here(receive(
+        config, shutdown, reload, curve, tx, check_only, metrics,
+    ))
+    .map_err(CollectorError::Runtime)
+    .and_then(|r| r);
     let sink_errors = match sink_thread.map(|h| h.join()) {
         None => 0,
         Some(Ok(n)) => n,
@@ -330,6 +364,7 @@ fn sink_loop(
     // which tickets are not held, so that no later commit covers them.
     let commit = |sinks: &mut Sinks, written: u64| {
         let held = sinks.commit();
+        sinks.publish_metrics(0);
         // The receive loop is gone only at the very end: nothing to tell then.
         let _ = committed.unbounded_send(Committed {
             ticket: written,
@@ -350,6 +385,7 @@ fn sink_loop(
                     Err(RecvTimeoutError::Disconnected) => break,
                     Err(RecvTimeoutError::Timeout) => {
                         sinks.flush();
+                        sinks.publish_metrics(0);
                         match rx.recv() {
                             Ok(b) => b,
                             Err(_) => break,
@@ -366,6 +402,7 @@ fn sink_loop(
                 Entry::Body(topic, body, origin) => sinks.write_body(*topic, body, origin.as_ref()),
             }
         }
+        sinks.publish_metrics(batch.entries.len());
         written = batch.ticket;
         if batch.acked {
             let since = *waiting_since.get_or_insert_with(Instant::now);
@@ -382,6 +419,7 @@ fn sink_loop(
     } else {
         sinks.flush();
     }
+    sinks.publish_metrics(0);
     sinks.errors()
 }
 
@@ -412,7 +450,7 @@ struct Receiving<'a> {
     tx: Option<Sender<Batch>>,
     /// Batches the sink thread has written, to free and reuse here.
     back: Option<Receiver<Batch>>,
-    pubs: Vec<(PubSocket, &'a filter::RecordFilter)>,
+    pubs: Vec<Publish<'a>>,
     /// CURVE on every socket, if configured.
     curve: Option<curve::Curve>,
     /// Set (by SIGHUP in `distlogd`) to reread the allow file.
@@ -423,6 +461,19 @@ struct Receiving<'a> {
     last_received: u64,
     /// The acknowledged inputs' state, when there are any.
     acked: Option<AckState>,
+    /// With `--metrics-bind`: where the counts are copied at each hand-over.
+    metrics: Option<Arc<Metrics>>,
+}
+
+/// A publish sink: its PUB socket, its filter, and what it passed on.
+struct Publish<'a> {
+    socket: PubSocket,
+    filter: &'a filter::RecordFilter,
+    /// Its place in the config's sinks, which names it in the metrics.
+    index: usize,
+    /// Records handed to zeromq, and those zeromq refused.
+    written: u64,
+    failed: u64,
 }
 
 /// One ROUTER connection's records from one producer, not yet all acknowledged.
@@ -617,6 +668,7 @@ async fn receive<'a>(
     curve: Option<curve::Curve>,
     channels: Option<Channels>,
     check_only: bool,
+    metrics: Option<Arc<Metrics>>,
 ) -> Result<CollectorStats, CollectorError> {
     let (tx, back, committed) = match channels {
         Some(c) => (Some(c.tx), Some(c.back), Some(c.committed)),
@@ -683,7 +735,7 @@ async fn receive<'a>(
         });
     }
     let mut pubs = Vec::new();
-    for sink in &config.sinks {
+    for (index, sink) in config.sinks.iter().enumerate() {
         if let SinkKind::Publish { endpoint } = &sink.kind {
             // A publish socket hands out records: with CURVE, only to clients that
             // pass the same handshake as senders do.
@@ -700,7 +752,13 @@ async fn receive<'a>(
                     source,
                 })?;
             eprintln!("distlogd: publishing on {bound}");
-            pubs.push((socket, &sink.filter));
+            pubs.push(Publish {
+                socket,
+                filter: &sink.filter,
+                index,
+                written: 0,
+                failed: 0,
+            });
         }
     }
     let mut r = Receiving {
@@ -718,6 +776,7 @@ async fn receive<'a>(
         last_stats: Instant::now(),
         last_received: 0,
         acked,
+        metrics,
     };
 
     let mut drain_start: Option<Instant> = None;
@@ -741,6 +800,7 @@ async fn receive<'a>(
                 if ready_in_a_row.is_multiple_of(BATCH) {
                     r.hand_over(drain_start.is_some())?;
                     r.send_acks(router.as_mut()).await;
+                    r.publish_metrics();
                     r.maybe_stats();
                     r.maybe_reload();
                     YieldNow(false).await;
@@ -755,6 +815,7 @@ async fn receive<'a>(
                 ready_in_a_row = 0;
                 r.hand_over(drain_start.is_some())?;
                 r.send_acks(router.as_mut()).await;
+                r.publish_metrics();
                 r.maybe_stats();
                 r.maybe_reload();
                 if drain_start.is_none() && shutdown.load(Ordering::Relaxed) {
@@ -783,6 +844,7 @@ async fn receive<'a>(
                             a.on_commit(report);
                         }
                         r.send_acks(router.as_mut()).await;
+                        r.publish_metrics();
                         None
                     }
                     Woke::Timeout => None,
@@ -828,8 +890,9 @@ async fn receive<'a>(
         // ROUTER's the last acknowledgements.
         sleep(Duration::from_millis(100)).await;
     }
-    for (socket, _) in r.pubs.drain(..) {
-        let _ = socket.close().await;
+    r.publish_metrics();
+    for p in r.pubs.drain(..) {
+        let _ = p.socket.close().await;
     }
     if let Some(socket) = pull {
         let _ = socket.close().await;
@@ -873,10 +936,10 @@ impl Receiving<'_> {
             _ => None,
         };
         let mut message = Some(message);
-        for (i, (socket, filter)) in self.pubs.iter_mut().enumerate() {
+        for (i, p) in self.pubs.iter_mut().enumerate() {
             let passes = match &record {
-                Some(r) => filter.matches(topic, r),
-                None => filter.matches_topic(topic),
+                Some(r) => p.filter.matches(topic, r),
+                None => p.filter.matches_topic(topic),
             };
             if !passes {
                 continue;
@@ -888,7 +951,10 @@ impl Receiving<'_> {
             };
             if let Some(m) = m {
                 // PUB never blocks: a slow subscriber loses messages, not the collector.
-                let _ = socket.send(m).await;
+                match p.socket.send(m).await {
+                    Ok(()) => p.written += 1,
+                    Err(_) => p.failed += 1,
+                }
             }
         }
         if self.tx.is_none() {
@@ -1057,6 +1123,7 @@ impl Receiving<'_> {
                     continue;
                 }
                 Some(Ok(())) => {
+                    a.counts.acks_sent += 1;
                     if let Some(c) = a.conns.get_mut(&key) {
                         a.counts.acked += c.unacked;
                         c.unacked = 0;
@@ -1159,9 +1226,15 @@ impl Receiving<'_> {
         let ticket = self.batch.ticket + 1;
         let mut batch = std::mem::replace(&mut self.batch, Batch::new(next, ticket));
         let started = Instant::now();
+        let n = batch.entries.len() as u64;
         loop {
             match tx.send_timeout(batch, TICK) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    if let Some(m) = &self.metrics {
+                        m.add_handed(n);
+                    }
+                    return Ok(());
+                }
                 Err(SendTimeoutError::Timeout(b)) => {
                     if draining && started.elapsed() >= self.config.drain_max {
                         self.stats.sink_errors += b.entries.len() as u64;
@@ -1177,6 +1250,22 @@ impl Receiving<'_> {
                     return Err(CollectorError::SinkThread("it stopped"))
                 }
             }
+        }
+    }
+
+    /// Copies the counts to the metrics, with `--metrics-bind`: once per hand-over
+    /// or turn of the idle loop, never per record.
+    fn publish_metrics(&mut self) {
+        let Some(m) = &self.metrics else {
+            return;
+        };
+        m.set_received(
+            &self.stats,
+            self.acked.as_ref().map(|a| a.counts),
+            self.curve.as_ref().map(curve::Curve::counts),
+        );
+        for p in &self.pubs {
+            m.set_sink(p.index, p.written, p.failed);
         }
     }
 
