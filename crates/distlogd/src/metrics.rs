@@ -35,7 +35,9 @@ pub const MAX_REQUEST: usize = 8 * 1024;
 /// The time a client has to send its whole request, however it trickles it in.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections served at once; one more is answered 503 at once and closed.
-pub const MAX_CONNECTIONS: usize = 8;
+pub const MAX_CONNECTIONS: usize = 32;
+/// A connection's thread needs little: the response is built on the heap.
+const CONNECTION_STACK: usize = 256 * 1024;
 /// How long writing a response may take.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -467,6 +469,7 @@ fn accept_loop(listener: TcpListener, metrics: Arc<Metrics>, stop: Arc<AtomicBoo
         let (m, a) = (metrics.clone(), active.clone());
         let spawned = std::thread::Builder::new()
             .name("distlogd-metrics-conn".into())
+            .stack_size(CONNECTION_STACK)
             .spawn(move || {
                 serve(stream, &m);
                 a.fetch_sub(1, Ordering::Relaxed);
@@ -611,9 +614,11 @@ mod tests {
             color: Default::default(),
         }));
         let m = Arc::new(Metrics::new(&config));
-        let mut stats = CollectorStats::default();
-        stats.received = 5;
-        stats.accepted = 3;
+        let mut stats = CollectorStats {
+            received: 5,
+            accepted: 3,
+            ..Default::default()
+        };
         stats.reject("bad_body");
         stats.reject("something_new");
         m.set_received(&stats, Some(AckCounts::default()), None);
