@@ -36,6 +36,11 @@
 //! again, and the window forgets its records, so that the producers' resends, on new
 //! connections, are written (see `AckState::on_commit`).
 //!
+//! # Metrics
+//! With [`Config::metrics_bind`], a thread of its own serves Prometheus metrics at
+//! `/metrics` (the `distlogd` README lists them). The receive loop and the sink thread
+//! keep counting as they do without it, and copy their totals out once per batch.
+//!
 //! ```no_run
 //! use distlogd::Config;
 //! use distlogd::config::{OutputFormat, SinkConfig, SinkKind};

@@ -642,7 +642,7 @@ mod tests {
             assert!(text.contains(line), "no {line:?} in\n{text}");
         }
         assert!(
-            !text.contains("stdout"),
+            !text.contains("sink=\"stdout"),
             "a stdout of format none is no sink"
         );
         assert!(!text.contains("curve"), "no CURVE, no CURVE metrics");
