@@ -5,6 +5,7 @@
 //! ```toml
 //! max_body_bytes = 1048576   # larger bodies are rejected as "oversize"
 //! stats_interval = 10        # seconds between stats lines on stderr; 0 disables
+//! metrics_bind = "127.0.0.1:9102"   # Prometheus metrics at http://ADDR/metrics
 //!
 //! [[input]]
 //! bind = "tcp://127.0.0.1:5010"
@@ -360,6 +361,10 @@ pub struct Config {
     pub drain_max: Duration,
     /// CURVE on every socket; `None` speaks NULL (no encryption, no authentication).
     pub curve: Option<CurveConfig>,
+    /// `HOST:PORT` to serve Prometheus metrics on, at `/metrics` over plain HTTP;
+    /// `None` serves none. Port 0 takes a free port; the address bound is announced
+    /// on stderr as `distlogd: metrics on http://ADDR/metrics`.
+    pub metrics_bind: Option<String>,
 }
 
 impl Default for Config {
@@ -375,6 +380,7 @@ impl Default for Config {
             drain_quiet: Duration::from_millis(300),
             drain_max: Duration::from_secs(5),
             curve: None,
+            metrics_bind: None,
         }
     }
 }

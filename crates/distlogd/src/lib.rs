@@ -36,6 +36,11 @@
 //! again, and the window forgets its records, so that the producers' resends, on new
 //! connections, are written (see `AckState::on_commit`).
 //!
+//! # Metrics
+//! With [`Config::metrics_bind`], a thread of its own serves Prometheus metrics at
+//! `/metrics` (the `distlogd` README lists them). The receive loop and the sink thread
+//! keep counting as they do without it, and copy their totals out once per batch.
+//!
 //! ```no_run
 //! use distlogd::Config;
 //! use distlogd::config::{OutputFormat, SinkConfig, SinkKind};
@@ -58,6 +63,7 @@ mod dedup;
 pub mod filter;
 pub mod format;
 pub mod keygen;
+mod metrics;
 #[cfg(feature = "nats")]
 pub mod nats;
 mod runtime;
@@ -83,6 +89,7 @@ use distlog::topic::Topic;
 use distlog::Record;
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::StreamExt;
+use metrics::Metrics;
 use sink::Sinks;
 use stats::{held_note, AckCounts, RateLimit};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -143,6 +150,13 @@ pub enum CollectorError {
     /// The nats sink could not start.
     #[cfg(feature = "nats")]
     Nats(nats::NatsError),
+    /// The metrics address could not be bound.
+    MetricsBind {
+        /// The address as configured.
+        addr: String,
+        /// The reason.
+        source: std::io::Error,
+    },
 }
 
 impl fmt::Display for CollectorError {
@@ -161,6 +175,9 @@ impl fmt::Display for CollectorError {
             CollectorError::Curve(e) => write!(f, "CURVE: {e}"),
             #[cfg(feature = "nats")]
             CollectorError::Nats(e) => write!(f, "nats sink: {e}"),
+            CollectorError::MetricsBind { addr, source } => {
+                write!(f, "cannot serve metrics on {addr}: {source}")
+            }
         }
     }
 }
@@ -176,6 +193,7 @@ impl std::error::Error for CollectorError {
             CollectorError::Curve(e) => Some(e),
             #[cfg(feature = "nats")]
             CollectorError::Nats(e) => Some(e),
+            CollectorError::MetricsBind { source, .. } => Some(source),
         }
     }
 }
@@ -221,7 +239,8 @@ impl Batch {
 ///
 /// Each bound endpoint is announced on stderr as `distlogd: listening on ENDPOINT`
 /// (PULL) or `distlogd: publishing on ENDPOINT` (PUB), with the port resolved, so an
-/// endpoint with port 0 can be used and discovered.
+/// endpoint with port 0 can be used and discovered; so is the metrics address
+/// ([`Config::metrics_bind`]), as `distlogd: metrics on http://ADDR/metrics`.
 pub fn run(config: &Config, shutdown: &AtomicBool) -> Result<CollectorStats, CollectorError> {
     run_with_reload(config, shutdown, &AtomicBool::new(false))
 }
@@ -255,8 +274,25 @@ pub fn run_with_reload(
         .map(curve::Curve::load)
         .transpose()
         .map_err(CollectorError::Curve)?;
+    // Served until the sinks are flushed and the final counts are in.
+    let metrics = config
+        .metrics_bind
+        .as_ref()
+        .map(|addr| {
+            let metrics = Arc::new(Metrics::new(config));
+            let server = metrics::Server::start(addr, metrics.clone()).map_err(|source| {
+                CollectorError::MetricsBind {
+                    addr: addr.clone(),
+                    source,
+                }
+            })?;
+            eprintln!("distlogd: metrics on http://{}/metrics", server.addr());
+            Ok::<_, CollectorError>((metrics, server))
+        })
+        .transpose()?;
+    let (metrics, _server) = metrics.unzip();
     #[allow(unused_mut)]
-    let mut sinks = Sinks::open(&config.sinks)?;
+    let mut sinks = Sinks::open(&config.sinks, metrics.clone())?;
     let keep_bodies = sinks.has_nats();
     #[cfg(feature = "nats")]
     let nats_stats = sinks.nats_stats();
@@ -300,9 +336,11 @@ pub fn run_with_reload(
         #[cfg(feature = "nats")]
         nats_stats: nats_stats.clone(),
     };
-    let result = block_on_here(receive(config, shutdown, reload, curve, tx, options))
-        .map_err(CollectorError::Runtime)
-        .and_then(|r| r);
+    let result = block_on_here(receive(
+        config, shutdown, reload, curve, tx, options, metrics,
+    ))
+    .map_err(CollectorError::Runtime)
+    .and_then(|r| r);
     // Whatever ended the loop, the nats sink gives up on time.
     stopping.store(true, Ordering::Relaxed);
     let sink_errors = match sink_thread.map(|h| h.join()) {
@@ -362,6 +400,7 @@ fn sink_loop(
     // which tickets are not held, so that no later commit covers them.
     let commit = |sinks: &mut Sinks, written: u64| {
         let held = sinks.commit();
+        sinks.publish_metrics(0);
         let report = Committed {
             ticket: written,
             held,
@@ -386,6 +425,7 @@ fn sink_loop(
                     Err(RecvTimeoutError::Disconnected) => break,
                     Err(RecvTimeoutError::Timeout) => {
                         sinks.flush();
+                        sinks.publish_metrics(0);
                         match rx.recv() {
                             Ok(b) => b,
                             Err(_) => break,
@@ -402,6 +442,7 @@ fn sink_loop(
                 Entry::Body(topic, body, origin) => sinks.write_body(*topic, body, origin.as_ref()),
             }
         }
+        sinks.publish_metrics(batch.entries.len());
         written = batch.ticket;
         if batch.acked {
             let since = *waiting_since.get_or_insert_with(Instant::now);
@@ -418,6 +459,7 @@ fn sink_loop(
     } else {
         sinks.flush();
     }
+    sinks.publish_metrics(0);
     sinks.finish()
 }
 
@@ -448,7 +490,7 @@ struct Receiving<'a> {
     tx: Option<Sender<Batch>>,
     /// Batches the sink thread has written, to free and reuse here.
     back: Option<Receiver<Batch>>,
-    pubs: Vec<(PubSocket, &'a filter::RecordFilter)>,
+    pubs: Vec<Publish<'a>>,
     /// CURVE on every socket, if configured.
     curve: Option<curve::Curve>,
     /// Set (by SIGHUP in `distlogd`) to reread the allow file.
@@ -467,6 +509,19 @@ struct Receiving<'a> {
     last_received: u64,
     /// The acknowledged inputs' state, when there are any.
     acked: Option<AckState>,
+    /// With `--metrics-bind`: where the counts are copied at each hand-over.
+    metrics: Option<Arc<Metrics>>,
+}
+
+/// A publish sink: its PUB socket, its filter, and what it passed on.
+struct Publish<'a> {
+    socket: PubSocket,
+    filter: &'a filter::RecordFilter,
+    /// Its place in the config's sinks, which names it in the metrics.
+    index: usize,
+    /// Records handed to zeromq, and those zeromq refused.
+    written: u64,
+    failed: u64,
 }
 
 /// One ROUTER connection's records from one producer, not yet all acknowledged.
@@ -670,6 +725,7 @@ async fn receive<'a>(
     curve: Option<curve::Curve>,
     channels: Option<Channels>,
     options: ReceiveOptions,
+    metrics: Option<Arc<Metrics>>,
 ) -> Result<CollectorStats, CollectorError> {
     let (tx, back, committed) = match channels {
         Some(c) => (Some(c.tx), Some(c.back), Some(c.committed)),
@@ -736,7 +792,7 @@ async fn receive<'a>(
         });
     }
     let mut pubs = Vec::new();
-    for sink in &config.sinks {
+    for (index, sink) in config.sinks.iter().enumerate() {
         if let SinkKind::Publish { endpoint } = &sink.kind {
             // A publish socket hands out records: with CURVE, only to clients that
             // pass the same handshake as senders do.
@@ -753,7 +809,13 @@ async fn receive<'a>(
                     source,
                 })?;
             eprintln!("distlogd: publishing on {bound}");
-            pubs.push((socket, &sink.filter));
+            pubs.push(Publish {
+                socket,
+                filter: &sink.filter,
+                index,
+                written: 0,
+                failed: 0,
+            });
         }
     }
     let mut r = Receiving {
@@ -776,6 +838,7 @@ async fn receive<'a>(
         last_stats: Instant::now(),
         last_received: 0,
         acked,
+        metrics,
     };
 
     let mut drain_start: Option<Instant> = None;
@@ -799,6 +862,7 @@ async fn receive<'a>(
                 if ready_in_a_row.is_multiple_of(BATCH) {
                     r.hand_over(drain_start.is_some())?;
                     r.send_acks(router.as_mut()).await;
+                    r.publish_metrics();
                     r.maybe_stats();
                     r.maybe_reload();
                     YieldNow(false).await;
@@ -813,6 +877,7 @@ async fn receive<'a>(
                 ready_in_a_row = 0;
                 r.hand_over(drain_start.is_some())?;
                 r.send_acks(router.as_mut()).await;
+                r.publish_metrics();
                 r.maybe_stats();
                 r.maybe_reload();
                 if drain_start.is_none() && shutdown.load(Ordering::Relaxed) {
@@ -842,6 +907,7 @@ async fn receive<'a>(
                             a.on_commit(report);
                         }
                         r.send_acks(router.as_mut()).await;
+                        r.publish_metrics();
                         None
                     }
                     Woke::Timeout => None,
@@ -887,8 +953,9 @@ async fn receive<'a>(
         // ROUTER's the last acknowledgements.
         sleep(Duration::from_millis(100)).await;
     }
-    for (socket, _) in r.pubs.drain(..) {
-        let _ = socket.close().await;
+    r.publish_metrics();
+    for p in r.pubs.drain(..) {
+        let _ = p.socket.close().await;
     }
     if let Some(socket) = pull {
         let _ = socket.close().await;
@@ -934,10 +1001,10 @@ impl Receiving<'_> {
             _ => None,
         };
         let mut message = Some(message);
-        for (i, (socket, filter)) in self.pubs.iter_mut().enumerate() {
+        for (i, p) in self.pubs.iter_mut().enumerate() {
             let passes = match &record {
-                Some(r) => filter.matches(topic, r),
-                None => filter.matches_topic(topic),
+                Some(r) => p.filter.matches(topic, r),
+                None => p.filter.matches_topic(topic),
             };
             if !passes {
                 continue;
@@ -949,7 +1016,10 @@ impl Receiving<'_> {
             };
             if let Some(m) = m {
                 // PUB never blocks: a slow subscriber loses messages, not the collector.
-                let _ = socket.send(m).await;
+                match p.socket.send(m).await {
+                    Ok(()) => p.written += 1,
+                    Err(_) => p.failed += 1,
+                }
             }
         }
         if self.tx.is_none() {
@@ -1118,6 +1188,7 @@ impl Receiving<'_> {
                     continue;
                 }
                 Some(Ok(())) => {
+                    a.counts.acks_sent += 1;
                     if let Some(c) = a.conns.get_mut(&key) {
                         a.counts.acked += c.unacked;
                         c.unacked = 0;
@@ -1221,9 +1292,15 @@ impl Receiving<'_> {
         let mut batch = std::mem::replace(&mut self.batch, Batch::new(next, ticket));
         let mut started = Instant::now();
         let mut draining = draining;
+        let n = batch.entries.len() as u64;
         loop {
             match tx.send_timeout(batch, TICK) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    if let Some(m) = &self.metrics {
+                        m.add_handed(n);
+                    }
+                    return Ok(());
+                }
                 Err(SendTimeoutError::Timeout(b)) => {
                     // Stuck sinks (JetStream down) must not keep a SIGTERM waiting:
                     // the wait becomes the drain's, bounded by drain_max.
@@ -1246,6 +1323,22 @@ impl Receiving<'_> {
                     return Err(CollectorError::SinkThread("it stopped"))
                 }
             }
+        }
+    }
+
+    /// Copies the counts to the metrics, with `--metrics-bind`: once per hand-over
+    /// or turn of the idle loop, never per record.
+    fn publish_metrics(&mut self) {
+        let Some(m) = &self.metrics else {
+            return;
+        };
+        m.set_received(
+            &self.stats,
+            self.acked.as_ref().map(|a| a.counts),
+            self.curve.as_ref().map(curve::Curve::counts),
+        );
+        for p in &self.pubs {
+            m.set_sink(p.index, p.written, p.failed);
         }
     }
 

@@ -13,6 +13,7 @@ use super::filter::RecordFilter;
 use super::format::{write_jsonl_body, write_jsonl_from, write_pretty};
 use super::stats::RateLimit;
 use crate::ack::Origin;
+use crate::metrics::Metrics;
 #[cfg(feature = "nats")]
 use crate::nats::{NatsSink, NatsStats};
 use crate::{CollectorError, Committed};
@@ -23,6 +24,7 @@ use distlog::Record;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 const BUFFER: usize = 256 * 1024;
@@ -153,6 +155,11 @@ struct Sink {
     /// Set after a write error on stdout (a closed pipe): the sink stops writing.
     dead: bool,
     errors: RateLimit,
+    /// Its place in the config's sinks, which names it in the metrics.
+    index: usize,
+    /// Records written (into the buffer), and write, flush and sync errors.
+    written: u64,
+    failed: u64,
 }
 
 impl Sink {
@@ -183,16 +190,21 @@ pub(crate) struct Sinks {
     /// says).
     #[cfg(feature = "nats")]
     nats: Option<NatsSink>,
+    /// Where the per-sink counts go, with `--metrics-bind`.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Sinks {
     /// Opens the stdout and file sinks of `configs` and checks the nats one (which
     /// starts with [`Sinks::start_nats`]); publish sinks are skipped.
-    pub fn open(configs: &[SinkConfig]) -> Result<Sinks, CollectorError> {
+    pub fn open(
+        configs: &[SinkConfig],
+        metrics: Option<Arc<Metrics>>,
+    ) -> Result<Sinks, CollectorError> {
         let mut sinks = Vec::new();
         #[cfg(feature = "nats")]
         let mut nats = None;
-        for c in configs {
+        for (index, c) in configs.iter().enumerate() {
             let output = match &c.kind {
                 SinkKind::Stdout { format, color } => {
                     if *format == OutputFormat::None {
@@ -231,6 +243,9 @@ impl Sinks {
                 output,
                 dead: false,
                 errors: RateLimit::new(3, Duration::from_secs(10)),
+                index,
+                written: 0,
+                failed: 0,
             });
         }
         Ok(Sinks {
@@ -241,7 +256,19 @@ impl Sinks {
             errors_committed: 0,
             #[cfg(feature = "nats")]
             nats,
+            metrics,
         })
+    }
+
+    /// Copies each sink's totals to the metrics, if any, counting `processed` more
+    /// records through (once per batch, not per record).
+    pub fn publish_metrics(&self, processed: usize) {
+        if let Some(m) = &self.metrics {
+            m.add_processed(processed as u64);
+            for sink in &self.sinks {
+                m.set_sink(sink.index, sink.written, sink.failed);
+            }
+        }
     }
 
     /// Whether there is any sink to write.
@@ -348,9 +375,6 @@ impl Sinks {
         self.pretty.clear();
         let mut decoded: Option<Record> = None;
         for sink in &mut self.sinks {
-            if sink.dead {
-                continue;
-            }
             let record = match line {
                 Line::Record(r, _) => Some(r),
                 Line::Body(body, _) if sink.needs_record() => {
@@ -368,6 +392,12 @@ impl Sinks {
             if !passes {
                 continue;
             }
+            if sink.dead {
+                // A closed stdout takes no more: the record it should have had is
+                // one it failed to write.
+                sink.failed += 1;
+                continue;
+            }
             let result = match &mut sink.output {
                 Output::Stdout { format, color, out } => {
                     if *format == OutputFormat::Pretty {
@@ -382,9 +412,13 @@ impl Sinks {
                 }
                 Output::File(file) => file.write_line(jsonl(&mut self.json, topic, line)),
             };
-            if let Err(e) = result {
-                self.errors += 1;
-                report(sink, &e);
+            match result {
+                Ok(()) => sink.written += 1,
+                Err(e) => {
+                    self.errors += 1;
+                    sink.failed += 1;
+                    report(sink, &e);
+                }
             }
         }
     }
@@ -401,6 +435,7 @@ impl Sinks {
             };
             if let Err(e) = result {
                 self.errors += 1;
+                sink.failed += 1;
                 report(sink, &e);
             }
         }
@@ -422,6 +457,7 @@ impl Sinks {
             };
             if let Err(e) = result {
                 self.errors += 1;
+                sink.failed += 1;
                 ok = matches!(sink.output, Output::Stdout { .. }) && ok;
                 report(sink, &e);
             }

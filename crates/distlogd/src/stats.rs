@@ -108,6 +108,9 @@ pub struct AckCounts {
     /// Records acknowledged: held by every sink, or handled (rejected, filtered out,
     /// duplicates), and covered by an acknowledgement that went out.
     pub acked: u64,
+    /// Acknowledgements sent: one per connection per commit, each covering every
+    /// record the connection carried so far. Not in the stats line; in `/metrics`.
+    pub acks_sent: u64,
     /// Records dropped because their producer's window had them already.
     pub duplicates: u64,
     /// Seqs of single-endpoint producers that never arrived before the window's floor

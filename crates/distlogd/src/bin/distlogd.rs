@@ -123,6 +123,11 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     curve_allow: Option<PathBuf>,
 
+    /// Serve Prometheus metrics at http://ADDR/metrics (HOST:PORT; port 0 takes a free
+    /// one, announced on stderr). Replaces the --config file's metrics_bind
+    #[arg(long, value_name = "ADDR")]
+    metrics_bind: Option<String>,
+
     /// On shutdown, stop once the input has been quiet this many seconds [default: 0.3]
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     drain_quiet: Option<f64>,
@@ -183,6 +188,9 @@ fn build_config(args: Args) -> Result<Config, distlogd::ConfigError> {
     }
     if let Some(secs) = args.stats_interval {
         config.stats_interval = (secs > 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    if let Some(addr) = args.metrics_bind {
+        config.metrics_bind = Some(addr);
     }
     if let Some(secs) = args.drain_quiet {
         config.drain_quiet = Duration::from_secs_f64(secs);

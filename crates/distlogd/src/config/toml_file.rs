@@ -29,6 +29,7 @@ struct File {
     channel_batches: Option<Count>,
     drain_quiet: Option<Seconds>,
     drain_max: Option<Seconds>,
+    metrics_bind: Option<String>,
     #[serde(default)]
     input: Tables<Input>,
     #[serde(default)]
@@ -113,6 +114,7 @@ pub(super) fn parse_with_binds(
     if let Some(Seconds(secs)) = file.drain_max {
         config.drain_max = Duration::from_secs_f64(secs);
     }
+    config.metrics_bind = file.metrics_bind;
     if let Some(curve) = file.curve {
         let Some(secret) = curve.secret else {
             return Err(ConfigError::Missing {
@@ -595,6 +597,7 @@ mod tests {
             r#"
             max_body_bytes = 4096
             stats_interval = 2.5
+            metrics_bind = "127.0.0.1:9102"
             [[input]]
             bind = "tcp://127.0.0.1:1"
             [[input]]
@@ -621,6 +624,7 @@ mod tests {
         assert_eq!(c.inputs, ["tcp://127.0.0.1:1", "ipc:///tmp/x"]);
         assert_eq!(c.max_body_bytes, 4096);
         assert_eq!(c.stats_interval, Some(Duration::from_millis(2500)));
+        assert_eq!(c.metrics_bind.as_deref(), Some("127.0.0.1:9102"));
         assert_eq!(c.sinks.len(), 3);
         assert_eq!(
             c.sinks[0].filter.systems,
@@ -645,6 +649,7 @@ mod tests {
         let c = parse("[input]\nbind = \"ipc:///tmp/y\"\n[sink]\ntype = \"file\"\npath = \"f\"\n")
             .unwrap();
         assert_eq!(c.inputs, ["ipc:///tmp/y"]);
+        assert_eq!(c.metrics_bind, None, "no metrics unless asked for");
         assert_eq!(
             c.sinks[0].kind,
             SinkKind::File {
