@@ -726,6 +726,14 @@ mod tests {
         parse(s).unwrap_err().to_string()
     }
 
+    #[cfg(not(feature = "nats"))]
+    #[test]
+    fn a_nats_sink_needs_the_nats_feature() {
+        let err = e("[[sink]]\ntype = \"nats\"\nurls = [\"nats://a:4222\"]\n");
+        assert!(err.contains("nats") && err.contains("feature"), "{err}");
+    }
+
+    #[cfg(feature = "nats")]
     #[test]
     fn nats_sink() {
         let c = parse(
