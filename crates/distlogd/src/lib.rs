@@ -690,6 +690,26 @@ async fn wait_any(
     .await
 }
 
+/// Binds `socket` on each endpoint and announces each on stderr as
+/// `distlogd: <what> ENDPOINT`, the port resolved (tests and operators read it).
+async fn bind_all<S: Socket>(
+    socket: &mut S,
+    endpoints: &[String],
+    what: &str,
+) -> Result<(), CollectorError> {
+    for endpoint in endpoints {
+        let bound = socket
+            .bind(endpoint)
+            .await
+            .map_err(|source| CollectorError::Bind {
+                endpoint: endpoint.clone(),
+                source,
+            })?;
+        eprintln!("distlogd: {what} {bound}");
+    }
+    Ok(())
+}
+
 /// Which socket a message came from.
 #[derive(Clone, Copy)]
 enum Source {
@@ -749,16 +769,7 @@ async fn receive<'a>(
     let mut pull = None;
     if !config.inputs.is_empty() {
         let mut socket = PullSocket::with_options(input_options());
-        for endpoint in &config.inputs {
-            let bound = socket
-                .bind(endpoint)
-                .await
-                .map_err(|source| CollectorError::Bind {
-                    endpoint: endpoint.clone(),
-                    source,
-                })?;
-            eprintln!("distlogd: listening on {bound}");
-        }
+        bind_all(&mut socket, &config.inputs, "listening on").await?;
         pull = Some(socket);
     }
     let mut router = None;
@@ -767,16 +778,7 @@ async fn receive<'a>(
         let mut socket = RouterSocket::with_options(input_options());
         // Before binding, so that no connection is missed in the count.
         let monitor = socket.monitor();
-        for endpoint in &config.ack_inputs {
-            let bound = socket
-                .bind(endpoint)
-                .await
-                .map_err(|source| CollectorError::Bind {
-                    endpoint: endpoint.clone(),
-                    source,
-                })?;
-            eprintln!("distlogd: acknowledged input on {bound}");
-        }
+        bind_all(&mut socket, &config.ack_inputs, "acknowledged input on").await?;
         router = Some(socket);
         acked = Some(AckState {
             dedup: dedup::Dedup::new(),
@@ -801,14 +803,7 @@ async fn receive<'a>(
                 c.apply(&mut pub_options);
             }
             let mut socket = PubSocket::with_options(pub_options);
-            let bound = socket
-                .bind(endpoint)
-                .await
-                .map_err(|source| CollectorError::Bind {
-                    endpoint: endpoint.clone(),
-                    source,
-                })?;
-            eprintln!("distlogd: publishing on {bound}");
+            bind_all(&mut socket, std::slice::from_ref(endpoint), "publishing on").await?;
             pubs.push(Publish {
                 socket,
                 filter: &sink.filter,
