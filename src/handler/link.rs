@@ -386,8 +386,10 @@ impl Link {
     /// connection is still usable; `None` if it cannot be told. In acknowledged mode,
     /// the seqs of those messages are added to `settled`.
     fn confirm_up(up: &mut Up, confirm: Confirm, settled: &mut Vec<u64>) -> Option<(usize, bool)> {
-        let (producer, ack_timeout) = match (confirm, &mut up.socket) {
-            (Confirm::Acked { producer, timeout }, Sender::Dealer(_)) => (producer, timeout),
+        let (producer, ack_timeout, dealer) = match (confirm, &mut up.socket) {
+            (Confirm::Acked { producer, timeout }, Sender::Dealer(dealer)) => {
+                (producer, timeout, dealer)
+            }
             _ => {
                 let tracker = up.tracker.as_ref()?;
                 let (delivered, open) = tracker.delivered()?;
@@ -402,9 +404,6 @@ impl Link {
                 }
                 return Some((n, open));
             }
-        };
-        let Sender::Dealer(dealer) = &mut up.socket else {
-            return None;
         };
         let mut n = 0;
         let mut open = true;
