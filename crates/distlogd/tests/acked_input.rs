@@ -6,7 +6,7 @@ mod collector_support;
 
 use collector_support::*;
 use std::time::{Duration, Instant};
-use zeromq::{DealerSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
+use zeromq::{DealerSocket, Socket, SocketRecv, SocketSend};
 
 const PRODUCER: [u8; 16] = *b"\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff";
 const PRODUCER_HEX: &str = "00112233445566778899aabbccddeeff";
@@ -40,10 +40,7 @@ impl Producer {
     }
 
     fn send(&mut self, frames: &[&[u8]]) {
-        let mut message = ZmqMessage::from(frames[0].to_vec());
-        for f in &frames[1..] {
-            message.push_back(f.to_vec().into());
-        }
+        let message = multipart(frames);
         let socket = &mut self.socket;
         self.rt
             .block_on(async { socket.send(message).await })

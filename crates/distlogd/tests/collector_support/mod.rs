@@ -68,6 +68,15 @@ async fn sleep(d: Duration) {
     tokio::time::sleep(d).await;
 }
 
+/// A multipart message of these frames (at least one).
+pub fn multipart(frames: &[&[u8]]) -> ZmqMessage {
+    let mut message = ZmqMessage::from(frames[0].to_vec());
+    for f in &frames[1..] {
+        message.push_back(f.to_vec().into());
+    }
+    message
+}
+
 /// A PUSH socket connected to a collector, as an application would have.
 pub struct Pusher {
     rt: Rt,
@@ -87,10 +96,7 @@ impl Pusher {
 
     /// Sends one multipart message (any number of frames, at least one).
     pub fn send(&mut self, frames: &[&[u8]]) {
-        let mut message = ZmqMessage::from(frames[0].to_vec());
-        for f in &frames[1..] {
-            message.push_back(f.to_vec().into());
-        }
+        let message = multipart(frames);
         let socket = &mut self.socket;
         self.rt
             .block_on(async { socket.send(message).await })
