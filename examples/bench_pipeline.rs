@@ -4,6 +4,7 @@
 //! cargo build --release --bins --examples
 //! target/release/examples/bench_pipeline            # all sections
 //! DISTLOG_PYTHON=.venv/bin/python target/release/examples/bench_pipeline --records 300000
+//! target/release/examples/bench_pipeline --only jetstream   # the JetStream rows alone
 //! ```
 //!
 //! Each section runs in a child process of its own (a process has one global logger),
@@ -11,8 +12,8 @@
 //! second from one application thread, the median of three runs; caller cost is the
 //! time one `log::info!` with three key-values takes on the calling thread.
 //!
-//! Built with `--no-default-features --features tokio,cli,tracing` (and distlogd with
-//! it), the same table measures the tokio runtime.
+//! Built with `--no-default-features --features async-std,tracing` (and distlogd with
+//! it), the same table measures the async-std runtime.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -50,6 +51,10 @@ fn main() {
     };
 
     println!("runtime: {RUNTIME}, {records} records per run, medians of 3 runs");
+    if get("--only").as_deref() == Some("jetstream") {
+        jetstream(&dir, records, &mut row);
+        return;
+    }
     let n = records.to_string();
     let raw = median3(|| child_metric(&["--section", "raw", "--records", &n], "raw_per_s"));
     row(
@@ -270,6 +275,8 @@ fn main() {
         format!("{:.2}", acked_file / to_file),
     );
 
+    jetstream(&dir, records, &mut row);
+
     match python() {
         Some(py) => {
             let (daemon, endpoint) = distlogd(&dir, &["--output", "none"]);
@@ -400,6 +407,119 @@ fn main() {
         "  bound: queue capacity x record size + 16 MiB (KiB)",
         format!("{bound_kib}"),
     );
+}
+
+/// The JetStream rows (issue 13), on a one-node `nats-server -js` with file storage:
+/// async-nats alone, distlogd fed pre-encoded records, and acknowledged `log::info!` end
+/// to end. Each run fills a stream of its own.
+fn jetstream(dir: &Path, records: u64, row: &mut impl FnMut(&str, String)) {
+    let tool = dir.join("examples/jetstream_bench");
+    if distlog_testkit::nats_server_path().is_none() || !tool.exists() {
+        row(
+            "JetStream rows",
+            "skipped: needs nats-server and examples/jetstream_bench".into(),
+        );
+        return;
+    }
+    let server = distlog_testkit::NatsServer::start();
+    let url = server.url();
+    // JetStream stores far slower than zeromq carries: fewer records keep the runs short.
+    let n = records.min(100_000).to_string();
+    let mut streams = 0;
+    let mut next_stream = || {
+        streams += 1;
+        (format!("BENCH{streams}"), format!("bench{streams}"))
+    };
+    let alone = median3(|| {
+        let (stream, _) = next_stream();
+        let out = Command::new(&tool)
+            .args(["publish", &url, &stream, &n, &body().len().to_string()])
+            .output();
+        out.ok()
+            .and_then(|o| metric(&String::from_utf8_lossy(&o.stdout), "publish_per_s"))
+            .unwrap_or(f64::NAN)
+    });
+    row(
+        &format!(
+            "async-nats alone -> JetStream (file), {}-byte bodies (records/s)",
+            body().len()
+        ),
+        format!("{alone:.0}"),
+    );
+    let mut received = Vec::new();
+    let via = median3(|| {
+        let (stream, prefix) = next_stream();
+        let nats = [
+            "--output",
+            "none",
+            "--nats",
+            &url,
+            "--nats-stream",
+            &stream,
+            "--nats-subject-prefix",
+            &prefix,
+        ];
+        let (daemon, endpoint) = distlogd(dir, &nats);
+        let rate = child_metric(
+            &[
+                "--section",
+                "ingest",
+                "--endpoint",
+                &endpoint,
+                "--records",
+                &n,
+                "--jetstream",
+                &url,
+                &stream,
+            ],
+            "ingest_per_s",
+        );
+        received.push(stop(daemon));
+        rate
+    });
+    row(
+        "distlogd --nats, fed pre-encoded records (records/s)",
+        format!("{via:.0}"),
+    );
+    row("  distlogd received, each run", format!("{received:?}"));
+    row(
+        "  ratio to async-nats alone (target >= 0.8)",
+        format!("{:.2}", via / alone),
+    );
+    let mut received = Vec::new();
+    let acked = median3(|| {
+        let (stream, prefix) = next_stream();
+        let nats = [
+            "--output",
+            "none",
+            "--nats",
+            &url,
+            "--nats-stream",
+            &stream,
+            "--nats-subject-prefix",
+            &prefix,
+        ];
+        let (daemon, endpoint) = distlogd_acked(dir, &nats);
+        let rate = child_metric(
+            &[
+                "--section",
+                "e2e_acked",
+                "--endpoint",
+                &endpoint,
+                "--records",
+                &n,
+            ],
+            "e2e_per_s",
+        );
+        received.push(stop(daemon));
+        rate
+    });
+    row(
+        "distlog log::info!, acknowledged -> distlogd -> JetStream (records/s)",
+        format!("{acked:.0}"),
+    );
+    row("  distlogd received, each run", format!("{received:?}"));
+    drop(server);
 }
 
 fn python() -> Option<PathBuf> {
@@ -656,9 +776,10 @@ fn bare_pull(n: u64) {
     drop(guard);
 }
 
-/// distlogd's own ingest rate to a JSON-lines file: records encoded beforehand by
-/// distlog's encoder, framed in batches and pushed as fast as zeromq takes them;
-/// timed until the file holds every line.
+/// distlogd's own ingest rate: records encoded beforehand by distlog's encoder, framed
+/// in batches and pushed as fast as zeromq takes them. With `--file F`, timed until the
+/// JSON-lines file holds every line; with `--jetstream URL STREAM`, rated by
+/// `jetstream_bench stored` from the stream's own timestamps once it holds every record.
 fn ingest(endpoint: &str, n: u64) {
     use zeromq::Socket;
     let distinct = 4096u64;
@@ -668,15 +789,20 @@ fn ingest(endpoint: &str, n: u64) {
     let expected: u64 = (0..n)
         .map(|i| bodies[(i % distinct) as usize].len() as u64 + line_overhead)
         .sum();
-    let Some(file) = std::env::args()
-        .skip_while(|a| a != "--file")
-        .nth(1)
-        .map(PathBuf::from)
-    else {
-        eprintln!("ingest: --file is required");
-        return;
+    let args: Vec<String> = std::env::args().collect();
+    let after = |flag: &str, k: usize| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + k))
+            .cloned()
     };
-    let start = block_on(async {
+    let file = after("--file", 1).map(PathBuf::from);
+    let jetstream = after("--jetstream", 1).zip(after("--jetstream", 2));
+    if file.is_none() && jetstream.is_none() {
+        eprintln!("ingest: --file F or --jetstream URL STREAM is required");
+        return;
+    }
+    let outcome = block_on(async {
         let mut push = zeromq::PushSocket::new();
         if push.connect(endpoint).await.is_err() {
             return None;
@@ -692,22 +818,31 @@ fn ingest(endpoint: &str, n: u64) {
             }
             push.send_framed(batch.freeze()).await.ok()?;
         }
-        // Keep the socket until everything is written out.
+        // Keep the socket until everything is stored.
+        if let Some((url, stream)) = &jetstream {
+            let tool = std::env::current_exe()
+                .ok()?
+                .with_file_name("jetstream_bench");
+            let out = Command::new(tool)
+                .args(["stored", url, stream, &n.to_string()])
+                .output()
+                .ok()?;
+            eprint!("{}", String::from_utf8_lossy(&out.stderr));
+            return metric(&String::from_utf8_lossy(&out.stdout), "stored_per_s");
+        }
+        let file = file.as_ref()?;
         let deadline = Instant::now() + Duration::from_secs(120);
-        while std::fs::metadata(&file).map_or(0, |m| m.len()) < expected {
+        while std::fs::metadata(file).map_or(0, |m| m.len()) < expected {
             if Instant::now() > deadline {
                 return None;
             }
             async_io_sleep().await;
         }
-        Some(start)
+        Some(n as f64 / start.elapsed().as_secs_f64())
     });
-    match start {
-        Some(start) => println!(
-            "ingest_per_s {:.0}",
-            n as f64 / start.elapsed().as_secs_f64()
-        ),
-        None => eprintln!("ingest: distlogd did not write every record"),
+    match outcome {
+        Some(rate) => println!("ingest_per_s {rate:.0}"),
+        None => eprintln!("ingest: distlogd did not store every record"),
     }
 }
 
