@@ -166,8 +166,11 @@ impl Shared {
             }
         }
         let done = state.closed && state.items.is_empty();
+        // The sink thread waits only on a full queue: waking it once half is free, not
+        // for every slot, lets it queue a batch per wakeup instead of one record.
+        let wake = !out.is_empty() && state.items.len() <= QUEUE / 2;
         drop(state);
-        if !out.is_empty() {
+        if wake {
             self.not_full.notify_all();
         }
         done
