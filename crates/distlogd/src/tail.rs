@@ -115,15 +115,13 @@ pub fn run_tail(
     if options.connect.is_empty() {
         return Err(TailError::NoEndpoint);
     }
-    let color = !options.jsonl && options.color.for_stdout();
-    block_on(tail(options, stop, out, color)).map_err(TailError::Runtime)?
+    block_on(tail(options, stop, out)).map_err(TailError::Runtime)?
 }
 
 async fn tail(
     options: &TailOptions,
     stop: &AtomicBool,
     out: &mut dyn Write,
-    color: bool,
 ) -> Result<u64, TailError> {
     // A hostile publisher must not make zeromq reserve an announced 2^50-byte frame.
     let mut zmq_options = zeromq::SocketOptions::default();
@@ -160,7 +158,7 @@ async fn tail(
     }
 
     let started = Instant::now();
-    let mut output = Output::new(&options.filter, options.tree, options.jsonl, color);
+    let mut output = Output::new(&options.filter, options.tree, options.jsonl, options.color);
     let mut first = true;
     let mut bad = RateLimit::new(10, Duration::from_secs(1));
     let write_err = TailError::Output;
@@ -217,13 +215,14 @@ pub(crate) struct Output<'a> {
 }
 
 impl<'a> Output<'a> {
-    /// `color` is the decision for the readable format (and the tree) already made.
-    pub(crate) fn new(filter: &'a RecordFilter, tree: bool, jsonl: bool, color: bool) -> Self {
+    /// Colors, when `color` resolves to on for stdout, go to the readable format and
+    /// the tree, never into JSON lines.
+    pub(crate) fn new(filter: &'a RecordFilter, tree: bool, jsonl: bool, color: Color) -> Self {
         Output {
             filter,
             tree: tree.then(TaskTree::default),
             jsonl,
-            color,
+            color: !jsonl && color.for_stdout(),
             limits: Limits::default(),
             buf: Vec::with_capacity(64 * 1024),
             shown: 0,
