@@ -254,7 +254,7 @@ fn filters_match_with_or_without_a_server_side_subject() {
         ]);
     }
     stop_storing(d);
-    let cases: [(&[&str], &[&str], Option<&str>); 9] = [
+    let cases: [(&[&str], &[&str], Option<&str>); 10] = [
         (&[], &["m0", "m1", "m2", "m3", "m4", "m5"], None),
         (&["--logger", "shop"], &["m0", "m1", "m4", "m5"], None),
         (
@@ -270,6 +270,8 @@ fn filters_match_with_or_without_a_server_side_subject() {
         (&["--level", "warning"], &["m1", "m2", "m3"], None),
         (&["--task", "a"], &["m0", "m1"], None),
         (&["--topic", "SL"], &["m3", "m4"], Some("distlog.S.L.>")),
+        // The encoding is in no subject: the server sends SLP too, and it is dropped here.
+        (&["--topic", "SLJ"], &["m3"], Some("distlog.S.L.>")),
         (&["--kind", "performance"], &["m5"], Some("distlog.*.P.>")),
         (
             &["--logger", "web", "--system", "S", "--level", "40"],
