@@ -625,10 +625,12 @@ mod tests {
         kinds: &[Kind],
         loggers: &[&str],
     ) -> Option<String> {
-        let mut filter = RecordFilter::default();
-        filter.systems = systems.to_vec();
-        filter.kinds = kinds.to_vec();
-        filter.loggers = loggers.iter().map(|s| s.to_string()).collect();
+        let filter = RecordFilter {
+            systems: systems.to_vec(),
+            kinds: kinds.to_vec(),
+            loggers: loggers.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
         let topics: Vec<String> = topics.iter().map(|s| s.to_string()).collect();
         filter_subject("distlog", &topics, &filter)
     }
