@@ -17,6 +17,7 @@ use crate::filter::RecordFilter;
 use crate::format::Color;
 use crate::nats::TOPIC_HEADER;
 use crate::since::{Since, SinceError};
+use crate::stats::{held_note, RateLimit};
 use crate::subject::{escape_token, valid_prefix, valid_stream_name};
 use crate::tail::Output;
 use async_nats::jetstream::{self, consumer, context::GetStreamErrorKind, stream};
@@ -158,7 +159,7 @@ pub enum ReplayError {
         /// The subject filter asked for, if any.
         subject: Option<String>,
         /// async-nats's reason.
-        source: ReadError,
+        source: ConsumerError,
     },
     /// Reading the stream failed on the way.
     Read {
@@ -178,30 +179,31 @@ pub enum ReplayError {
     Runtime(std::io::Error),
 }
 
-/// How creating the consumer failed: creating it, or starting its messages.
+/// Why the consumer that reads the stream could not start: the server refused it, or
+/// its messages could not be started.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum ReadError {
+pub enum ConsumerError {
     /// The consumer was refused.
     Create(stream::ConsumerError),
     /// Its messages could not be started.
     Messages(consumer::StreamError),
 }
 
-impl fmt::Display for ReadError {
+impl fmt::Display for ConsumerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ReadError::Create(e) => write!(f, "{e}"),
-            ReadError::Messages(e) => write!(f, "{e}"),
+            ConsumerError::Create(e) => write!(f, "{e}"),
+            ConsumerError::Messages(e) => write!(f, "{e}"),
         }
     }
 }
 
-impl std::error::Error for ReadError {
+impl std::error::Error for ConsumerError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ReadError::Create(e) => Some(e),
-            ReadError::Messages(e) => Some(e),
+            ConsumerError::Create(e) => Some(e),
+            ConsumerError::Messages(e) => Some(e),
         }
     }
 }
@@ -230,9 +232,10 @@ impl fmt::Display for ReplayError {
             ReplayError::NoStream { stream, servers } => {
                 write!(f, "no stream {stream:?} on NATS at {servers}")
             }
-            ReplayError::Lookup { stream, source } => {
-                write!(f, "cannot look up stream {stream:?}: {source}")
-            }
+            ReplayError::Lookup { stream, source } => write!(
+                f,
+                "cannot look up stream {stream:?}: {source} (is JetStream enabled on the server?)"
+            ),
             ReplayError::Consumer {
                 stream,
                 subject: Some(subject),
@@ -497,7 +500,7 @@ async fn replay(
             ..Default::default()
         })
         .await
-        .map_err(|e| consumer_error(ReadError::Create(e)))?;
+        .map_err(|e| consumer_error(ConsumerError::Create(e)))?;
     let pending = consumer.cached_info().num_pending;
     eprintln!(
         "distlog: replaying stream {name} ({pending} messages to read{}{})",
@@ -514,10 +517,11 @@ async fn replay(
     let mut messages = consumer
         .messages()
         .await
-        .map_err(|e| consumer_error(ReadError::Messages(e)))?;
+        .map_err(|e| consumer_error(ConsumerError::Messages(e)))?;
 
     let mut output = Output::new(&options.filter, options.tree, options.jsonl, options.color);
     let write_err = ReplayError::Output;
+    let mut complaints = RateLimit::new(5, Duration::from_secs(10));
     let caught_up = |output: &mut Output, out: &mut dyn Write| {
         output.flush(out)?;
         eprintln!(
@@ -553,8 +557,14 @@ async fn replay(
                 })
             }
             Ok(Some(Err(e))) => {
-                // The ordered consumer makes itself anew after this: say so and go on.
-                output.skip("read error", &e);
+                // The ordered consumer makes itself anew after this (a server restart,
+                // a missed heartbeat): say so and go on following.
+                if let Some(held) = complaints.check() {
+                    eprintln!(
+                        "distlog: reading stream {name}: {e}; going on{}",
+                        held_note(held)
+                    );
+                }
                 continue;
             }
             Ok(Some(Ok(m))) => m,
