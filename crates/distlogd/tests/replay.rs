@@ -544,6 +544,21 @@ fn bad_input_is_refused_naming_it() {
         &["--nats", &closed],
         &format!("cannot connect to NATS at {closed}"),
     );
+    // A NATS server without JetStream.
+    let plain_port = distlog_testkit::free_port();
+    let plain = Command::new(distlog_testkit::nats_server_path().expect("nats-server"))
+        .args(["-a", "127.0.0.1", "-p", &plain_port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nats-server without JetStream");
+    let plain = Running(plain);
+    distlog_testkit::wait_listening(plain_port);
+    refused(
+        &["--nats", &format!("nats://127.0.0.1:{plain_port}")],
+        "cannot look up stream \"DISTLOG\"",
+    );
+    drop(plain);
     // JetStream is up, but distlogd never made the stream.
     refused(&["--nats", &url], "no stream \"DISTLOG\"");
     refused(&["--nats", &url, "--stream", "NOPE"], "no stream \"NOPE\"");
