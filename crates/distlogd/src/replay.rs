@@ -370,11 +370,7 @@ fn valid_topic_prefix(t: &str) -> bool {
 
 /// The one subject that the server may send for these filters without losing a
 /// record they pass, or `None` when it would be the whole stream's.
-pub(crate) fn filter_subject(
-    prefix: &str,
-    topics: &[String],
-    filter: &RecordFilter,
-) -> Option<String> {
+fn filter_subject(prefix: &str, topics: &[String], filter: &RecordFilter) -> Option<String> {
     let systems = [System::Test, System::Staging, System::Production];
     let kinds = [Kind::Log, Kind::Performance];
     let pairs: Vec<(u8, u8)> = systems

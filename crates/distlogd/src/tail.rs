@@ -5,6 +5,9 @@
 //! filters are applied here. Records print as readable lines, or with `tree` are
 //! grouped into a [`TaskTree`] drawn when the stream ends (after `count` records, after
 //! `duration`, or on SIGINT/SIGTERM).
+//!
+//! `distlog replay` prints through the same output path (decoding, filter, lines or
+//! tree), so that a record replayed from JetStream looks as it did tailed.
 
 use super::filter::RecordFilter;
 use super::format::{write_jsonl, write_pretty, Color};
