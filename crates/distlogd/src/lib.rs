@@ -1,5 +1,6 @@
 //! The collector behind `distlogd`: receive records on PULL sockets, filter them, fan
-//! them out to stdout, rotating files and a PUB socket; and the `distlog tail` client.
+//! them out to stdout, rotating files and a PUB socket; and the `distlog tail` and
+//! `distlog replay` clients.
 //!
 //! Differences from Python's `distlogd`, on purpose:
 //! - it binds loopback (`tcp://127.0.0.1:5010`) by default, not all interfaces;
@@ -66,8 +67,12 @@ pub mod keygen;
 mod metrics;
 #[cfg(feature = "nats")]
 pub mod nats;
+#[cfg(feature = "nats")]
+pub mod replay;
 mod runtime;
 pub mod signal;
+#[cfg(feature = "nats")]
+pub mod since;
 mod sink;
 pub mod stats;
 pub mod subject;

@@ -5,6 +5,9 @@
 //! filters are applied here. Records print as readable lines, or with `tree` are
 //! grouped into a [`TaskTree`] drawn when the stream ends (after `count` records, after
 //! `duration`, or on SIGINT/SIGTERM).
+//!
+//! `distlog replay` prints through the same output path (decoding, filter, lines or
+//! tree), so that a record replayed from JetStream looks as it did tailed.
 
 use super::filter::RecordFilter;
 use super::format::{write_jsonl, write_pretty, Color};
@@ -13,7 +16,7 @@ use super::tree::TaskTree;
 use crate::runtime::{block_on, timeout};
 use distlog::serialize::{decode_message, Limits};
 use std::fmt;
-use std::io::Write;
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use zeromq::{Socket, SocketRecv, SubSocket};
@@ -115,15 +118,13 @@ pub fn run_tail(
     if options.connect.is_empty() {
         return Err(TailError::NoEndpoint);
     }
-    let color = !options.jsonl && options.color.for_stdout();
-    block_on(tail(options, stop, out, color)).map_err(TailError::Runtime)?
+    block_on(tail(options, stop, out)).map_err(TailError::Runtime)?
 }
 
 async fn tail(
     options: &TailOptions,
     stop: &AtomicBool,
     out: &mut dyn Write,
-    color: bool,
 ) -> Result<u64, TailError> {
     // A hostile publisher must not make zeromq reserve an announced 2^50-byte frame.
     let mut zmq_options = zeromq::SocketOptions::default();
@@ -160,15 +161,12 @@ async fn tail(
     }
 
     let started = Instant::now();
-    let limits = Limits::default();
-    let mut tree = TaskTree::default();
-    let mut buf = Vec::with_capacity(64 * 1024);
-    let mut shown = 0u64;
+    let mut output = Output::new(&options.filter, options.tree, options.jsonl, options.color);
     let mut first = true;
     let mut bad = RateLimit::new(10, Duration::from_secs(1));
     let write_err = TailError::Output;
     loop {
-        if stop.load(Ordering::Relaxed) || options.count.is_some_and(|n| shown >= n) {
+        if stop.load(Ordering::Relaxed) || options.count.is_some_and(|n| output.shown() >= n) {
             break;
         }
         let mut wait = Duration::from_millis(100);
@@ -180,11 +178,7 @@ async fn tail(
         }
         let message = match timeout(wait, socket.recv()).await {
             None => {
-                if !buf.is_empty() {
-                    out.write_all(&buf).map_err(write_err)?;
-                    buf.clear();
-                }
-                out.flush().map_err(write_err)?;
+                output.flush(out).map_err(write_err)?;
                 continue;
             }
             Some(Err(e)) => {
@@ -200,40 +194,102 @@ async fn tail(
             first = false;
         }
         let frames: Vec<&[u8]> = message.iter().map(|f| f.as_ref()).collect();
-        let (topic, record) = match decode_message(&frames, &limits) {
-            Ok(ok) => ok,
-            Err(e) => {
-                if let Some(held) = bad.check() {
-                    eprintln!(
-                        "distlog: skipped message ({}): {e}{}",
-                        e.reason(),
-                        held_note(held)
-                    );
-                }
-                continue;
-            }
-        };
-        if !options.filter.matches(topic, &record) {
-            continue;
-        }
-        shown += 1;
-        if options.tree {
-            tree.add(&record);
-        } else if options.jsonl {
-            write_jsonl(&mut buf, topic, &record);
-        } else {
-            write_pretty(&mut buf, &record, color);
-        }
-        if buf.len() >= 60 * 1024 {
-            out.write_all(&buf).map_err(write_err)?;
-            buf.clear();
-        }
+        output.message(&frames, out).map_err(write_err)?;
     }
-    if options.tree {
-        tree.render_styled(&mut buf, color);
-    }
-    out.write_all(&buf).map_err(write_err)?;
-    out.flush().map_err(write_err)?;
+    let shown = output.finish(out).map_err(write_err)?;
     drop(socket);
     Ok(shown)
+}
+
+/// What `distlog tail` and `distlog replay` share from a message's frames to the
+/// output: decoding, the record filter, and readable lines, JSON lines or the task
+/// tree, so that both print the same for the same records.
+pub(crate) struct Output<'a> {
+    filter: &'a RecordFilter,
+    /// `Some` with `tree`: records are grouped, and drawn by [`Output::finish`].
+    tree: Option<TaskTree>,
+    jsonl: bool,
+    color: bool,
+    limits: Limits,
+    buf: Vec<u8>,
+    shown: u64,
+    /// Undecodable messages are reported, but a flood of them must not flood stderr.
+    bad: RateLimit,
+}
+
+impl<'a> Output<'a> {
+    /// Colors, when `color` resolves to on for stdout, go to the readable format and
+    /// the tree, never into JSON lines.
+    pub(crate) fn new(filter: &'a RecordFilter, tree: bool, jsonl: bool, color: Color) -> Self {
+        Output {
+            filter,
+            tree: tree.then(TaskTree::default),
+            jsonl,
+            color: !jsonl && color.for_stdout(),
+            limits: Limits::default(),
+            buf: Vec::with_capacity(64 * 1024),
+            shown: 0,
+            bad: RateLimit::new(10, Duration::from_secs(1)),
+        }
+    }
+
+    /// Records that passed the filter so far.
+    pub(crate) fn shown(&self) -> u64 {
+        self.shown
+    }
+
+    /// Takes one `[topic, body]` message: skipped (said on stderr, rate-limited) when
+    /// it does not decode, else shown if the filter passes it. Output is buffered;
+    /// it goes to `out` in large writes.
+    pub(crate) fn message(&mut self, frames: &[&[u8]], out: &mut dyn Write) -> io::Result<()> {
+        let (topic, record) = match decode_message(frames, &self.limits) {
+            Ok(ok) => ok,
+            Err(e) => {
+                self.skip(e.reason(), &e);
+                return Ok(());
+            }
+        };
+        if !self.filter.matches(topic, &record) {
+            return Ok(());
+        }
+        self.shown += 1;
+        match &mut self.tree {
+            Some(tree) => tree.add(&record),
+            None if self.jsonl => write_jsonl(&mut self.buf, topic, &record),
+            None => write_pretty(&mut self.buf, &record, self.color),
+        }
+        if self.buf.len() >= 60 * 1024 {
+            out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Says on stderr (rate-limited) that a message was skipped, and why.
+    pub(crate) fn skip(&mut self, reason: &str, what: &dyn fmt::Display) {
+        if let Some(held) = self.bad.check() {
+            eprintln!(
+                "distlog: skipped message ({reason}): {what}{}",
+                held_note(held)
+            );
+        }
+    }
+
+    /// Writes what is buffered and flushes `out`: when the input goes idle.
+    pub(crate) fn flush(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        out.flush()
+    }
+
+    /// Draws the tree (with `tree`) and flushes; how many records were shown.
+    pub(crate) fn finish(mut self, out: &mut dyn Write) -> io::Result<u64> {
+        if let Some(tree) = &self.tree {
+            tree.render_styled(&mut self.buf, self.color);
+        }
+        self.flush(out)?;
+        Ok(self.shown)
+    }
 }

@@ -1,12 +1,20 @@
-//! `distlog`: the client. `distlog tail` follows a collector's `--publish` stream.
+//! `distlog`: the client. `distlog tail` follows a collector's `--publish` stream;
+//! `distlog replay` reads back what its `--nats` sink stored.
 
 use clap::{Parser, Subcommand};
 use distlog::curve::CurvePublicKey;
 use distlog::level::parse as parse_level;
 use distlog::topic::{Kind, System};
+use distlogd::filter::RecordFilter;
 use distlogd::format::Color;
+#[cfg(feature = "nats")]
+use distlogd::replay::{run_replay, ReplayOptions, Start};
 use distlogd::signal;
+#[cfg(feature = "nats")]
+use distlogd::since::Since;
 use distlogd::tail::{run_tail, TailOptions};
+#[cfg(feature = "nats")]
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -24,6 +32,9 @@ enum Command {
     /// Follow the records a `distlogd --publish ENDPOINT` re-publishes
     // Boxed: its options are large beside keygen's.
     Tail(Box<Tail>),
+    /// Show the records distlogd --nats stored in JetStream, as tail shows them live
+    #[cfg(feature = "nats")]
+    Replay(Box<Replay>),
     /// Make a CURVE key pair: NAME.key (secret, mode 0600) and NAME.pub, in Z85
     Keygen(Keygen),
 }
@@ -49,6 +60,32 @@ struct Tail {
     #[arg(long, value_name = "PREFIX")]
     topic: Vec<String>,
 
+    #[command(flatten)]
+    filters: Filters,
+
+    #[command(flatten)]
+    show: Show,
+
+    /// Stop after N records that pass the filters
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+
+    /// Stop after this many seconds
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    duration: Option<f64>,
+
+    /// CURVE: the public key (Z85) of a `distlogd --curve-secret` publish socket
+    #[arg(long, value_name = "Z85", requires = "curve_secret", value_parser = parse_public_key)]
+    curve_server_key: Option<CurvePublicKey>,
+
+    /// CURVE: this client's secret key file (from `distlog keygen`)
+    #[arg(long, value_name = "FILE", requires = "curve_server_key")]
+    curve_secret: Option<PathBuf>,
+}
+
+/// The record filters `tail` and `replay` share.
+#[derive(clap::Args, Debug)]
+struct Filters {
     /// Only records at this level or above (name or number)
     #[arg(long, value_name = "LEVEL", value_parser = parse_level_arg)]
     level: Option<i64>,
@@ -68,7 +105,23 @@ struct Tail {
     /// Only kinds (L, P or log, performance); repeatable
     #[arg(long, value_name = "KIND", value_parser = parse_kind)]
     kind: Vec<Kind>,
+}
 
+impl Filters {
+    fn into_filter(self) -> RecordFilter {
+        let mut filter = RecordFilter::default();
+        filter.systems = self.system;
+        filter.kinds = self.kind;
+        filter.min_level = self.level;
+        filter.loggers = self.logger;
+        filter.tasks = self.task;
+        filter
+    }
+}
+
+/// How `tail` and `replay` show records.
+#[derive(clap::Args, Debug)]
+struct Show {
     /// Group records by task and draw the task tree when the stream ends
     #[arg(long)]
     tree: bool,
@@ -77,25 +130,54 @@ struct Tail {
     #[arg(long, conflicts_with = "tree")]
     json: bool,
 
-    /// Stop after N records that pass the filters
-    #[arg(long, value_name = "N")]
-    count: Option<u64>,
-
-    /// Stop after this many seconds
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
-    duration: Option<f64>,
-
     /// Colors: auto (a terminal; NO_COLOR, CLICOLOR=0 and CLICOLOR_FORCE as usual), always, never
     #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = parse_color)]
     color: Color,
+}
 
-    /// CURVE: the public key (Z85) of a `distlogd --curve-secret` publish socket
-    #[arg(long, value_name = "Z85", requires = "curve_secret", value_parser = parse_public_key)]
-    curve_server_key: Option<CurvePublicKey>,
+#[cfg(feature = "nats")]
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("start").args(["since", "from_seq"])))]
+struct Replay {
+    /// NATS server URL (nats://host:4222); repeatable, for a cluster
+    #[arg(long, value_name = "URL", required = true)]
+    nats: Vec<String>,
 
-    /// CURVE: this client's secret key file (from `distlog keygen`)
-    #[arg(long, value_name = "FILE", requires = "curve_server_key")]
-    curve_secret: Option<PathBuf>,
+    /// The JetStream stream distlogd --nats writes
+    #[arg(long, value_name = "NAME", default_value = "DISTLOG")]
+    stream: String,
+
+    /// The subject prefix of distlogd --nats-subject-prefix
+    #[arg(long, value_name = "PREFIX", default_value = "distlog")]
+    subject_prefix: String,
+
+    /// Start at this time: RFC 3339 (2024-05-01T12:00:00Z) or ago (90s, 10m, 2h, 1d)
+    #[arg(long, value_name = "TIME", value_parser = parse_since)]
+    since: Option<Since>,
+
+    /// Start at this stream sequence number
+    #[arg(long, value_name = "N")]
+    from_seq: Option<NonZeroU64>,
+
+    /// Once the stored records are shown, keep showing new ones (until Ctrl-C)
+    #[arg(long)]
+    follow: bool,
+
+    /// Only topics starting with this (P, PL, PLJ ...); repeatable [default: all]
+    #[arg(long, value_name = "PREFIX")]
+    topic: Vec<String>,
+
+    #[command(flatten)]
+    filters: Filters,
+
+    #[command(flatten)]
+    show: Show,
+}
+
+#[cfg(feature = "nats")]
+fn parse_since(s: &str) -> Result<Since, String> {
+    s.parse()
+        .map_err(|e: distlogd::since::SinceError| e.to_string())
 }
 
 fn parse_public_key(s: &str) -> Result<CurvePublicKey, String> {
@@ -131,6 +213,8 @@ fn parse_secs(s: &str) -> Result<f64, String> {
 fn main() -> ExitCode {
     match Args::parse().command {
         Command::Tail(t) => tail(*t),
+        #[cfg(feature = "nats")]
+        Command::Replay(r) => replay(*r),
         Command::Keygen(k) => keygen(&k),
     }
 }
@@ -158,16 +242,12 @@ fn tail(t: Tail) -> ExitCode {
     let mut options = TailOptions::default();
     options.connect = t.connect;
     options.topics = t.topic;
-    options.filter.systems = t.system;
-    options.filter.kinds = t.kind;
-    options.filter.min_level = t.level;
-    options.filter.loggers = t.logger;
-    options.filter.tasks = t.task;
-    options.tree = t.tree;
-    options.jsonl = t.json;
+    options.filter = t.filters.into_filter();
+    options.tree = t.show.tree;
+    options.jsonl = t.show.json;
     options.count = t.count;
     options.duration = t.duration.map(Duration::from_secs_f64);
-    options.color = t.color;
+    options.color = t.show.color;
     if let (Some(server), Some(path)) = (t.curve_server_key, &t.curve_secret) {
         match distlog::curve::read_secret_key(path) {
             Ok(secret) => options.curve = Some((server, secret.into())),
@@ -177,12 +257,8 @@ fn tail(t: Tail) -> ExitCode {
             }
         }
     }
-    let stop = match signal::shutdown_on_signals() {
-        Ok(flag) => flag,
-        Err(e) => {
-            eprintln!("distlog: cannot install signal handlers: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(stop) = stop_flag() else {
+        return ExitCode::FAILURE;
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -191,6 +267,49 @@ fn tail(t: Tail) -> ExitCode {
         Err(e) => {
             eprintln!("distlog: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(feature = "nats")]
+fn replay(r: Replay) -> ExitCode {
+    let mut options = ReplayOptions::default();
+    options.servers = r.nats;
+    options.stream = r.stream;
+    options.subject_prefix = r.subject_prefix;
+    options.start = match (r.since, r.from_seq) {
+        (Some(since), _) => Start::Since(since),
+        (None, Some(seq)) => Start::Seq(seq),
+        (None, None) => Start::All,
+    };
+    options.follow = r.follow;
+    options.topics = r.topic;
+    options.filter = r.filters.into_filter();
+    options.tree = r.show.tree;
+    options.jsonl = r.show.json;
+    options.color = r.show.color;
+    let Some(stop) = stop_flag() else {
+        return ExitCode::FAILURE;
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match run_replay(&options, stop, &mut out) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("distlog: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// SIGINT and SIGTERM as the flag that ends a tail or a follow; `None` after saying
+/// why they could not be caught.
+fn stop_flag() -> Option<&'static std::sync::atomic::AtomicBool> {
+    match signal::shutdown_on_signals() {
+        Ok(flag) => Some(flag),
+        Err(e) => {
+            eprintln!("distlog: cannot install signal handlers: {e}");
+            None
         }
     }
 }
