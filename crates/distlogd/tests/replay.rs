@@ -469,6 +469,9 @@ fn handoff_binary() -> PathBuf {
 #[test]
 fn tree_of_the_handoff_example_comes_back_from_the_stream() {
     require_nats_server!();
+    // Built before anything starts: a build (minutes on a busy machine) must not eat
+    // into the live tail's wait.
+    let handoff = handoff_binary();
     let nats = NatsServer::start();
     let url = nats.url();
     let d = collector(&nats);
@@ -482,7 +485,7 @@ fn tree_of_the_handoff_example_comes_back_from_the_stream() {
         ]],
     );
     for encoding in ["json", "pickle"] {
-        let status = Command::new(handoff_binary())
+        let status = Command::new(&handoff)
             .args(["--endpoint", &d.pull, "--encoding", encoding])
             .status()
             .expect("run the handoff example");
