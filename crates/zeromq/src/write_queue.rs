@@ -53,6 +53,7 @@ pub(crate) async fn write_message_queue_with_heartbeat(
     mut heartbeat: HeartbeatWriter,
 ) -> CodecResult<()> {
     use futures::future::{Fuse, FutureExt};
+    use futures::stream::FusedStream;
     use std::pin::Pin;
 
     type Sleep = Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
@@ -70,7 +71,13 @@ pub(crate) async fn write_message_queue_with_heartbeat(
         futures::select! {
             message = queue_receiver.next() => match message {
                 Some(message) => {
-                    write_batch(&mut queue_receiver, &mut send_queue, message).await?
+                    write_batch(&mut queue_receiver, &mut send_queue, message).await?;
+                    // The batch's `try_recv` may have found the queue closed, which
+                    // ends the receiver: it never yields again, so neither must we
+                    // wait on it (nor on the PONGs alone, the socket being gone).
+                    if queue_receiver.is_terminated() {
+                        return Ok(());
+                    }
                 }
                 None => return Ok(()),
             },
@@ -100,6 +107,9 @@ pub(crate) async fn write_message_queue_with_heartbeat(
                 period = heartbeat.tick_period();
                 tick = arm(period);
             },
+            // Unreachable since the check above, but `select!` panics without it
+            // should every branch ever be finished.
+            complete => return Ok(()),
         }
     }
 }
@@ -221,6 +231,38 @@ mod tests {
         assert_eq!(1, stats.flushes);
         assert_eq!(
             stats.bytes,
+            vec![0x00, 0x01, b'a', 0x00, 0x01, b'b', 0x00, 0x01, b'c']
+        );
+    }
+
+    /// distlog patch: a queue closed behind its last messages ends the heartbeat
+    /// writer. Its batch's `try_recv` finished the receiver; with no PING clock and the
+    /// reader gone, `select!` then had no branch left and panicked ("all futures in
+    /// select! were completed"), which took a busy producer's runtime thread down.
+    #[crate::async_rt::test]
+    async fn test_heartbeat_writer_ends_when_the_queue_closes_behind_a_batch() {
+        let (mut sender, receiver) = mpsc::channel(8);
+        for body in [b"a", b"b", b"c"] {
+            sender
+                .send(Message::Message(ZmqMessage::from(Bytes::from_static(body))))
+                .await
+                .expect("queue a message");
+        }
+        drop(sender);
+        let shared = Arc::new(crate::heartbeat::HeartbeatShared::default());
+        let heartbeat = shared.attach(&crate::SocketOptions::default());
+        shared.reader_dropped();
+
+        let stats = Arc::new(Mutex::new(WriteStats::default()));
+        let writer = RecordingWrite {
+            stats: Arc::clone(&stats),
+        };
+        let send_queue = ZmqFramedWrite::new(Box::new(writer), ZmqCodec::new());
+        write_message_queue_with_heartbeat(receiver, send_queue, heartbeat)
+            .await
+            .expect("every queued message written, then the end");
+        assert_eq!(
+            stats.lock().bytes,
             vec![0x00, 0x01, b'a', 0x00, 0x01, b'b', 0x00, 0x01, b'c']
         );
     }
