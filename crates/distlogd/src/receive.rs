@@ -1,0 +1,838 @@
+//! The receive loop: takes messages from the PULL and ROUTER sockets, checks and
+//! decodes them, re-publishes them, hands batches to the sink thread and sends the
+//! acknowledgements that commits allow.
+
+use crate::ack::{AckHeader, AckHeaderError, Origin, ProducerId};
+use crate::acks::{AckState, Conn};
+use crate::batch::{Batch, Channels, Committed, Entry};
+use crate::config::SinkKind;
+use crate::error::CollectorError;
+use crate::metrics::Metrics;
+use crate::runtime::{sleep, timeout};
+use crate::stats::{held_note, AckCounts, RateLimit};
+use crate::{CollectorStats, Config};
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
+use distlog::serialize::{decode_message, decode_with, json, MessageError};
+use distlog::topic::Encoding;
+use distlog::topic::Topic;
+use distlog::Record;
+use futures::channel::mpsc::UnboundedReceiver;
+use futures::StreamExt;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use zeromq::{
+    PubSocket, PullSocket, RouterSocket, Socket, SocketEvent, SocketRecv, SocketSend, ZmqMessage,
+    ZmqResult,
+};
+
+/// Records per batch handed from the receive loop to the sink thread.
+const BATCH: usize = 256;
+/// How long the receive loop waits for a message before looking at the clock and flag.
+const TICK: Duration = Duration::from_millis(100);
+/// How long sending one acknowledgement may hold up the receive loop; one that does
+/// not go out in time is sent with the next, which covers it.
+const ACK_SEND_WAIT: Duration = Duration::from_millis(20);
+/// Connections with state kept at most; past it those with nothing to acknowledge go.
+const MAX_CONNECTIONS: usize = 65_536;
+
+/// Lets the executor run other tasks once (zeromq's accept and PUB fan-out tasks share
+/// the thread under tokio's current-thread runtime).
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+/// State of the receive loop.
+struct Receiving<'a> {
+    config: &'a Config,
+    stats: CollectorStats,
+    rejects: RateLimit,
+    transport: RateLimit,
+    batch: Batch,
+    tx: Option<Sender<Batch>>,
+    /// Batches the sink thread has written, to free and reuse here.
+    back: Option<Receiver<Batch>>,
+    pubs: Vec<Publish<'a>>,
+    /// CURVE on every socket, if configured.
+    curve: Option<crate::curve::Curve>,
+    /// Set (by SIGHUP in `distlogd`) to reread the allow file.
+    reload: &'a AtomicBool,
+    /// Check JSON bodies instead of decoding them: no filter or format needs records.
+    check_only: bool,
+    /// Keep each body as received beside its record, for the nats sink.
+    keep_bodies: bool,
+    /// The process's shutdown flag: a wait on full sinks gives up after drain_max.
+    shutdown: &'a AtomicBool,
+    /// Set when shutdown begins, for the nats sink.
+    stopping: Arc<AtomicBool>,
+    #[cfg(feature = "nats")]
+    nats_stats: Option<crate::nats::NatsStats>,
+    last_stats: Instant,
+    last_received: u64,
+    /// The acknowledged inputs' state, when there are any.
+    acked: Option<AckState>,
+    /// With `--metrics-bind`: where the counts are copied at each hand-over.
+    metrics: Option<Arc<Metrics>>,
+}
+
+/// A publish sink: its PUB socket, its filter, and what it passed on.
+struct Publish<'a> {
+    socket: PubSocket,
+    filter: &'a crate::filter::RecordFilter,
+    /// Its place in the config's sinks, which names it in the metrics.
+    index: usize,
+    /// Records handed to zeromq, and those zeromq refused.
+    written: u64,
+    failed: u64,
+}
+
+/// What woke the receive loop while it waited.
+enum Woke {
+    Pull(ZmqResult<ZmqMessage>),
+    Router(ZmqResult<ZmqMessage>),
+    Committed(Committed),
+    Timeout,
+}
+
+/// Waits for the first of: a message on either socket, a commit, or `wait`.
+async fn wait_any(
+    pull: Option<&mut PullSocket>,
+    router: Option<&mut RouterSocket>,
+    commits: Option<&mut UnboundedReceiver<Committed>>,
+    wait: Duration,
+) -> Woke {
+    let mut pull = pull.map(|s| s.recv());
+    let mut router = router.map(|s| s.recv());
+    let mut commits = commits;
+    let mut timer = std::pin::pin!(sleep(wait));
+    std::future::poll_fn(move |cx| {
+        if let Some(Poll::Ready(m)) = pull.as_mut().map(|f| f.as_mut().poll(cx)) {
+            return Poll::Ready(Woke::Pull(m));
+        }
+        if let Some(Poll::Ready(m)) = router.as_mut().map(|f| f.as_mut().poll(cx)) {
+            return Poll::Ready(Woke::Router(m));
+        }
+        if let Some(c) = commits.as_mut() {
+            match c.poll_next_unpin(cx) {
+                Poll::Ready(Some(t)) => return Poll::Ready(Woke::Committed(t)),
+                // The sink thread ended: nothing more will come from it.
+                Poll::Ready(None) => commits = None,
+                Poll::Pending => {}
+            }
+        }
+        timer.as_mut().poll(cx).map(|()| Woke::Timeout)
+    })
+    .await
+}
+
+/// Binds `socket` on each endpoint and announces each on stderr as
+/// `distlogd: <what> ENDPOINT`, the port resolved (tests and operators read it).
+async fn bind_all<S: Socket>(
+    socket: &mut S,
+    endpoints: &[String],
+    what: &str,
+) -> Result<(), CollectorError> {
+    for endpoint in endpoints {
+        let bound = socket
+            .bind(endpoint)
+            .await
+            .map_err(|source| CollectorError::Bind {
+                endpoint: endpoint.clone(),
+                source,
+            })?;
+        eprintln!("distlogd: {what} {bound}");
+    }
+    Ok(())
+}
+
+/// Which socket a message came from.
+#[derive(Clone, Copy)]
+enum Source {
+    Pull,
+    Router,
+}
+
+fn try_recv_from(
+    source: Source,
+    pull: &mut Option<PullSocket>,
+    router: &mut Option<RouterSocket>,
+) -> Option<(Source, ZmqResult<ZmqMessage>)> {
+    let got = match source {
+        Source::Pull => pull.as_mut()?.try_recv(),
+        Source::Router => router.as_mut()?.try_recv(),
+    };
+    got.map(|m| (source, m))
+}
+
+/// How the receive loop treats what it takes, decided from the sinks.
+pub(crate) struct ReceiveOptions {
+    pub(crate) check_only: bool,
+    pub(crate) keep_bodies: bool,
+    pub(crate) stopping: Arc<AtomicBool>,
+    #[cfg(feature = "nats")]
+    pub(crate) nats_stats: Option<crate::nats::NatsStats>,
+}
+
+pub(crate) async fn receive<'a>(
+    config: &'a Config,
+    shutdown: &'a AtomicBool,
+    reload: &'a AtomicBool,
+    curve: Option<crate::curve::Curve>,
+    channels: Option<Channels>,
+    options: ReceiveOptions,
+    metrics: Option<Arc<Metrics>>,
+) -> Result<CollectorStats, CollectorError> {
+    let (tx, back, committed) = match channels {
+        Some(c) => (Some(c.tx), Some(c.back), Some(c.committed)),
+        None => (None, None, None),
+    };
+    // A peer must not make zeromq reserve an absurd announced frame (2^50 bytes
+    // aborted the process): past this bound the connection is dropped before any
+    // memory is set aside. Bodies between max_body_bytes and the bound still arrive
+    // and are rejected one by one as `oversize`, keeping the connection.
+    let input_options = || {
+        let mut options = zeromq::SocketOptions::default();
+        options.max_frame_size(config.max_body_bytes.saturating_mul(4).max(16 << 20));
+        if let Some(c) = &curve {
+            c.apply(&mut options);
+        }
+        options
+    };
+    if let Some(c) = &curve {
+        eprintln!("distlogd: {}", c.describe());
+    }
+    let mut pull = None;
+    if !config.inputs.is_empty() {
+        let mut socket = PullSocket::with_options(input_options());
+        bind_all(&mut socket, &config.inputs, "listening on").await?;
+        pull = Some(socket);
+    }
+    let mut router = None;
+    let mut acked = None;
+    if !config.ack_inputs.is_empty() {
+        let mut socket = RouterSocket::with_options(input_options());
+        // Before binding, so that no connection is missed in the count.
+        let monitor = socket.monitor();
+        bind_all(&mut socket, &config.ack_inputs, "acknowledged input on").await?;
+        router = Some(socket);
+        acked = Some(AckState {
+            dedup: crate::dedup::Dedup::new(),
+            conns: HashMap::new(),
+            pending: 0,
+            committed: 0,
+            reported: 0,
+            commits: committed,
+            taken: VecDeque::new(),
+            monitor,
+            counts: AckCounts::default(),
+            failures: RateLimit::new(3, Duration::from_secs(10)),
+        });
+    }
+    let mut pubs = Vec::new();
+    for (index, sink) in config.sinks.iter().enumerate() {
+        if let SinkKind::Publish { endpoint } = &sink.kind {
+            // A publish socket hands out records: with CURVE, only to clients that
+            // pass the same handshake as senders do.
+            let mut pub_options = zeromq::SocketOptions::default();
+            if let Some(c) = &curve {
+                c.apply(&mut pub_options);
+            }
+            let mut socket = PubSocket::with_options(pub_options);
+            bind_all(&mut socket, std::slice::from_ref(endpoint), "publishing on").await?;
+            pubs.push(Publish {
+                socket,
+                filter: &sink.filter,
+                index,
+                written: 0,
+                failed: 0,
+            });
+        }
+    }
+    let mut r = Receiving {
+        config,
+        stats: CollectorStats::default(),
+        rejects: RateLimit::new(10, Duration::from_secs(1)),
+        transport: RateLimit::new(10, Duration::from_secs(1)),
+        batch: Batch::new(Vec::with_capacity(BATCH), 1),
+        tx,
+        back,
+        pubs,
+        curve,
+        reload,
+        check_only: options.check_only,
+        keep_bodies: options.keep_bodies,
+        shutdown,
+        stopping: options.stopping,
+        #[cfg(feature = "nats")]
+        nats_stats: options.nats_stats,
+        last_stats: Instant::now(),
+        last_received: 0,
+        acked,
+        metrics,
+    };
+
+    let mut drain_start: Option<Instant> = None;
+    let mut last_message = Instant::now();
+    let mut ready_in_a_row = 0usize;
+    let mut failed_in_a_row = 0u32;
+    let mut pull_first = false;
+    loop {
+        // Each socket in turn goes first, so that neither starves the other.
+        pull_first = !pull_first;
+        let (first, second) = if pull_first {
+            (Source::Pull, Source::Router)
+        } else {
+            (Source::Router, Source::Pull)
+        };
+        let ready = try_recv_from(first, &mut pull, &mut router)
+            .or_else(|| try_recv_from(second, &mut pull, &mut router));
+        let received = match ready {
+            Some(m) => {
+                ready_in_a_row += 1;
+                if ready_in_a_row.is_multiple_of(BATCH) {
+                    r.hand_over(drain_start.is_some())?;
+                    r.send_acks(router.as_mut()).await;
+                    r.publish_metrics();
+                    r.maybe_stats();
+                    r.maybe_reload();
+                    YieldNow(false).await;
+                }
+                Some(m)
+            }
+            None => {
+                if ready_in_a_row > 0 {
+                    // The clock is read once per run of ready messages, not per message.
+                    last_message = Instant::now();
+                }
+                ready_in_a_row = 0;
+                r.hand_over(drain_start.is_some())?;
+                r.send_acks(router.as_mut()).await;
+                r.publish_metrics();
+                r.maybe_stats();
+                r.maybe_reload();
+                if drain_start.is_none() && shutdown.load(Ordering::Relaxed) {
+                    eprintln!("distlogd: shutting down: draining input and flushing sinks");
+                    drain_start = Some(Instant::now());
+                    r.stopping.store(true, Ordering::Relaxed);
+                }
+                let wait = match drain_start {
+                    Some(start) => {
+                        let now = Instant::now();
+                        let quiet = now.saturating_duration_since(last_message.max(start));
+                        if quiet >= config.drain_quiet
+                            || now.saturating_duration_since(start) >= config.drain_max
+                        {
+                            break;
+                        }
+                        (config.drain_quiet - quiet).min(TICK)
+                    }
+                    None => TICK,
+                };
+                let commits = r.acked.as_mut().and_then(|a| a.commits.as_mut());
+                let got = match wait_any(pull.as_mut(), router.as_mut(), commits, wait).await {
+                    Woke::Pull(m) => Some((Source::Pull, m)),
+                    Woke::Router(m) => Some((Source::Router, m)),
+                    Woke::Committed(report) => {
+                        if let Some(a) = r.acked.as_mut() {
+                            a.on_commit(report);
+                        }
+                        r.send_acks(router.as_mut()).await;
+                        r.publish_metrics();
+                        None
+                    }
+                    Woke::Timeout => None,
+                };
+                if matches!(got, Some((_, Ok(_)))) {
+                    last_message = Instant::now();
+                }
+                got
+            }
+        };
+        match received {
+            None => {}
+            Some((source, Ok(message))) => {
+                failed_in_a_row = 0;
+                match source {
+                    Source::Pull => {
+                        r.take(message, None).await;
+                    }
+                    Source::Router => r.take_acked(message).await,
+                }
+            }
+            Some((_, Err(e))) => {
+                r.stats.transport_errors += 1;
+                if let Some(held) = r.transport.check() {
+                    eprintln!("distlogd: transport error: {e}{}", held_note(held));
+                }
+                failed_in_a_row += 1;
+                if failed_in_a_row > 1 {
+                    // Do not spin if the transport keeps failing.
+                    sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+        if drain_start.is_some_and(|s| s.elapsed() >= config.drain_max) {
+            break;
+        }
+    }
+    r.hand_over(true)?;
+    r.tx = None;
+    r.final_acks(router.as_mut()).await;
+    if !r.pubs.is_empty() || router.is_some() {
+        // Give the PUB fan-out task a moment to pass on the last records, and the
+        // ROUTER's the last acknowledgements.
+        sleep(Duration::from_millis(100)).await;
+    }
+    r.publish_metrics();
+    for p in r.pubs.drain(..) {
+        let _ = p.socket.close().await;
+    }
+    if let Some(socket) = pull {
+        let _ = socket.close().await;
+    }
+    if let Some(socket) = router {
+        let _ = socket.close().await;
+    }
+    r.stats.curve = r.curve.as_ref().map(crate::curve::Curve::counts);
+    r.stats.acked = r.acked.as_ref().map(|a| a.counts);
+    Ok(r.stats)
+}
+
+impl Receiving<'_> {
+    /// Checks, decodes, re-publishes and batches one `[topic, body]` message; `true`
+    /// when it went into the batch for the sink thread (which must then hold it).
+    async fn take(&mut self, message: ZmqMessage, origin: Option<Origin>) -> bool {
+        self.stats.received += 1;
+        if let (2, Some(body)) = (message.len(), message.get(1)) {
+            if body.len() > self.config.max_body_bytes {
+                let what = format!(
+                    "body of {} bytes exceeds max_body_bytes {}",
+                    body.len(),
+                    self.config.max_body_bytes
+                );
+                self.reject(crate::stats::OVERSIZE, &what);
+                return false;
+            }
+        }
+        let (topic, record) = match self.examine(&message) {
+            Ok(ok) => ok,
+            Err(e) => {
+                self.reject(e.reason(), &e.to_string());
+                return false;
+            }
+        };
+        self.stats.accepted += 1;
+        let last = self.pubs.len().wrapping_sub(1);
+        // The body goes to the sinks as it came when the record was only checked, or
+        // beside the record for a sink that publishes it as it came.
+        let body = match (&self.tx, &record) {
+            (Some(_), None) => message.get(1).cloned(),
+            (Some(_), Some(_)) if self.keep_bodies => message.get(1).cloned(),
+            _ => None,
+        };
+        let mut message = Some(message);
+        for (i, p) in self.pubs.iter_mut().enumerate() {
+            let passes = match &record {
+                Some(r) => p.filter.matches(topic, r),
+                None => p.filter.matches_topic(topic),
+            };
+            if !passes {
+                continue;
+            }
+            let m = if i == last {
+                message.take()
+            } else {
+                message.clone()
+            };
+            if let Some(m) = m {
+                // PUB never blocks: a slow subscriber loses messages, not the collector.
+                match p.socket.send(m).await {
+                    Ok(()) => p.written += 1,
+                    Err(_) => p.failed += 1,
+                }
+            }
+        }
+        if self.tx.is_none() {
+            return false;
+        }
+        let entry = match (record, body) {
+            (Some(record), body) => Entry::Record(topic, record, origin, body),
+            (None, Some(body)) => Entry::Body(topic, body, origin),
+            (None, None) => return false,
+        };
+        self.batch.entries.push(entry);
+        self.batch.acked |= origin.is_some();
+        true
+    }
+
+    /// Takes one message from the ROUTER: `[identity, header, topic, body]`.
+    async fn take_acked(&mut self, mut message: ZmqMessage) {
+        let Some(identity) = message.get(0).cloned() else {
+            return;
+        };
+        let header = match message.get(1).map(|h| AckHeader::parse(h)) {
+            Some(Ok(h)) => h,
+            Some(Err(e)) => return self.reject_unacked(&e),
+            None => return self.reject_unacked(&AckHeaderError::Length(0)),
+        };
+        let Some(a) = self.acked.as_mut() else {
+            return;
+        };
+        let seen = a.dedup.take(
+            header.producer,
+            header.seq,
+            header.base,
+            header.single_endpoint(),
+            Instant::now(),
+        );
+        a.counts.gaps += seen.gaps;
+        let held = if seen.duplicate {
+            // Taken before: its acknowledgement was lost, so it is sent again, but
+            // only once the first copy is held. Which pending ticket that went into
+            // is not kept; the newest one with acknowledged records is at least it
+            // (or the first copy is committed already, and no ticket is pending).
+            self.stats.received += 1;
+            a.counts.duplicates += 1;
+            let newest = a.taken.back().map_or(0, |(t, _)| *t);
+            let key = (identity.clone(), header.producer);
+            let (ticket, seq) = (newest, header.seq);
+            return self.note_handled(key, seq, Some(ticket));
+        } else if message.len() < 3 {
+            self.stats.received += 1;
+            let e = MessageError::FrameCount(message.len().saturating_sub(2));
+            self.reject(e.reason(), &e.to_string());
+            false
+        } else {
+            let rest = message.split_off(2);
+            self.take(rest, Some(Origin::new(header.producer, header.seq)))
+                .await
+        };
+        let ticket = self.batch.ticket;
+        if held {
+            // Kept until the ticket's commit is reported: forgotten by the window
+            // if it fails.
+            if let Some(a) = self.acked.as_mut() {
+                match a.taken.back_mut() {
+                    Some((t, records)) if *t == ticket => {
+                        records.push((header.producer, header.seq))
+                    }
+                    _ => a
+                        .taken
+                        .push_back((ticket, vec![(header.producer, header.seq)])),
+                }
+            }
+        }
+        self.note_handled(
+            (identity, header.producer),
+            header.seq,
+            held.then_some(ticket),
+        );
+    }
+
+    /// Whatever became of a record, it is handled: acknowledged on its connection
+    /// once what went before it there is held and, with `wait_for`, once that
+    /// ticket is committed too.
+    fn note_handled(&mut self, key: (Bytes, ProducerId), seq: u64, wait_for: Option<u64>) {
+        let Some(a) = self.acked.as_mut() else {
+            return;
+        };
+        if a.conns.len() >= MAX_CONNECTIONS {
+            // A withheld one stays as long as its connection: were it forgotten, its
+            // next record would start a fresh one, acknowledged past the failure.
+            a.conns.retain(|_, c| c.unacked > 0 || c.withheld);
+        }
+        let conn = a.conns.entry(key).or_insert(Conn {
+            seq,
+            ticket: 0,
+            unacked: 0,
+            retry_at: None,
+            withheld: false,
+        });
+        conn.seq = conn.seq.max(seq);
+        if let Some(ticket) = wait_for {
+            conn.ticket = conn.ticket.max(ticket);
+        }
+        if conn.unacked == 0 && !conn.withheld {
+            a.pending += 1;
+        }
+        conn.unacked += 1;
+    }
+
+    /// Counts a ROUTER message whose header is refused: it names no producer that
+    /// could be acknowledged.
+    fn reject_unacked(&mut self, e: &AckHeaderError) {
+        self.stats.received += 1;
+        self.reject(e.reason(), &e.to_string());
+    }
+
+    /// Sends each connection whose records are all held its acknowledgement.
+    async fn send_acks(&mut self, router: Option<&mut RouterSocket>) {
+        let (Some(a), Some(router)) = (self.acked.as_mut(), router) else {
+            return;
+        };
+        while let Ok(event) = a.monitor.try_recv() {
+            match event {
+                SocketEvent::Accepted(..) => a.counts.producers += 1,
+                SocketEvent::Disconnected(peer) => {
+                    a.counts.producers = a.counts.producers.saturating_sub(1);
+                    let gone = Bytes::from(peer);
+                    let before = a.conns.len();
+                    a.conns.retain(|(id, _), _| *id != gone);
+                    if a.conns.len() != before {
+                        a.pending = a.pending_count();
+                    }
+                }
+                _ => {}
+            }
+        }
+        while let Some(Ok(report)) = a.commits.as_mut().map(|c| c.try_recv()) {
+            a.on_commit(report);
+        }
+        if a.pending == 0 {
+            return;
+        }
+        let committed = a.committed;
+        let now = Instant::now();
+        let due: Vec<(Bytes, ProducerId, u64)> = a
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.unacked > 0
+                    && !c.withheld
+                    && c.ticket <= committed
+                    && c.retry_at.is_none_or(|t| t <= now)
+            })
+            .map(|((id, producer), c)| (id.clone(), *producer, c.seq))
+            .collect();
+        for (identity, producer, seq) in due {
+            let mut ack = ZmqMessage::from(identity.clone());
+            ack.push_back(Bytes::copy_from_slice(&crate::ack::ack_frame(
+                &producer, seq,
+            )));
+            let sent = timeout(ACK_SEND_WAIT, router.send(ack)).await;
+            let key = (identity, producer);
+            match sent {
+                // Not out in time: a later try covers it.
+                None => {
+                    if let Some(c) = a.conns.get_mut(&key) {
+                        c.retry_at = Some(Instant::now() + TICK);
+                    }
+                    continue;
+                }
+                Some(Ok(())) => {
+                    a.counts.acks_sent += 1;
+                    if let Some(c) = a.conns.get_mut(&key) {
+                        a.counts.acked += c.unacked;
+                        c.unacked = 0;
+                        c.retry_at = None;
+                    }
+                }
+                // The connection went away; its producer resends elsewhere.
+                Some(Err(_)) => {
+                    a.conns.remove(&key);
+                }
+            }
+            a.pending = a.pending.saturating_sub(1);
+        }
+    }
+
+    /// On the way out: waits (boundedly) for the sink thread's last commit and sends
+    /// the acknowledgements it allows, so that producers need not resend what is
+    /// written.
+    async fn final_acks(&mut self, router: Option<&mut RouterSocket>) {
+        let last = self.batch.ticket - 1;
+        let deadline = Instant::now() + self.config.drain_max.min(Duration::from_secs(2));
+        loop {
+            let Some(a) = self.acked.as_mut() else {
+                return;
+            };
+            if a.reported >= last || a.commits.is_none() {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let Some(commits) = a.commits.as_mut() else {
+                break;
+            };
+            match timeout(left, commits.next()).await {
+                Some(Some(report)) => a.on_commit(report),
+                Some(None) => a.commits = None,
+                None => break,
+            }
+        }
+        self.send_acks(router).await;
+    }
+
+    /// Validates a message: its topic, and its body checked (a canonical JSON body,
+    /// when nothing needs the record) or decoded.
+    fn examine(&self, message: &ZmqMessage) -> Result<(Topic, Option<Record>), MessageError> {
+        let limits = &self.config.limits;
+        let (Some(topic), Some(body), 2) = (message.get(0), message.get(1), message.len()) else {
+            let frames: Vec<&[u8]> = message.iter().map(|f| f.as_ref()).collect();
+            return decode_message(&frames, limits).map(|(t, r)| (t, Some(r)));
+        };
+        let topic = Topic::parse(topic).map_err(MessageError::Topic)?;
+        if self.check_only && topic.encoding == Encoding::Json {
+            if self.tx.is_none() {
+                // Nothing is written: the verdict is all that is needed.
+                json::validate_record(body, limits).map_err(MessageError::Body)?;
+                return Ok((topic, None));
+            }
+            let checked = json::check_record(body, limits).map_err(MessageError::Body)?;
+            if checked.canonical {
+                return Ok((topic, None));
+            }
+        }
+        let record = decode_with(body, topic.encoding, limits).map_err(MessageError::Body)?;
+        Ok((topic, Some(record)))
+    }
+
+    fn reject(&mut self, reason: &'static str, what: &str) {
+        self.stats.reject(reason);
+        if let Some(held) = self.rejects.check() {
+            eprintln!(
+                "distlogd: rejected message ({reason}): {what}{}",
+                held_note(held)
+            );
+        }
+    }
+
+    /// Sends the pending batch to the sink thread, waiting while its channel is full
+    /// (that wait is the backpressure). When `draining`, gives up after `drain_max`
+    /// so a stuck sink cannot keep the process from exiting.
+    fn hand_over(&mut self, draining: bool) -> Result<(), CollectorError> {
+        if self.batch.entries.is_empty() {
+            return Ok(());
+        }
+        let Some(tx) = &self.tx else {
+            self.batch.entries.clear();
+            return Ok(());
+        };
+        // Free the records of written batches, keeping one allocation for the next.
+        let mut spare = None;
+        if let Some(back) = &self.back {
+            while let Ok(done) = back.try_recv() {
+                let mut entries = done.entries;
+                entries.clear();
+                spare = Some(entries);
+            }
+        }
+        let next = spare.unwrap_or_else(|| Vec::with_capacity(BATCH));
+        let ticket = self.batch.ticket + 1;
+        let mut batch = std::mem::replace(&mut self.batch, Batch::new(next, ticket));
+        let mut started = Instant::now();
+        let mut draining = draining;
+        let n = batch.entries.len() as u64;
+        loop {
+            match tx.send_timeout(batch, TICK) {
+                Ok(()) => {
+                    if let Some(m) = &self.metrics {
+                        m.add_handed(n);
+                    }
+                    return Ok(());
+                }
+                Err(SendTimeoutError::Timeout(b)) => {
+                    // Stuck sinks (JetStream down) must not keep a SIGTERM waiting:
+                    // the wait becomes the drain's, bounded by drain_max.
+                    if !draining && self.shutdown.load(Ordering::Relaxed) {
+                        draining = true;
+                        started = Instant::now();
+                        self.stopping.store(true, Ordering::Relaxed);
+                    }
+                    if draining && started.elapsed() >= self.config.drain_max {
+                        self.stats.sink_errors += b.entries.len() as u64;
+                        eprintln!(
+                            "distlogd: sinks stuck while shutting down; {} records not written",
+                            b.entries.len()
+                        );
+                        return Ok(());
+                    }
+                    batch = b;
+                }
+                Err(SendTimeoutError::Disconnected(_)) => {
+                    return Err(CollectorError::SinkThread("it stopped"))
+                }
+            }
+        }
+    }
+
+    /// Copies the counts to the metrics, with `--metrics-bind`: once per hand-over
+    /// or turn of the idle loop, never per record.
+    fn publish_metrics(&mut self) {
+        let Some(m) = &self.metrics else {
+            return;
+        };
+        m.set_received(
+            &self.stats,
+            self.acked.as_ref().map(|a| a.counts),
+            self.curve.as_ref().map(crate::curve::Curve::counts),
+        );
+        for p in &self.pubs {
+            m.set_sink(p.index, p.written, p.failed);
+        }
+    }
+
+    fn maybe_stats(&mut self) {
+        let Some(interval) = self.config.stats_interval else {
+            return;
+        };
+        let elapsed = self.last_stats.elapsed();
+        if elapsed < interval {
+            return;
+        }
+        self.stats.curve = self.curve.as_ref().map(crate::curve::Curve::counts);
+        self.stats.acked = self.acked.as_ref().map(|a| a.counts);
+        #[cfg(feature = "nats")]
+        {
+            self.stats.nats = self
+                .nats_stats
+                .as_ref()
+                .map(crate::nats::NatsStats::snapshot);
+        }
+        let rate = (self.stats.received - self.last_received) as f64 / elapsed.as_secs_f64();
+        eprintln!("distlogd: stats {} rate={rate:.1}/s", self.stats);
+        self.last_stats = Instant::now();
+        self.last_received = self.stats.received;
+    }
+
+    /// Rereads the CURVE allow file if asked to; a failed reload keeps the old keys.
+    fn maybe_reload(&mut self) {
+        if !self.reload.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let Some(curve) = &self.curve else {
+            eprintln!("distlogd: reload asked for, but CURVE is off: nothing to reload");
+            return;
+        };
+        match curve.reload() {
+            Ok(Some((path, n))) => {
+                eprintln!("distlogd: reloaded {}: {n} client keys allowed", path.display())
+            }
+            Ok(None) => eprintln!(
+                "distlogd: reload asked for, but there is no allow file: any client that knows the server key may connect"
+            ),
+            Err(e) => eprintln!(
+                "distlogd: reload failed, keeping the {} client keys allowed before: {e}",
+                curve.allowed().unwrap_or(0)
+            ),
+        }
+    }
+}
