@@ -67,6 +67,41 @@ fn wait_stream(cluster: &NatsCluster, what: &str, state: impl Fn(&StreamState) -
     }
 }
 
+/// Waits until each of the processes is connected to a node, then moves the stream's
+/// leader (asking it to step down, through `url`) until it is on a node that one of
+/// them is connected to; that node.
+fn leader_under_a_collector(cluster: &NatsCluster, url: &str, pids: &[u32]) -> usize {
+    assert!(
+        wait_until(LONG, || pids.iter().all(|&p| cluster.node_of(p).is_some())),
+        "a distlogd is connected to no node"
+    );
+    let used: Vec<usize> = pids.iter().filter_map(|&p| cluster.node_of(p)).collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let client = rt
+        .block_on(async_nats::connect(url))
+        .expect("connect to nats");
+    for _ in 0..20 {
+        wait_stream(cluster, "a stream leader", |s| s.leader.is_some());
+        let leader = cluster
+            .stream(STREAM)
+            .and_then(|s| s.leader)
+            .expect("a leader");
+        if used.contains(&leader) {
+            return leader;
+        }
+        let subject = format!("$JS.API.STREAM.LEADER.STEPDOWN.{STREAM}");
+        rt.block_on(client.request(subject, "".into()))
+            .expect("stream leader stepdown");
+        wait_stream(cluster, "a new stream leader", |s| {
+            s.leader.is_some_and(|l| l != leader)
+        });
+    }
+    panic!("the stream leader never went to a node of {used:?}");
+}
+
 #[test]
 fn one_collector_and_the_stream_leader_sigkilled_every_record_is_stored_once() {
     require_nats_server!();
@@ -86,16 +121,24 @@ fn one_collector_and_the_stream_leader_sigkilled_every_record_is_stored_once() {
     for url in &urls {
         args.extend(["--nats", url]);
     }
-    let mut a = Daemon::start_acked(&args, false);
-    let mut b = Daemon::start_acked(&args, false);
+    let a = Daemon::start_acked(&args, false);
+    let b = Daemon::start_acked(&args, false);
     // One of them creates it, the other finds it (or both create the same: that is
     // the same stream).
     a.wait_stderr("stream DISTLOG");
     b.wait_stderr("stream DISTLOG");
-    wait_stream(&cluster, "a leader for the new stream", |s| {
-        s.leader.is_some()
-    });
-    let (ea, eb) = (a.ack.clone().expect("ack"), b.ack.clone().expect("ack"));
+    let leader = leader_under_a_collector(&cluster, &urls[0], &[a.pid(), b.pid()]);
+    // The one to survive is the one on the leader's node: it loses its server and
+    // the stream's leader at once, and must go on through another node.
+    let (mut victim, mut survivor) = if cluster.node_of(b.pid()) == Some(leader) {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let (ea, eb) = (
+        victim.ack.clone().expect("ack"),
+        survivor.ack.clone().expect("ack"),
+    );
     // Paced (about 900 a second here), so that emit is still logging through the
     // election that follows the kills (seconds: raft's election timeout), and its
     // flush at the end has only the last moments' records left to wait for.
@@ -105,8 +148,8 @@ fn one_collector_and_the_stream_leader_sigkilled_every_record_is_stored_once() {
     // Mid-stream: some of it stored, most of it still to come.
     wait_stream(&cluster, "a fifth stored", |s| s.messages >= N / 5);
     let before = cluster.stream(STREAM).expect("the stream");
-    let leader = before.leader.expect("a stream leader");
-    a.sigkill();
+    assert_eq!(before.leader, Some(leader), "the leader moved by itself");
+    victim.sigkill();
     cluster.kill(leader);
     let killed_at = sending.elapsed();
     assert!(
@@ -115,24 +158,31 @@ fn one_collector_and_the_stream_leader_sigkilled_every_record_is_stored_once() {
     );
     let took = sending.elapsed();
     let after = cluster.stream(STREAM);
-    b.terminate();
-    let err = b.stderr();
+    let moved_to = cluster.node_of(survivor.pid());
+    survivor.terminate();
+    let err = survivor.stderr();
     assert_eq!(final_stat(&err, "sink_errors"), 0, "{err}");
+    assert!(
+        err.contains("nats: disconnected") && moved_to.is_some_and(|n| n != leader),
+        "the surviving distlogd went on through another node (now on {moved_to:?}): {err}"
+    );
     let survivors: Vec<String> = (0..urls.len())
         .filter(|&i| cluster.running(i))
         .map(|i| cluster.url(i))
         .collect();
     let verdict = python_check(&survivors, N);
     eprintln!(
-        "3-node cluster ready in {cluster_ready:?}; {N} acked records; killed distlogd A and \
-         node {} (the stream leader) at {killed_at:?} with {} stored; emit done at {took:?}; \
-         new leader {:?}; distlogd B: nats.published={} nats.duplicates={} nats.failed={}; \
-         nats-py: {verdict}; in all {:?}",
+        "3-node cluster ready in {cluster_ready:?}; {N} acked records; killed one distlogd \
+         and node {} (the stream leader, and the other distlogd's server) at {killed_at:?} \
+         with {} stored; emit done at {took:?}; new leader {:?}, surviving distlogd now on \
+         {:?}: nats.published={} nats.duplicates={} nats.failed={}; nats-py: {verdict}; \
+         in all {:?}",
         cluster.node_name(leader),
         before.messages,
         after
             .and_then(|s| s.leader)
             .map(|l| cluster.node_name(l).to_string()),
+        moved_to.map(|n| cluster.node_name(n).to_string()),
         final_stat(&err, "nats.published"),
         final_stat(&err, "nats.duplicates"),
         final_stat(&err, "nats.failed"),

@@ -375,6 +375,40 @@ impl NatsCluster {
         }
     }
 
+    /// The running node that process `pid` has a TCP connection to, from its open
+    /// sockets (`/proc/PID/fd` and `/proc/net/tcp`, so Linux only: `None` elsewhere,
+    /// and when it is connected to none).
+    pub fn node_of(&self, pid: u32) -> Option<usize> {
+        let inodes: std::collections::HashSet<String> =
+            std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .ok()?
+                .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter_map(|l| {
+                    let l = l.to_str()?;
+                    Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+                })
+                .collect();
+        let tcp = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).ok()?;
+        // Each line: sl, local address, remote address (hex IP:port), state, ...,
+        // and the socket's inode as the tenth field.
+        let remote_ports: Vec<u16> = tcp
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let established = fields.get(3) == Some(&"01");
+                let ours = inodes.contains(*fields.get(9)?);
+                let (_, port) = fields.get(2)?.split_once(':')?;
+                (established && ours)
+                    .then(|| u16::from_str_radix(port, 16).ok())
+                    .flatten()
+            })
+            .collect();
+        self.nodes
+            .iter()
+            .position(|n| n.child.is_some() && remote_ports.contains(&n.port))
+    }
+
     /// What the first running node says about `stream`, or `None` when it does not
     /// know the stream (or does not answer).
     pub fn stream(&self, stream: &str) -> Option<StreamState> {
