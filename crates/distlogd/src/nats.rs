@@ -652,16 +652,36 @@ impl Publisher {
 
 /// Publishes one message and waits for its PubAck (bounded by the context's timeout),
 /// timing the two.
+///
+/// Each publish is a task of its own. Polled as futures of the NATS thread's one
+/// task instead, in a `FuturesUnordered` of 1024, a few of them finished seconds
+/// late under a steady flow (measured: the oldest id stayed while 12,000 newer
+/// records were stored, with no PubAck timing out), and the oldest record holds
+/// every commit queued behind it, so no acknowledgement went out until the flow
+/// stopped. As tasks, the oldest in flight trails the newest by about the 1024.
 fn publish(js: Context, id: u64, m: Message) -> BoxFuture<'static, Outcome> {
-    Box::pin(async move {
+    let (subject, headers, payload) = (m.subject.clone(), m.headers(), m.payload.clone());
+    let task = tokio::spawn(async move {
         let started = Instant::now();
-        let sent = js
-            .publish_with_headers(m.subject.clone(), m.headers(), m.payload.clone())
-            .await;
-        let outcome = match sent {
+        let outcome = match js.publish_with_headers(subject, headers, payload).await {
             Ok(ack) => ack.await,
             Err(e) => Err(e),
         };
-        (id, m, started.elapsed(), outcome)
+        (started.elapsed(), outcome)
+    });
+    Box::pin(async move {
+        match task.await {
+            Ok((took, outcome)) => (id, m, took, outcome),
+            // It panicked, or the runtime is ending: tried again like any failure.
+            Err(e) => (
+                id,
+                m,
+                Duration::ZERO,
+                Err(PublishError::with_source(
+                    jetstream::context::PublishErrorKind::Other,
+                    e,
+                )),
+            ),
+        }
     })
 }
