@@ -528,10 +528,13 @@ struct Publish<'a> {
 struct Conn {
     /// The highest seq it carried.
     seq: u64,
-    /// The ticket of the batch its last held record went into: once committed,
-    /// everything it carried is held.
-    ticket: u64,
-    /// Records taken since its last acknowledgement.
+    /// What it carried since its last acknowledgement, by the ticket it waits for,
+    /// in ticket order (tickets only grow along a connection). Acknowledging the
+    /// newest committed entry covers every record before it there, so a producer
+    /// that never pauses is acknowledged as commits come, not only once the
+    /// pipeline behind a slow sink (JetStream's PubAcks) has gone empty.
+    held: VecDeque<Checkpoint>,
+    /// Records taken since its last acknowledgement: the sum over `held`.
     unacked: u64,
     /// After an acknowledgement did not go out in time (a peer that does not read),
     /// no new try before this: such a peer must not stall the loop at every turn.
@@ -539,6 +542,17 @@ struct Conn {
     /// A commit failed while it waited for one (see [`AckState::on_commit`]): it is
     /// never acknowledged again, and its producer resends on a new connection.
     withheld: bool,
+}
+
+/// Where a connection stood when a ticket last took one of its records.
+struct Checkpoint {
+    /// Committed, everything the connection carried by then is held (0 for records
+    /// that wait for no commit).
+    ticket: u64,
+    /// The highest seq the connection had carried by then: what acknowledges it.
+    seq: u64,
+    /// Records it stands for.
+    records: u64,
 }
 
 /// What acknowledged delivery keeps between messages.
@@ -1108,14 +1122,24 @@ impl Receiving<'_> {
         }
         let conn = a.conns.entry(key).or_insert(Conn {
             seq,
-            ticket: 0,
+            held: VecDeque::new(),
             unacked: 0,
             retry_at: None,
             withheld: false,
         });
         conn.seq = conn.seq.max(seq);
-        if let Some(ticket) = wait_for {
-            conn.ticket = conn.ticket.max(ticket);
+        let newest = conn.held.back().map_or(0, |c| c.ticket);
+        let ticket = newest.max(wait_for.unwrap_or(0));
+        match conn.held.back_mut() {
+            Some(c) if c.ticket == ticket => {
+                c.seq = conn.seq;
+                c.records += 1;
+            }
+            _ => conn.held.push_back(Checkpoint {
+                ticket,
+                seq: conn.seq,
+                records: 1,
+            }),
         }
         if conn.unacked == 0 && !conn.withheld {
             a.pending += 1;
@@ -1130,7 +1154,8 @@ impl Receiving<'_> {
         self.reject(e.reason(), &e.to_string());
     }
 
-    /// Sends each connection whose records are all held its acknowledgement.
+    /// Sends each connection with held records its acknowledgement, for as far as
+    /// they are held.
     async fn send_acks(&mut self, router: Option<&mut RouterSocket>) {
         let (Some(a), Some(router)) = (self.acked.as_mut(), router) else {
             return;
@@ -1158,18 +1183,18 @@ impl Receiving<'_> {
         }
         let committed = a.committed;
         let now = Instant::now();
-        let due: Vec<(Bytes, ProducerId, u64)> = a
+        // Each with the seq to acknowledge and the checkpoints that covers.
+        let due: Vec<(Bytes, ProducerId, u64, usize)> = a
             .conns
             .iter()
-            .filter(|(_, c)| {
-                c.unacked > 0
-                    && !c.withheld
-                    && c.ticket <= committed
-                    && c.retry_at.is_none_or(|t| t <= now)
+            .filter(|(_, c)| !c.withheld && c.retry_at.is_none_or(|t| t <= now))
+            .filter_map(|((id, producer), c)| {
+                let n = c.held.iter().take_while(|h| h.ticket <= committed).count();
+                let seq = c.held.get(n.checked_sub(1)?)?.seq;
+                Some((id.clone(), *producer, seq, n))
             })
-            .map(|((id, producer), c)| (id.clone(), *producer, c.seq))
             .collect();
-        for (identity, producer, seq) in due {
+        for (identity, producer, seq, n) in due {
             let mut ack = ZmqMessage::from(identity.clone());
             ack.push_back(Bytes::copy_from_slice(&ack::ack_frame(&producer, seq)));
             let sent = timeout(ACK_SEND_WAIT, router.send(ack)).await;
@@ -1185,9 +1210,14 @@ impl Receiving<'_> {
                 Some(Ok(())) => {
                     a.counts.acks_sent += 1;
                     if let Some(c) = a.conns.get_mut(&key) {
-                        a.counts.acked += c.unacked;
-                        c.unacked = 0;
+                        let covered: u64 = c.held.drain(..n).map(|h| h.records).sum();
+                        a.counts.acked += covered;
+                        c.unacked = c.unacked.saturating_sub(covered);
                         c.retry_at = None;
+                        // Records after the acknowledged one still wait: pending.
+                        if c.unacked > 0 {
+                            continue;
+                        }
                     }
                 }
                 // The connection went away; its producer resends elsewhere.
