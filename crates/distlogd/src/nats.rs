@@ -554,13 +554,26 @@ impl Publisher {
                         }
                         Err(e) => {
                             self.shared.counters.failed.fetch_add(1, Ordering::Relaxed);
-                            if e.kind() == jetstream::context::PublishErrorKind::StreamNotFound {
-                                // Deleted, or never made on this cluster: make it again.
+                            // No responder: the stream is gone (deleted, or never
+                            // made on this cluster: made again once the lookup says
+                            // so), or its replicas are electing a leader, as for
+                            // seconds after its leader's node dies (the lookup then
+                            // finds it).
+                            let unanswered =
+                                e.kind() == jetstream::context::PublishErrorKind::StreamNotFound;
+                            if unanswered {
                                 stream_ready = false;
                             }
                             if let Some(held) = complaints.check() {
+                                let why = if unanswered {
+                                    "no stream answered (none for the subject, or its replicas \
+                                     are electing a leader)"
+                                        .to_string()
+                                } else {
+                                    e.to_string()
+                                };
                                 eprintln!(
-                                    "distlogd: nats: publish to {} failed: {e}; trying again{}",
+                                    "distlogd: nats: publish to {} failed: {why}; trying again{}",
                                     m.subject,
                                     held_note(held)
                                 );

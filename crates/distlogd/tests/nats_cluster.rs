@@ -170,13 +170,15 @@ fn one_collector_and_the_stream_leader_sigkilled_every_record_is_stored_once() {
         .filter(|&i| cluster.running(i))
         .map(|i| cluster.url(i))
         .collect();
+    let checking = Instant::now();
     let verdict = python_check(&survivors, N);
+    let checked = checking.elapsed();
     eprintln!(
         "3-node cluster ready in {cluster_ready:?}; {N} acked records; killed one distlogd \
          and node {} (the stream leader, and the other distlogd's server) at {killed_at:?} \
          with {} stored; emit done at {took:?}; new leader {:?}, surviving distlogd now on \
-         {:?}: nats.published={} nats.duplicates={} nats.failed={}; nats-py: {verdict}; \
-         in all {:?}",
+         {:?}: nats.published={} nats.duplicates={} nats.failed={}; nats-py in {checked:?}: \
+         {verdict}; in all {:?}",
         cluster.node_name(leader),
         before.messages,
         after
