@@ -1,8 +1,10 @@
 //! Issue 13's cluster test: three `nats-server -js` on loopback and a stream of 3
 //! replicas, two `distlogd` publishing to it, an acknowledged `emit` sending to both.
-//! Mid-stream one distlogd and the stream's leader node are SIGKILLed; emit must
-//! still have every record acknowledged, and afterwards the stream must hold every
-//! record exactly once. The last word is an independent reader's: Python's nats-py
+//! Mid-stream one distlogd and the stream's leader node are SIGKILLed, the node the
+//! other distlogd is connected to (the test moves the leader there first), so the
+//! survivor loses its server and the stream's leader at once. emit must still have
+//! every record acknowledged, and afterwards the stream must hold every record
+//! exactly once. The last word is an independent reader's: Python's nats-py
 //! (`py/nats_check.py`), not our code. Without `nats-server` or nats-py the tests say
 //! they were skipped (with `DISTLOG_REQUIRE_PEERS=1`, they fail).
 #![cfg(feature = "nats")]
