@@ -14,10 +14,13 @@ use zeromq::SocketEvent;
 pub(crate) struct Conn {
     /// The highest seq it carried.
     pub(crate) seq: u64,
-    /// The ticket of the batch its last held record went into: once committed,
-    /// everything it carried is held.
-    pub(crate) ticket: u64,
-    /// Records taken since its last acknowledgement.
+    /// What it carried since its last acknowledgement, by the ticket it waits for,
+    /// in ticket order (tickets only grow along a connection). Acknowledging the
+    /// newest committed entry covers every record before it there, so a producer
+    /// that never pauses is acknowledged as commits come, not only once the
+    /// pipeline behind a slow sink (JetStream's PubAcks) has gone empty.
+    pub(crate) held: VecDeque<Checkpoint>,
+    /// Records taken since its last acknowledgement: the sum over `held`.
     pub(crate) unacked: u64,
     /// After an acknowledgement did not go out in time (a peer that does not read),
     /// no new try before this: such a peer must not stall the loop at every turn.
@@ -25,6 +28,17 @@ pub(crate) struct Conn {
     /// A commit failed while it waited for one (see [`AckState::on_commit`]): it is
     /// never acknowledged again, and its producer resends on a new connection.
     pub(crate) withheld: bool,
+}
+
+/// Where a connection stood when a ticket last took one of its records.
+pub(crate) struct Checkpoint {
+    /// Committed, everything the connection carried by then is held (0 for records
+    /// that wait for no commit).
+    pub(crate) ticket: u64,
+    /// The highest seq the connection had carried by then: what acknowledges it.
+    pub(crate) seq: u64,
+    /// Records it stands for.
+    pub(crate) records: u64,
 }
 
 /// What acknowledged delivery keeps between messages.

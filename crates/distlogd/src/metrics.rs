@@ -5,7 +5,10 @@
 //! totals here once per batch (the receive loop at every hand-over to the sink
 //! thread, under a short uncontended lock; the sink thread into atomics), never per
 //! record. A scrape reads the copies through a [`Collector`]: every total only ever
-//! grows, so exposing it as a counter is monotonic as Prometheus requires.
+//! grows, so exposing it as a counter is monotonic as Prometheus requires. The nats
+//! sink's thread keeps atomic counters of its own (its stats line reads them too): a
+//! scrape reads those directly, and the thread observes each PubAck's latency into
+//! the histogram here.
 //!
 //! The exposition format is `prometheus-client`'s ([`prometheus_text`], version
 //! 0.0.4). HTTP is a `std::net::TcpListener` on a thread of its own: a request of at
@@ -15,6 +18,8 @@
 //! header holds one slot for [`REQUEST_TIMEOUT`] at most and never delays a scrape.
 
 use crate::config::{Config, OutputFormat, SinkKind};
+#[cfg(feature = "nats")]
+use crate::nats::NatsStats;
 use crate::stats::{AckCounts, CollectorStats, CurveCounts};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, EncodeMetric};
@@ -54,16 +59,51 @@ const REASONS: &[&str] = &[
     crate::ack::REASON_VERSION,
 ];
 
+/// Where a sink is written, which decides where its counts come from.
+#[derive(Debug)]
+enum Written {
+    /// By the sink thread, behind the channel (stdout, files): its totals are copied
+    /// here, and its records in flight are the channel's.
+    Queued,
+    /// From the receive loop (publish), with no queue of ours: totals copied here.
+    Direct,
+    /// By the nats sink's thread, whose counters a scrape reads (set once the sink
+    /// is made; 0 until then).
+    #[cfg(feature = "nats")]
+    Nats(std::sync::OnceLock<NatsStats>),
+}
+
 /// One sink's counts, by its place in [`Config::sinks`].
 #[derive(Debug)]
 struct SinkMetrics {
-    /// `stdout`, `file:PATH` or `publish:ENDPOINT`.
+    /// `stdout`, `file:PATH`, `publish:ENDPOINT` or `nats:STREAM`.
     label: String,
-    /// Whether it is written by the sink thread, behind the channel (stdout, files),
-    /// rather than from the receive loop (publish).
-    queued: bool,
+    written_by: Written,
     written: AtomicU64,
     failed: AtomicU64,
+}
+
+impl SinkMetrics {
+    /// Records written, records failed, and records in flight (`queued` being the
+    /// sink thread's) now.
+    fn counts(&self, queued: i64) -> (u64, u64, i64) {
+        let copied = (
+            self.written.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        );
+        match &self.written_by {
+            Written::Queued => (copied.0, copied.1, queued),
+            Written::Direct => (copied.0, copied.1, 0),
+            #[cfg(feature = "nats")]
+            Written::Nats(stats) => match stats.get() {
+                Some(s) => {
+                    let n = s.snapshot();
+                    (n.published, n.failed + n.given_up, as_gauge(s.pending()))
+                }
+                None => (0, 0, 0),
+            },
+        }
+    }
 }
 
 /// What the receive loop copies here.
@@ -97,16 +137,25 @@ impl Metrics {
             .sinks
             .iter()
             .map(|s| {
-                let (label, queued) = match &s.kind {
+                let (label, written_by) = match &s.kind {
                     SinkKind::Stdout {
                         format: OutputFormat::None,
                         ..
                     } => return None,
-                    SinkKind::Stdout { .. } => ("stdout".to_string(), true),
-                    SinkKind::File { path, .. } => (format!("file:{}", path.display()), true),
-                    SinkKind::Publish { endpoint } => (format!("publish:{endpoint}"), false),
-                    // The nats sink's counts are in the stats line (`nats.*`); not
-                    // yet here.
+                    SinkKind::Stdout { .. } => ("stdout".to_string(), Written::Queued),
+                    SinkKind::File { path, .. } => {
+                        (format!("file:{}", path.display()), Written::Queued)
+                    }
+                    SinkKind::Publish { endpoint } => {
+                        (format!("publish:{endpoint}"), Written::Direct)
+                    }
+                    #[cfg(feature = "nats")]
+                    SinkKind::Nats(n) => (
+                        format!("nats:{}", n.stream),
+                        Written::Nats(std::sync::OnceLock::new()),
+                    ),
+                    // Config::validate refuses it in a build without the feature.
+                    #[cfg(not(feature = "nats"))]
                     SinkKind::Nats(_) => return None,
                 };
                 // Two sinks of one label (two stdout sinks in a config file) would
@@ -120,7 +169,7 @@ impl Metrics {
                 };
                 Some(SinkMetrics {
                     label,
-                    queued,
+                    written_by,
                     written: AtomicU64::new(0),
                     failed: AtomicU64::new(0),
                 })
@@ -159,6 +208,18 @@ impl Metrics {
         }
     }
 
+    /// Where the scrape reads the nats sink at `index` in [`Config::sinks`] from.
+    #[cfg(feature = "nats")]
+    pub(crate) fn set_nats_sink(&self, index: usize, stats: NatsStats) {
+        if let Some(Some(SinkMetrics {
+            written_by: Written::Nats(cell),
+            ..
+        })) = self.sinks.get(index)
+        {
+            let _ = cell.set(stats);
+        }
+    }
+
     /// Counts records handed over to the sink thread.
     pub(crate) fn add_handed(&self, n: u64) {
         self.handed.fetch_add(n, Ordering::Relaxed);
@@ -169,9 +230,9 @@ impl Metrics {
         self.processed.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Records the time from publishing one record to JetStream to its PubAck: for
-    /// the NATS sink, which is not written yet; until then the histogram stays empty.
-    #[allow(dead_code)]
+    /// Records the time from publishing one record to JetStream to its PubAck (the
+    /// nats sink's thread, once per PubAck).
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
     pub(crate) fn observe_nats_publish(&self, took: Duration) {
         self.nats_publish.observe(took.as_secs_f64());
     }
@@ -290,43 +351,47 @@ impl Collector for Scrape {
             "Errors the transport reported (a peer that sent bytes that are not ZMTP)",
             stats.transport_errors,
         )?;
-        let sinks: Vec<&SinkMetrics> = m.sinks.iter().flatten().collect();
-        counters(
-            &mut e,
-            "sink_records_written",
-            "Records a sink wrote: for stdout and files into its buffer (flushed when the \
-             input goes idle, and fdatasynced on each commit of acknowledged records), for \
-             publish handed to zeromq, which drops them for a slow or absent subscriber",
-            "sink",
-            sinks
-                .iter()
-                .map(|s| (s.label.as_str(), s.written.load(Ordering::Relaxed))),
-        )?;
-        counters(
-            &mut e,
-            "sink_records_failed",
-            "Write errors of a sink: each record it could not write (a stdout that closed \
-             takes no more, and each record after counts), and each failed flush or fdatasync",
-            "sink",
-            sinks
-                .iter()
-                .map(|s| (s.label.as_str(), s.failed.load(Ordering::Relaxed))),
-        )?;
         let in_flight = as_gauge(
             m.handed
                 .load(Ordering::Relaxed)
                 .saturating_sub(m.processed.load(Ordering::Relaxed)),
         );
+        // Each sink read once, so that its three series agree.
+        let sinks: Vec<(&str, (u64, u64, i64))> = m
+            .sinks
+            .iter()
+            .flatten()
+            .map(|s| (s.label.as_str(), s.counts(in_flight)))
+            .collect();
+        counters(
+            &mut e,
+            "sink_records_written",
+            "Records a sink wrote: for stdout and files into its buffer (flushed when the \
+             input goes idle, and fdatasynced on each commit of acknowledged records), for \
+             publish handed to zeromq, which drops them for a slow or absent subscriber, for \
+             nats stored by JetStream (a PubAck, duplicates JetStream dropped included)",
+            "sink",
+            sinks.iter().map(|(l, (written, _, _))| (*l, *written)),
+        )?;
+        counters(
+            &mut e,
+            "sink_records_failed",
+            "Write errors of a sink: each record it could not write (a stdout that closed \
+             takes no more, and each record after counts), and each failed flush or \
+             fdatasync; for nats each publish that failed and was tried again, and each \
+             record given up at shutdown",
+            "sink",
+            sinks.iter().map(|(l, (_, failed, _))| (*l, *failed)),
+        )?;
         gauges(
             &mut e,
             "sink_records_in_flight",
             "Records handed to the sink thread and not yet through it, for stdout and file \
              sinks (one queue feeds them all, so each shows the same number, before its own \
-             filter); always 0 for publish sinks, which are written with no queue of ours",
+             filter); always 0 for publish sinks, which are written with no queue of ours; \
+             for nats, records queued for JetStream or waiting for their PubAck",
             "sink",
-            sinks
-                .iter()
-                .map(|s| (s.label.as_str(), if s.queued { in_flight } else { 0 })),
+            sinks.iter().map(|(l, (_, _, n))| (*l, *n)),
         )?;
         if m.acked {
             let a = acked.unwrap_or_default();
@@ -384,8 +449,9 @@ impl Collector for Scrape {
         }
         m.nats_publish.encode(e.encode_descriptor(
             "nats_publish_seconds",
-            "Seconds from publishing a record to JetStream to its PubAck; empty until \
-             distlogd has a NATS sink",
+            "Seconds from publishing a record to JetStream to its PubAck, for each PubAck \
+             (a publish that failed and was tried again is timed again); empty without a \
+             nats sink",
             None,
             MetricType::Histogram,
         )?)?;
@@ -663,6 +729,35 @@ mod tests {
         let text = Arc::new(Metrics::new(&config)).encode();
         assert!(text.contains("{sink=\"stdout\"}"), "{text}");
         assert!(text.contains("{sink=\"stdout#2\"}"), "{text}");
+    }
+
+    #[cfg(feature = "nats")]
+    #[test]
+    fn a_nats_sink_shows_under_its_stream_from_the_start() {
+        let mut config = Config::default();
+        let mut nats = crate::config::NatsConfig::new(vec!["nats://127.0.0.1:4222".into()]);
+        nats.stream = "LOGS".into();
+        config.sinks.push(SinkConfig::new(SinkKind::Nats(nats)));
+        let m = Arc::new(Metrics::new(&config));
+        let zeros = |m: &Arc<Metrics>| {
+            let text = m.encode();
+            for line in [
+                "distlogd_sink_records_written_total{sink=\"nats:LOGS\"} 0\n",
+                "distlogd_sink_records_failed_total{sink=\"nats:LOGS\"} 0\n",
+                "distlogd_sink_records_in_flight{sink=\"nats:LOGS\"} 0\n",
+            ] {
+                assert!(text.contains(line), "no {line:?} in\n{text}");
+            }
+        };
+        // Before the sink is made, and after (nothing published yet).
+        zeros(&m);
+        let SinkKind::Nats(nats) = &config.sinks[0].kind else {
+            unreachable!("the sink pushed above")
+        };
+        let sink = crate::nats::NatsSink::new(nats, Default::default(), Some(m.clone()))
+            .expect("a good URL");
+        m.set_nats_sink(0, sink.stats());
+        zeros(&m);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! acknowledgements that commits allow.
 
 use crate::ack::{AckHeader, AckHeaderError, Origin, ProducerId};
-use crate::acks::{AckState, Conn};
+use crate::acks::{AckState, Checkpoint, Conn};
 use crate::batch::{Batch, Channels, Committed, Entry};
 use crate::config::SinkKind;
 use crate::error::CollectorError;
@@ -559,14 +559,24 @@ impl Receiving<'_> {
         }
         let conn = a.conns.entry(key).or_insert(Conn {
             seq,
-            ticket: 0,
+            held: VecDeque::new(),
             unacked: 0,
             retry_at: None,
             withheld: false,
         });
         conn.seq = conn.seq.max(seq);
-        if let Some(ticket) = wait_for {
-            conn.ticket = conn.ticket.max(ticket);
+        let newest = conn.held.back().map_or(0, |c| c.ticket);
+        let ticket = newest.max(wait_for.unwrap_or(0));
+        match conn.held.back_mut() {
+            Some(c) if c.ticket == ticket => {
+                c.seq = conn.seq;
+                c.records += 1;
+            }
+            _ => conn.held.push_back(Checkpoint {
+                ticket,
+                seq: conn.seq,
+                records: 1,
+            }),
         }
         if conn.unacked == 0 && !conn.withheld {
             a.pending += 1;
@@ -581,7 +591,8 @@ impl Receiving<'_> {
         self.reject(e.reason(), &e.to_string());
     }
 
-    /// Sends each connection whose records are all held its acknowledgement.
+    /// Sends each connection with held records its acknowledgement, for as far as
+    /// they are held.
     async fn send_acks(&mut self, router: Option<&mut RouterSocket>) {
         let (Some(a), Some(router)) = (self.acked.as_mut(), router) else {
             return;
@@ -609,18 +620,18 @@ impl Receiving<'_> {
         }
         let committed = a.committed;
         let now = Instant::now();
-        let due: Vec<(Bytes, ProducerId, u64)> = a
+        // Each with the seq to acknowledge and the checkpoints that covers.
+        let due: Vec<(Bytes, ProducerId, u64, usize)> = a
             .conns
             .iter()
-            .filter(|(_, c)| {
-                c.unacked > 0
-                    && !c.withheld
-                    && c.ticket <= committed
-                    && c.retry_at.is_none_or(|t| t <= now)
+            .filter(|(_, c)| !c.withheld && c.retry_at.is_none_or(|t| t <= now))
+            .filter_map(|((id, producer), c)| {
+                let n = c.held.iter().take_while(|h| h.ticket <= committed).count();
+                let seq = c.held.get(n.checked_sub(1)?)?.seq;
+                Some((id.clone(), *producer, seq, n))
             })
-            .map(|((id, producer), c)| (id.clone(), *producer, c.seq))
             .collect();
-        for (identity, producer, seq) in due {
+        for (identity, producer, seq, n) in due {
             let mut ack = ZmqMessage::from(identity.clone());
             ack.push_back(Bytes::copy_from_slice(&crate::ack::ack_frame(
                 &producer, seq,
@@ -638,9 +649,14 @@ impl Receiving<'_> {
                 Some(Ok(())) => {
                     a.counts.acks_sent += 1;
                     if let Some(c) = a.conns.get_mut(&key) {
-                        a.counts.acked += c.unacked;
-                        c.unacked = 0;
+                        let covered: u64 = c.held.drain(..n).map(|h| h.records).sum();
+                        a.counts.acked += covered;
+                        c.unacked = c.unacked.saturating_sub(covered);
                         c.retry_at = None;
+                        // Records after the acknowledged one still wait: pending.
+                        if c.unacked > 0 {
+                            continue;
+                        }
                     }
                 }
                 // The connection went away; its producer resends elsewhere.

@@ -229,9 +229,13 @@ impl Sinks {
                 SinkKind::Publish { .. } => continue,
                 #[cfg(feature = "nats")]
                 SinkKind::Nats(config) => {
-                    nats = Some(
-                        NatsSink::new(config, c.filter.clone()).map_err(CollectorError::Nats)?,
-                    );
+                    let sink = NatsSink::new(config, c.filter.clone(), metrics.clone())
+                        .map_err(CollectorError::Nats)?;
+                    // A scrape reads its counters where the NATS thread keeps them.
+                    if let Some(m) = &metrics {
+                        m.set_nats_sink(index, sink.stats());
+                    }
+                    nats = Some(sink);
                     continue;
                 }
                 // Config::validate refuses it in a build without the feature.

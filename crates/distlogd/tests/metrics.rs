@@ -352,3 +352,82 @@ fn acknowledged_input_counts_acks_duplicates_gaps_and_producers() {
     drop(socket);
     scrape_until(&addr, |m| get(m, "distlogd_producers_connected") == 0);
 }
+
+/// The nats sink against a real `nats-server -js`: each PubAck's latency is in the
+/// histogram, and the sink's own series count what JetStream stored.
+#[cfg(feature = "nats")]
+#[test]
+fn nats_sink_publish_latency_and_counts_match_what_jetstream_stored() {
+    distlog_testkit::require_nats_server!();
+    let nats = distlog_testkit::NatsServer::start();
+    let url = nats.url();
+    let mut d = Daemon::start(&[
+        "--output",
+        "none",
+        "--nats",
+        &url,
+        "--nats-stream",
+        "METRICS",
+        "--stats-interval",
+        "0",
+        "--metrics-bind",
+        "127.0.0.1:0",
+    ]);
+    let addr = metrics_addr(&d);
+    let written = "distlogd_sink_records_written_total{sink=\"nats:METRICS\"}";
+    let failed = "distlogd_sink_records_failed_total{sink=\"nats:METRICS\"}";
+    let in_flight = "distlogd_sink_records_in_flight{sink=\"nats:METRICS\"}";
+    const COUNT: &str = "distlogd_nats_publish_seconds_count";
+    let before = scrape(&addr);
+    assert_eq!(
+        get(&before, written),
+        0,
+        "the nats sink shows from the start"
+    );
+    assert_eq!(get(&before, COUNT), 0);
+
+    const N: u64 = 400;
+    let mut push = Pusher::connect(&d.pull);
+    for i in 0..N {
+        push.send(&[b"PLJ", &json_body(&simple("shop", &format!("order {i}")))]);
+    }
+    // Long enough for JetStream to create the stream and store them all.
+    let deadline = Instant::now() + LONG;
+    let m = loop {
+        let m = scrape(&addr);
+        if get(&m, written) == N && get(&m, in_flight) == 0 {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "never stored: {m:#?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(get(&m, failed), 0);
+    assert_eq!(get(&m, COUNT), N, "one latency per PubAck");
+    assert_eq!(
+        get(&m, "distlogd_nats_publish_seconds_bucket{le=\"+Inf\"}"),
+        N
+    );
+    let sum = m["distlogd_nats_publish_seconds_sum"];
+    assert!(sum > 0.0 && sum < N as f64 * 5.0, "{sum} s for {N} PubAcks");
+    // The buckets are cumulative, and the PubAcks of a local server are quick.
+    let mut buckets: Vec<(f64, u64)> = m
+        .iter()
+        .filter_map(|(k, v)| {
+            let le = k
+                .strip_prefix("distlogd_nats_publish_seconds_bucket{le=\"")?
+                .strip_suffix("\"}")?;
+            Some((le.parse().ok()?, *v as u64))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert!(buckets.windows(2).all(|w| w[0].1 <= w[1].1), "{buckets:?}");
+    assert!(
+        buckets.iter().any(|&(le, n)| le <= 1.0 && n > 0),
+        "no PubAck within a second: {buckets:?}"
+    );
+    // The stats line counts the same.
+    assert!(d.terminate().success());
+    let err = d.stderr();
+    assert_eq!(final_stat(&err, "nats.published"), N, "{err}");
+    assert_eq!(final_stat(&err, "nats.failed"), 0, "{err}");
+}

@@ -334,3 +334,34 @@ fn jetstream_down_at_start_and_killed_mid_stream_loses_nothing_acknowledged() {
         "VmRSS {peak} KiB while JetStream was down"
     );
 }
+
+#[test]
+fn a_producer_that_never_pauses_is_acknowledged_as_jetstream_stores() {
+    require_nats_server!();
+    let started = Instant::now();
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let mut d = Daemon::start_acked(
+        &["--output", "none", "--nats", &url, "--stats-interval", "0"],
+        false,
+    );
+    let ack = d.ack.clone().expect("ack endpoint");
+    // Unpaced, and fewer than emit's window of unacknowledged records, so that it
+    // never waits for an acknowledgement before it has sent them all: there is
+    // always a newer record behind the PubAcks.
+    const N: u64 = 20_000;
+    assert!(
+        emit_ok(emit(&[&ack], N, &["--acked", "--ack-timeout-ms", "1000"])),
+        "emit --acked exits 0"
+    );
+    let took = started.elapsed();
+    d.terminate();
+    let err = d.stderr();
+    // An acknowledgement that waited for the whole flow to stop (more than a
+    // second of it) would come after emit's ack timeout, and emit would have sent
+    // what it had not had acknowledged again.
+    assert_eq!(final_stat(&err, "duplicates"), 0, "{err}");
+    assert_eq!(final_stat(&err, "acked"), N, "{err}");
+    assert_eq!(final_stat(&err, "nats.published"), N, "{err}");
+    eprintln!("acked emit at full speed, {N} records: {took:?}");
+}

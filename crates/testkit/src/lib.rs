@@ -230,6 +230,236 @@ impl Drop for NatsServer {
     }
 }
 
+/// The nodes of a [`NatsCluster`].
+pub const CLUSTER_SIZE: usize = 3;
+
+/// One node of a [`NatsCluster`].
+struct ClusterNode {
+    child: Option<Child>,
+    /// Its `server_name`, which JetStream names leaders by.
+    name: String,
+    port: u16,
+    /// Its HTTP monitoring port (`/healthz`, `/jsz`, `/routez`).
+    monitor: u16,
+}
+
+/// What a running node of a [`NatsCluster`] says about a stream (its `/jsz`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamState {
+    /// The node that leads the stream's replicas, by index; `None` while there is
+    /// none (an election).
+    pub leader: Option<usize>,
+    /// Messages stored.
+    pub messages: u64,
+}
+
+/// Three `nats-server -js` of the test's own, clustered on loopback (free ports for
+/// clients, routes and monitoring, a cluster name of its own), each with a store in
+/// one fresh temporary directory; all killed (and the stores removed) when dropped,
+/// also when the test panics.
+pub struct NatsCluster {
+    nodes: Vec<ClusterNode>,
+    dir: PathBuf,
+    /// The cluster's name.
+    pub name: String,
+}
+
+impl NatsCluster {
+    /// Starts the nodes and waits until every one sees the other two over its routes
+    /// and JetStream has a meta leader that all agree on, so that a stream of 3
+    /// replicas can be created at once. Call [`require_nats_server!`] first.
+    pub fn start() -> NatsCluster {
+        let bin = nats_server_path().expect("nats-server (call require_nats_server! first)");
+        let ports = free_ports::<{ 3 * CLUSTER_SIZE }>();
+        let (clients, rest) = ports.split_at(CLUSTER_SIZE);
+        let (routes, monitors) = rest.split_at(CLUSTER_SIZE);
+        let name = format!("distlog-test-{}-{}", std::process::id(), clients[0]);
+        let dir = std::env::temp_dir().join(&name);
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut cluster = NatsCluster {
+            nodes: Vec::new(),
+            dir,
+            name,
+        };
+        for i in 0..CLUSTER_SIZE {
+            let others: Vec<String> = (0..CLUSTER_SIZE)
+                .filter(|&j| j != i)
+                .map(|j| format!("nats://127.0.0.1:{}", routes[j]))
+                .collect();
+            let node = format!("n{i}");
+            let child = Command::new(&bin)
+                .args(["-js", "-a", "127.0.0.1", "-p", &clients[i].to_string()])
+                .args(["-m", &monitors[i].to_string(), "-n", &node])
+                .args(["--cluster_name", &cluster.name])
+                .args(["--cluster", &format!("nats://127.0.0.1:{}", routes[i])])
+                .args(["--routes", &others.join(",")])
+                .arg("-sd")
+                .arg(cluster.dir.join(&node))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start nats-server");
+            cluster.nodes.push(ClusterNode {
+                child: Some(child),
+                name: node,
+                port: clients[i],
+                monitor: monitors[i],
+            });
+        }
+        cluster.wait_ready();
+        cluster
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let leaders: Vec<Option<String>> = self
+                .nodes
+                .iter()
+                .map(|n| {
+                    let healthy =
+                        http_get(n.monitor, "/healthz").is_some_and(|b| b.contains("\"ok\""));
+                    let routes =
+                        monitor_json(n.monitor, "/routez").and_then(|v| v["num_routes"].as_u64());
+                    let jsz = monitor_json(n.monitor, "/jsz")?;
+                    let meta = &jsz["meta_cluster"];
+                    let size = meta["cluster_size"].as_u64();
+                    let leader = meta["leader"].as_str().filter(|l| !l.is_empty());
+                    let ready = healthy
+                        && routes == Some(CLUSTER_SIZE as u64 - 1)
+                        && size == Some(CLUSTER_SIZE as u64);
+                    if !ready {
+                        return None;
+                    }
+                    leader.map(str::to_string)
+                })
+                .collect();
+            if leaders[0].is_some() && leaders.iter().all(|l| *l == leaders[0]) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the NATS cluster was not ready within 30 s: meta leaders seen {leaders:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `nats://127.0.0.1:PORT` of node `i`.
+    pub fn url(&self, i: usize) -> String {
+        format!("nats://127.0.0.1:{}", self.nodes[i].port)
+    }
+
+    /// Every node's URL, running or not.
+    pub fn urls(&self) -> Vec<String> {
+        (0..self.nodes.len()).map(|i| self.url(i)).collect()
+    }
+
+    /// The `server_name` of node `i`.
+    pub fn node_name(&self, i: usize) -> &str {
+        &self.nodes[i].name
+    }
+
+    /// Whether node `i` has not been killed.
+    pub fn running(&self, i: usize) -> bool {
+        self.nodes[i].child.is_some()
+    }
+
+    /// Kills node `i` (SIGKILL: no goodbye to clients or to the other nodes) and
+    /// reaps it; its store stays until the cluster is dropped.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The running node that process `pid` has a TCP connection to, from its open
+    /// sockets (`/proc/PID/fd` and `/proc/net/tcp`, so Linux only: `None` elsewhere,
+    /// and when it is connected to none).
+    pub fn node_of(&self, pid: u32) -> Option<usize> {
+        let inodes: std::collections::HashSet<String> =
+            std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .ok()?
+                .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter_map(|l| {
+                    let l = l.to_str()?;
+                    Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+                })
+                .collect();
+        let tcp = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).ok()?;
+        // Each line: sl, local address, remote address (hex IP:port), state, ...,
+        // and the socket's inode as the tenth field.
+        let remote_ports: Vec<u16> = tcp
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let established = fields.get(3) == Some(&"01");
+                let ours = inodes.contains(*fields.get(9)?);
+                let (_, port) = fields.get(2)?.split_once(':')?;
+                (established && ours)
+                    .then(|| u16::from_str_radix(port, 16).ok())
+                    .flatten()
+            })
+            .collect();
+        self.nodes
+            .iter()
+            .position(|n| n.child.is_some() && remote_ports.contains(&n.port))
+    }
+
+    /// What the first running node says about `stream`, or `None` when it does not
+    /// know the stream (or does not answer).
+    pub fn stream(&self, stream: &str) -> Option<StreamState> {
+        let node = self.nodes.iter().find(|n| n.child.is_some())?;
+        let jsz = monitor_json(node.monitor, "/jsz?accounts=true&streams=true")?;
+        let detail = jsz["account_details"]
+            .as_array()?
+            .iter()
+            .filter_map(|a| a["stream_detail"].as_array())
+            .flatten()
+            .find(|s| s["name"] == stream)?;
+        let leader = detail["cluster"]["leader"].as_str();
+        Some(StreamState {
+            leader: leader.and_then(|l| self.nodes.iter().position(|n| n.name == l)),
+            messages: detail["state"]["messages"].as_u64()?,
+        })
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The body of `GET path` on a local HTTP port, or `None` if it does not answer 200
+/// within 2 s.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::Read;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.set_write_timeout(Some(Duration::from_secs(2))).ok()?;
+    // HTTP/1.0: the server closes after the response, which ends the read.
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).ok()?;
+    let text = String::from_utf8(out).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?;
+    (status == "200").then(|| body.to_string())
+}
+
+/// A monitoring endpoint's JSON.
+fn monitor_json(port: u16, path: &str) -> Option<serde_json::Value> {
+    serde_json::from_str(&http_get(port, path)?).ok()
+}
+
 /// Returns from the calling test, after saying it was skipped, when the Python peers
 /// are missing (see [`python_peers_or_skip`]).
 #[macro_export]
