@@ -31,6 +31,7 @@ use distlog::topic::Topic;
 use distlog::Record;
 use futures::channel::mpsc::UnboundedSender;
 use futures::future::BoxFuture;
+use futures::future::FutureExt;
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -460,6 +461,7 @@ impl Publisher {
         let mut deadline: Option<Instant> = None;
         let mut closed_seen = false;
         let mut taken = Vec::new();
+        let mut settled: Vec<Outcome> = Vec::with_capacity(MAX_IN_FLIGHT);
         loop {
             let now = Instant::now();
             let (closed, queued) = {
@@ -541,58 +543,67 @@ impl Publisher {
                 && in_flight.len() < MAX_IN_FLIGHT
                 && Instant::now() >= resume_at;
             tokio::select! {
-                Some((id, m, took, outcome)) = in_flight.next(), if !in_flight.is_empty() => {
-                    match outcome {
-                        Ok(ack) => {
-                            unacked.remove(&id);
-                            if let Some(metrics) = &self.metrics {
-                                metrics.observe_nats_publish(took);
-                            }
-                            let c = &self.shared.counters;
-                            c.published.fetch_add(1, Ordering::Relaxed);
-                            if ack.duplicate {
-                                c.duplicates.fetch_add(1, Ordering::Relaxed);
-                            }
-                            backoff = Duration::from_millis(100);
+                Some(first) = in_flight.next(), if !in_flight.is_empty() => settled.push(first),
+                _ = self.shared.queued.notified(), if can_take => {}
+                _ = tokio::time::sleep(TICK) => {}
+            }
+            // Every other PubAck already in, before the loop goes round again: one turn
+            // (the lock, the clock, the timer) per wakeup, not per record.
+            while settled.len() < MAX_IN_FLIGHT {
+                match in_flight.next().now_or_never() {
+                    Some(Some(outcome)) => settled.push(outcome),
+                    _ => break,
+                }
+            }
+            for (id, m, took, outcome) in settled.drain(..) {
+                match outcome {
+                    Ok(ack) => {
+                        unacked.remove(&id);
+                        if let Some(metrics) = &self.metrics {
+                            metrics.observe_nats_publish(took);
                         }
-                        Err(e) => {
-                            self.shared.counters.failed.fetch_add(1, Ordering::Relaxed);
-                            // No responder: the stream is gone (deleted, or never
-                            // made on this cluster: made again once the lookup says
-                            // so), or its replicas are electing a leader, as for
-                            // seconds after its leader's node dies (the lookup then
-                            // finds it).
-                            let unanswered =
-                                e.kind() == jetstream::context::PublishErrorKind::StreamNotFound;
-                            if unanswered {
-                                stream_ready = false;
-                            }
-                            if let Some(held) = complaints.check() {
-                                let why = if unanswered {
-                                    "no stream answered (none for the subject, or its replicas \
-                                     are electing a leader)"
-                                        .to_string()
-                                } else {
-                                    e.to_string()
-                                };
-                                eprintln!(
-                                    "distlogd: nats: publish to {} failed: {why}; trying again{}",
-                                    m.subject,
-                                    held_note(held)
-                                );
-                            }
-                            retry.push_back((id, m));
-                            // A burst of failures waits once, then doubles up to 2 s.
-                            let now = Instant::now();
-                            if resume_at <= now {
-                                resume_at = now + backoff;
-                                backoff = (backoff * 2).min(Duration::from_secs(2));
-                            }
+                        let c = &self.shared.counters;
+                        c.published.fetch_add(1, Ordering::Relaxed);
+                        if ack.duplicate {
+                            c.duplicates.fetch_add(1, Ordering::Relaxed);
+                        }
+                        backoff = Duration::from_millis(100);
+                    }
+                    Err(e) => {
+                        self.shared.counters.failed.fetch_add(1, Ordering::Relaxed);
+                        // No responder: the stream is gone (deleted, or never
+                        // made on this cluster: made again once the lookup says
+                        // so), or its replicas are electing a leader, as for
+                        // seconds after its leader's node dies (the lookup then
+                        // finds it).
+                        let unanswered =
+                            e.kind() == jetstream::context::PublishErrorKind::StreamNotFound;
+                        if unanswered {
+                            stream_ready = false;
+                        }
+                        if let Some(held) = complaints.check() {
+                            let why = if unanswered {
+                                "no stream answered (none for the subject, or its replicas \
+                                 are electing a leader)"
+                                    .to_string()
+                            } else {
+                                e.to_string()
+                            };
+                            eprintln!(
+                                "distlogd: nats: publish to {} failed: {why}; trying again{}",
+                                m.subject,
+                                held_note(held)
+                            );
+                        }
+                        retry.push_back((id, m));
+                        // A burst of failures waits once, then doubles up to 2 s.
+                        let now = Instant::now();
+                        if resume_at <= now {
+                            resume_at = now + backoff;
+                            backoff = (backoff * 2).min(Duration::from_secs(2));
                         }
                     }
                 }
-                _ = self.shared.queued.notified(), if can_take => {}
-                _ = tokio::time::sleep(TICK) => {}
             }
         }
         // Closed and everything stored: the last commits go on.
