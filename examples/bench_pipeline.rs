@@ -62,6 +62,10 @@ fn main() {
         producers(&dir, records, idle_producers, &mut row);
         return;
     }
+    if get("--only").as_deref() == Some("connections") {
+        connections_rows(&dir, idle_producers, &mut row);
+        return;
+    }
     let n = records.to_string();
     let raw = median3(|| child_metric(&["--section", "raw", "--records", &n], "raw_per_s"));
     row(
@@ -1196,6 +1200,13 @@ fn curve_e2e(dir: &Path, n: &str) -> Result<f64, String> {
 /// Producer processes of the many-producer rows.
 const MANY: u64 = 16;
 
+/// Records a second each of the 1,000 busy producers offers: 1,000 of them offer
+/// 800,000 a second, about twice what distlogd takes on this machine.
+const RATE: f64 = 800.0;
+
+/// The window over which the busy producers' shares are counted.
+const WINDOW: Duration = Duration::from_secs(6);
+
 /// Issue 15's two many-producer measurements, side by side in one run.
 fn producers(dir: &Path, records: u64, connections: usize, row: &mut impl FnMut(&str, String)) {
     // 1 and 16 producer processes, alternated so that both see the same load.
@@ -1260,6 +1271,17 @@ fn producers(dir: &Path, records: u64, connections: usize, row: &mut impl FnMut(
             "  latest producer past the common start (ms)",
             show(runs, |r| r.late_ms),
         );
+        row(
+            "  CPU per record, µs: all producers (incl. start-up) / distlogd",
+            runs.iter()
+                .map(|r| {
+                    r.as_ref().map_or("failed".into(), |r| {
+                        format!("{:.2} / {:.2}", r.producer_us, r.distlogd_us)
+                    })
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
     }
     let ratios: Vec<f64> = one
         .iter()
@@ -1290,16 +1312,25 @@ fn producers(dir: &Path, records: u64, connections: usize, row: &mut impl FnMut(
         (if all_accepted { "yes" } else { "NO" }).into(),
     );
 
-    match idle_and_busy(dir, connections) {
-        Ok(rows) => {
-            for (name, value) in rows {
-                row(&name, value);
+    connections_rows(dir, connections, row);
+}
+
+/// The rows of [`idle_and_busy`], or why there are none.
+fn connections_rows(dir: &Path, connections: usize, row: &mut impl FnMut(&str, String)) {
+    // Fairness depends on how many records a producer hands over per send: 64, one
+    // run of distlogd's fair queue, and 16.
+    for batch in [64, 16] {
+        match idle_and_busy(dir, connections, batch) {
+            Ok(rows) => {
+                for (name, value) in rows {
+                    row(&name, value);
+                }
             }
+            Err(why) => row(
+                &format!("{connections} connected producers, {batch} records per send"),
+                format!("failed: {why}"),
+            ),
         }
-        Err(why) => row(
-            &format!("{connections} connected producers"),
-            format!("failed: {why}"),
-        ),
     }
 }
 
@@ -1313,6 +1344,10 @@ struct ProducerRun {
     rejected: u64,
     expected: u64,
     late_ms: f64,
+    /// CPU per record of all producer processes (start-up and warm-up included).
+    producer_us: f64,
+    /// distlogd's CPU per record, from its start to holding every record.
+    distlogd_us: f64,
 }
 
 /// `p` producer processes (the `e2e` section, one `log::info!` thread each) sending
@@ -1330,6 +1365,8 @@ fn producer_run(dir: &Path, total: u64, p: u64) -> Result<ProducerRun, String> {
     // Time to start p processes and connect them on a loaded machine.
     let start_at = unix_ns() + 500_000_000 + 150_000_000 * p as u128;
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let daemon_cpu0 = cpu_time(daemon.id());
+    let producers_cpu0 = children_cpu();
     let mut children = Vec::new();
     for _ in 0..p {
         let child = Command::new(&exe)
@@ -1371,7 +1408,11 @@ fn producer_run(dir: &Path, total: u64, p: u64) -> Result<ProducerRun, String> {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+    let daemon_cpu = daemon_cpu0
+        .zip(cpu_time(daemon.id()))
+        .map_or(Duration::ZERO, |(a, b)| b - a);
     let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output()).collect();
+    let producers_cpu = children_cpu() - producers_cpu0;
     let stats = stop_stats(daemon);
     let (mut first_start, mut last_end, mut late_ms) = (u128::MAX, 0u128, 0f64);
     for o in outputs {
@@ -1409,6 +1450,8 @@ fn producer_run(dir: &Path, total: u64, p: u64) -> Result<ProducerRun, String> {
         rejected: stat(&stats, "rejected").unwrap_or(0),
         expected,
         late_ms,
+        producer_us: producers_cpu.as_secs_f64() * 1e6 / (p * each) as f64,
+        distlogd_us: daemon_cpu.as_secs_f64() * 1e6 / (p * each) as f64,
     })
 }
 
@@ -1534,7 +1577,7 @@ fn cpu_percent(pid: u32, over: Duration) -> Option<f64> {
 /// thread): first idle (distlogd's RSS and CPU), then all sending as fast as they can,
 /// each its own tagged records; a reader of the FIFO in this process counts, per
 /// producer, the lines distlogd writes during a fixed window.
-fn idle_and_busy(dir: &Path, n: usize) -> Result<Vec<(String, String)>, String> {
+fn idle_and_busy(dir: &Path, n: usize, batch: usize) -> Result<Vec<(String, String)>, String> {
     use std::io::Write;
     use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
     use std::sync::Arc;
@@ -1586,7 +1629,21 @@ fn idle_and_busy(dir: &Path, n: usize) -> Result<Vec<(String, String)>, String> 
         }
     });
     let fifo_arg = fifo.to_string_lossy().into_owned();
-    let (daemon, endpoint) = distlogd(dir, &["--output", "none", "--file", &fifo_arg]);
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.to_string())
+        .map_err(|e| format!("no free port: {e}"))?;
+    let (daemon, endpoint) = distlogd(
+        dir,
+        &[
+            "--output",
+            "none",
+            "--file",
+            &fifo_arg,
+            "--metrics-bind",
+            &metrics_addr,
+        ],
+    );
     let pid = daemon.id();
     let result = (|| {
         let rss0 = rss_kib(pid).ok_or("no VmRSS for distlogd")?;
@@ -1598,7 +1655,7 @@ fn idle_and_busy(dir: &Path, n: usize) -> Result<Vec<(String, String)>, String> 
         let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
         let mut helper = Command::new(exe)
             .args(["--section", "connections", "--endpoint", &endpoint])
-            .args(["--records", &n.to_string()])
+            .args(["--records", &n.to_string(), "--batch", &batch.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -1632,7 +1689,8 @@ fn idle_and_busy(dir: &Path, n: usize) -> Result<Vec<(String, String)>, String> 
         };
         // distlogd has accepted each connection once it holds its socket.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while socket_fds(pid) < sockets0 + n && Instant::now() < deadline {
+        // Its listening socket and one per producer.
+        while socket_fds(pid) < n + 1 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
         let sockets = socket_fds(pid);
@@ -1662,24 +1720,69 @@ fn idle_and_busy(dir: &Path, n: usize) -> Result<Vec<(String, String)>, String> 
         ));
 
         // All busy.
+        let netstat0 = tcp_counters();
         writeln!(to_helper, "busy").map_err(|e| format!("to the helper: {e}"))?;
         let busy = expect("busy")?;
         std::thread::sleep(Duration::from_secs(1));
-        let cpu_before = cpu_time(pid);
+        let cpu_before = (cpu_time(pid), cpu_time(helper_pid));
         let t = Instant::now();
         window.store(1, Ordering::Relaxed);
-        std::thread::sleep(Duration::from_secs(4));
+        std::thread::sleep(WINDOW);
         window.store(2, Ordering::Relaxed);
         let span = t.elapsed();
-        let busy_cpu = cpu_before.zip(cpu_time(pid)).map_or(f64::NAN, |(a, b)| {
-            (b - a).as_secs_f64() * 100.0 / span.as_secs_f64()
-        });
+        let percent = |a: Option<Duration>, b: Option<Duration>| {
+            a.zip(b).map_or(f64::NAN, |(a, b)| {
+                (b - a).as_secs_f64() * 100.0 / span.as_secs_f64()
+            })
+        };
+        let busy_cpu = percent(cpu_before.0, cpu_time(pid));
+        let helper_cpu = percent(cpu_before.1, cpu_time(helper_pid));
         let busy_rss = rss_kib(pid).unwrap_or(0);
         let tcp_mem = tcp_mem_mib().unwrap_or(f64::NAN);
         writeln!(to_helper, "stop").map_err(|e| format!("to the helper: {e}"))?;
         let sent = expect("sent");
+        // Every record the helper handed to zeromq should reach distlogd.
+        let handed: Option<u64> = sent
+            .as_ref()
+            .ok()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok());
+        let drain = Instant::now();
+        let mut got = scrape_received(&metrics_addr);
+        while let (Some(h), Ok(g)) = (handed, &got) {
+            if *g >= h || drain.elapsed() > Duration::from_secs(60) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            got = scrape_received(&metrics_addr);
+        }
+        let drained = drain.elapsed();
+        let netstat = tcp_counters();
+        writeln!(to_helper, "exit").map_err(|e| format!("to the helper: {e}"))?;
         let _ = helper.wait();
+        rows.push((
+            "  after the window: every record handed to zeromq received (received / handed, drain time)".to_string(),
+            format!(
+                "{} ({got:?} / {handed:?}, {:.1} s)",
+                if handed.is_some() && got.as_ref().ok() == handed.as_ref() { "yes" } else { "NO" },
+                drained.as_secs_f64()
+            ),
+        ));
+        rows.push((
+            "  kernel TCP counters over the busy phase (whole machine)".to_string(),
+            counter_deltas(&netstat0, &netstat),
+        ));
         let per: Vec<u64> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        if let Some(path) = std::env::var_os("DISTLOG_BENCH_SHARES") {
+            let text: String = per
+                .iter()
+                .enumerate()
+                .map(|(k, c)| format!("{k} {c}\n"))
+                .collect();
+            if let Err(e) = std::fs::write(&path, text) {
+                eprintln!("bench_pipeline: DISTLOG_BENCH_SHARES: {e}");
+            }
+        }
         let total: u64 = per.iter().sum();
         let mean = total as f64 / n as f64;
         let (min, max) = (
@@ -1695,9 +1798,12 @@ fn idle_and_busy(dir: &Path, n: usize) -> Result<Vec<(String, String)>, String> 
         sorted.sort_unstable();
         let pct = |q: f64| sorted[((n as f64 * q) as usize).min(n - 1)] as f64 / mean;
         rows.push((
-            format!("  all {n} busy: records distlogd wrote in a {:.1} s window", span.as_secs_f64()),
             format!(
-                "{total} ({:.0}/s); distlogd CPU {busy_cpu:.0} %, RSS {:.1} MiB; kernel TCP buffers {tcp_mem:.0} MiB; helper {busy:?}, {sent:?}",
+                "  all {n} busy, {batch} records per send, each offering {RATE:.0}/s: records distlogd wrote in a {:.1} s window",
+                span.as_secs_f64()
+            ),
+            format!(
+                "{total} ({:.0}/s); CPU: distlogd {busy_cpu:.0} %, helper {helper_cpu:.0} %; distlogd RSS {:.1} MiB; kernel TCP buffers {tcp_mem:.0} MiB; helper {busy:?}, {sent:?}",
                 total as f64 / span.as_secs_f64(),
                 busy_rss as f64 / 1024.0
             ),
@@ -1787,13 +1893,28 @@ fn many_connections(endpoint: &str, n: usize) {
                 match rx.try_recv() {
                     Ok(l) if l == what => return true,
                     Ok(_) => {}
-                    Err(std::sync::mpsc::TryRecvError::Empty) => async_io_sleep().await,
+                    Err(std::sync::mpsc::TryRecvError::Empty) => idle_sleep().await,
                     Err(std::sync::mpsc::TryRecvError::Disconnected) => return false,
                 }
             }
         }
     };
-    const BATCH: usize = 16;
+    // Records per send (`--batch`): distlog's sender frames up to 512, and distlogd's
+    // fair queue reads runs of up to 64 from one peer.
+    let args: Vec<String> = std::env::args().collect();
+    let batch: usize = args
+        .iter()
+        .position(|a| a == "--batch")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    // Records a second each producer offers.
+    let rate: f64 = args
+        .iter()
+        .position(|a| a == "--rate")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(RATE);
     block_on(async {
         let mut sockets = Vec::with_capacity(n);
         for i in 0..n {
@@ -1813,35 +1934,51 @@ fn many_connections(endpoint: &str, n: usize) {
         let done = Arc::new(AtomicUsize::new(0));
         let failed = Arc::new(AtomicUsize::new(0));
         let sent: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+        let parked = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
         for (k, mut push) in sockets.into_iter().enumerate() {
             let body = producer_body(k);
-            let mut frames = bytes::BytesMut::with_capacity(BATCH * (body.len() + 16));
-            for _ in 0..BATCH {
+            let mut frames = bytes::BytesMut::with_capacity(batch * (body.len() + 16));
+            for _ in 0..batch {
                 zeromq::encode_frames(&[b"TLJ".as_slice(), &body], &mut frames);
             }
             let frames = frames.freeze();
-            let (stop, started, done, failed, sent) = (
+            let (stop, started, done, failed, sent, parked) = (
                 stop.clone(),
                 started.clone(),
                 done.clone(),
                 failed.clone(),
                 sent.clone(),
+                parked.clone(),
             );
             spawn(async move {
                 let mut first = true;
+                let t0 = Instant::now();
+                let mut mine = 0u64;
                 while !stop.load(Ordering::Relaxed) {
+                    // Offered, not as fast as zeromq queues: its per-peer queue holds
+                    // 100,000 sends whatever their size, so unpaced the backlog is
+                    // unbounded. Paced at `rate`, far above each one's share of what
+                    // distlogd takes, every producer always has records waiting.
+                    let due = t0 + Duration::from_secs_f64(mine as f64 / rate);
+                    let now = Instant::now();
+                    if due > now {
+                        sleep_for(due - now).await;
+                    }
+                    mine += batch as u64;
                     if push.send_framed(frames.clone()).await.is_err() {
                         failed.fetch_add(1, Ordering::Relaxed);
                         break;
                     }
-                    sent[k].fetch_add(BATCH as u64, Ordering::Relaxed);
+                    sent[k].fetch_add(batch as u64, Ordering::Relaxed);
                     if first {
                         started.fetch_add(1, Ordering::Relaxed);
                         first = false;
                     }
                     yield_now().await;
                 }
-                drop(push);
+                // Kept open until the parent says "exit": a dropped PushSocket does not
+                // linger, and what it still queues would be lost.
+                parked.lock().unwrap_or_else(|e| e.into_inner()).push(push);
                 done.fetch_add(1, Ordering::Relaxed);
             });
         }
@@ -1871,6 +2008,8 @@ fn many_connections(endpoint: &str, n: usize) {
             failed.load(Ordering::Relaxed),
             done.load(Ordering::Relaxed)
         ));
+        wait_for("exit").await;
+        drop(parked);
     });
 }
 
@@ -1892,4 +2031,55 @@ async fn yield_now() {
 #[cfg(all(feature = "tokio", not(feature = "async-std")))]
 async fn yield_now() {
     tokio::task::yield_now().await;
+}
+
+/// A pause that keeps a waiting helper from taking measurable CPU.
+async fn idle_sleep() {
+    #[cfg(feature = "async-std")]
+    async_std::task::sleep(Duration::from_millis(50)).await;
+    #[cfg(all(feature = "tokio", not(feature = "async-std")))]
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// The kernel's TCP counters that tell of memory pressure and aborted connections
+/// (/proc/net/netstat, whole machine).
+fn tcp_counters() -> Vec<(String, u64)> {
+    const WANTED: [&str; 6] = [
+        "TCPMemoryPressures",
+        "PruneCalled",
+        "TCPRcvQDrop",
+        "TCPOFODrop",
+        "TCPAbortOnClose",
+        "TCPAbortOnData",
+    ];
+    let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for pair in lines.chunks(2) {
+        let [names, values] = pair else { continue };
+        for (k, v) in names.split_whitespace().zip(values.split_whitespace()) {
+            if WANTED.contains(&k) {
+                out.push((k.to_string(), v.parse().unwrap_or(0)));
+            }
+        }
+    }
+    out
+}
+
+fn counter_deltas(before: &[(String, u64)], after: &[(String, u64)]) -> String {
+    after
+        .iter()
+        .map(|(k, v)| {
+            let b = before.iter().find(|(n, _)| n == k).map_or(0, |(_, b)| *b);
+            format!("{k} +{}", v.saturating_sub(b))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn sleep_for(d: Duration) {
+    #[cfg(feature = "async-std")]
+    async_std::task::sleep(d).await;
+    #[cfg(all(feature = "tokio", not(feature = "async-std")))]
+    tokio::time::sleep(d).await;
 }
