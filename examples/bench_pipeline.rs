@@ -55,6 +55,17 @@ fn main() {
         jetstream(&dir, records, &mut row);
         return;
     }
+    let idle_producers: usize = get("--producers")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    if get("--only").as_deref() == Some("producers") {
+        producers(&dir, records, idle_producers, &mut row);
+        return;
+    }
+    if get("--only").as_deref() == Some("connections") {
+        connections_rows(&dir, idle_producers, &mut row);
+        return;
+    }
     let n = records.to_string();
     let raw = median3(|| child_metric(&["--section", "raw", "--records", &n], "raw_per_s"));
     row(
@@ -407,6 +418,8 @@ fn main() {
         "  bound: queue capacity x record size + 16 MiB (KiB)",
         format!("{bound_kib}"),
     );
+
+    producers(&dir, records, idle_producers, &mut row);
 }
 
 /// The JetStream rows (issue 13), on a one-node `nats-server -js` with file storage:
@@ -584,25 +597,33 @@ fn distlogd_on(input: &str, dir: &Path, extra: &[&str]) -> (Child, String) {
 }
 
 /// SIGTERMs distlogd and returns how many records it says it received.
-fn stop(mut child: Child) -> u64 {
+fn stop(child: Child) -> u64 {
+    stat(&stop_stats(child), "received").unwrap_or(0)
+}
+
+/// SIGTERMs distlogd and returns its last stats line (`received=N accepted=N ...`),
+/// empty if it printed none.
+fn stop_stats(mut child: Child) -> String {
     // SAFETY: kill with a pid we own has no memory-safety preconditions.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
-    let mut received = 0;
+    let mut last = String::new();
     if let Some(err) = child.stderr.take() {
         for line in BufReader::new(err).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("received=").nth(1) {
-                received = rest
-                    .split_whitespace()
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
+            if let Some(at) = line.find("received=") {
+                last = line[at..].to_string();
             }
         }
     }
     let _ = child.wait();
-    received
+    last
+}
+
+/// One `name=N` count of a distlogd stats line.
+fn stat(line: &str, name: &str) -> Option<u64> {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
 }
 
 /// `server_key`: the Z85 public key of a CURVE distlogd, for `e2e_curve`.
@@ -623,6 +644,7 @@ fn run_section(section: &str, endpoint: &str, records: u64, server_key: &str) {
         "caller_acked" => caller_cost(endpoint, records, false, true),
         "caller_paced" => caller_cost(endpoint, records, true, false),
         "appender" => appender_cost(records),
+        "connections" => many_connections(endpoint, records as usize),
         other => eprintln!("unknown section {other}"),
     }
 }
@@ -1015,13 +1037,21 @@ fn end_to_end(endpoint: &str, n: u64, curve: Option<distlog::curve::CurvePublicK
     };
     log::info!(target: "bench", "warm up");
     guard.handler().flush_within(Duration::from_secs(30));
+    // With `--start-at NS` (Unix time in ns), several producer processes start together.
+    let late_ms = start_barrier();
     let start = Instant::now();
+    let start_ns = unix_ns();
     for i in 0..n {
         log::info!(target: "bench", order_id = i, amount = 9.5, user = "alice"; "order {i} paid");
     }
     let report = guard.shutdown();
     let elapsed = start.elapsed();
     println!("e2e_per_s {:.0}", n as f64 / elapsed.as_secs_f64());
+    println!("start_unix_ns {start_ns}");
+    println!("end_unix_ns {}", unix_ns());
+    if let Some(late) = late_ms {
+        println!("late_ms {late:.1}");
+    }
     eprintln!(
         "e2e: sent {} dropped {} in {:.2?}",
         report.sent, report.dropped, elapsed
@@ -1161,4 +1191,895 @@ fn curve_e2e(dir: &Path, n: &str) -> Result<f64, String> {
         return Err("the CURVE producer failed".into());
     }
     Ok(rate)
+}
+
+// ---------------------------------------------------------------------------------
+// Many producers (issue 15): 16 producer processes into one distlogd, and 1,000
+// connected producers, idle and then all busy.
+
+/// Producer processes of the many-producer rows.
+const MANY: u64 = 16;
+
+/// Records a second each of the 1,000 busy producers offers: 1,000 of them offer
+/// 800,000 a second, about twice what distlogd takes on this machine.
+const RATE: f64 = 800.0;
+
+/// The window over which the busy producers' shares are counted.
+const WINDOW: Duration = Duration::from_secs(6);
+
+/// Issue 15's two many-producer measurements, side by side in one run.
+fn producers(dir: &Path, records: u64, connections: usize, row: &mut impl FnMut(&str, String)) {
+    // 1 and 16 producer processes, alternated so that both see the same load.
+    let (mut one, mut many) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        one.push(producer_run(dir, records, 1));
+        many.push(producer_run(dir, records, MANY));
+    }
+    let show = |runs: &[Result<ProducerRun, String>], rate: fn(&ProducerRun) -> f64| {
+        runs.iter()
+            .map(|r| {
+                r.as_ref()
+                    .map_or("failed".into(), |r| format!("{:.0}", rate(r)))
+            })
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    let med = |runs: &[Result<ProducerRun, String>], rate: fn(&ProducerRun) -> f64| {
+        median(
+            runs.iter()
+                .map(|r| r.as_ref().map_or(f64::NAN, rate))
+                .collect(),
+        )
+    };
+    for r in one.iter().chain(&many) {
+        if let Err(why) = r {
+            eprintln!("bench_pipeline: producers: {why}");
+        }
+    }
+    let total = (records / MANY) * MANY;
+    for (p, runs) in [(1, &one), (MANY, &many)] {
+        row(
+            &format!(
+                "{p} producer process(es), {total} records in all -> distlogd --output none: \
+                 received/s, runs / median"
+            ),
+            format!(
+                "{} / {:.0}",
+                show(runs, |r| r.received_rate),
+                med(runs, |r| r.received_rate)
+            ),
+        );
+        row(
+            "  the same, first start to last producer finished (records/s)",
+            show(runs, |r| r.sent_rate),
+        );
+        row(
+            "  distlogd received / expected (incl. one warm-up each), accepted, rejected",
+            runs.iter()
+                .map(|r| {
+                    r.as_ref().map_or("failed".into(), |r| {
+                        format!(
+                            "{}/{} {} {}",
+                            r.received, r.expected, r.accepted, r.rejected
+                        )
+                    })
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        row(
+            "  latest producer past the common start (ms)",
+            show(runs, |r| r.late_ms),
+        );
+        row(
+            "  CPU per record, µs: all producers (incl. start-up) / distlogd",
+            runs.iter()
+                .map(|r| {
+                    r.as_ref().map_or("failed".into(), |r| {
+                        format!("{:.2} / {:.2}", r.producer_us, r.distlogd_us)
+                    })
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
+    let ratios: Vec<f64> = one
+        .iter()
+        .zip(&many)
+        .map(|(a, b)| match (a, b) {
+            (Ok(a), Ok(b)) => b.received_rate / a.received_rate,
+            _ => f64::NAN,
+        })
+        .collect();
+    row(
+        &format!("  {MANY} processes / 1, per run / median (target >= 0.9, every record accepted)"),
+        format!(
+            "{} / {:.2}",
+            ratios
+                .iter()
+                .map(|r| format!("{r:.2}"))
+                .collect::<Vec<_>>()
+                .join(" / "),
+            median(ratios.clone())
+        ),
+    );
+    let all_accepted = one.iter().chain(&many).all(|r| {
+        r.as_ref()
+            .is_ok_and(|r| r.received == r.expected && r.accepted == r.expected && r.rejected == 0)
+    });
+    row(
+        "  every record received and accepted, every run",
+        (if all_accepted { "yes" } else { "NO" }).into(),
+    );
+
+    connections_rows(dir, connections, row);
+}
+
+/// The rows of [`idle_and_busy`], or why there are none.
+fn connections_rows(dir: &Path, connections: usize, row: &mut impl FnMut(&str, String)) {
+    // Fairness depends on how many records a producer hands over per send: 64, one
+    // run of distlogd's fair queue, and 16.
+    for batch in [64, 16] {
+        match idle_and_busy(dir, connections, batch) {
+            Ok(rows) => {
+                for (name, value) in rows {
+                    row(&name, value);
+                }
+            }
+            Err(why) => row(
+                &format!("{connections} connected producers, {batch} records per send"),
+                format!("failed: {why}"),
+            ),
+        }
+    }
+}
+
+struct ProducerRun {
+    /// Records of the timed loops over first start to distlogd's count reaching them.
+    received_rate: f64,
+    /// The same to the last producer's `shutdown` returning.
+    sent_rate: f64,
+    received: u64,
+    accepted: u64,
+    rejected: u64,
+    expected: u64,
+    late_ms: f64,
+    /// CPU per record of all producer processes (start-up and warm-up included).
+    producer_us: f64,
+    /// distlogd's CPU per record, from its start to holding every record.
+    distlogd_us: f64,
+}
+
+/// `p` producer processes (the `e2e` section, one `log::info!` thread each) sending
+/// `total / p` records each, all starting at one instant, into one `distlogd --output
+/// none`. The end is when distlogd's own count (from `--metrics-bind`, polled every
+/// 5 ms) holds every record.
+fn producer_run(dir: &Path, total: u64, p: u64) -> Result<ProducerRun, String> {
+    let each = total / p;
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))?;
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    let (daemon, endpoint) = distlogd(dir, &["--output", "none", "--metrics-bind", &metrics_addr]);
+    // Time to start p processes and connect them on a loaded machine.
+    let start_at = unix_ns() + 500_000_000 + 150_000_000 * p as u128;
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let daemon_cpu0 = cpu_time(daemon.id());
+    let producers_cpu0 = children_cpu();
+    let mut children = Vec::new();
+    for _ in 0..p {
+        let child = Command::new(&exe)
+            .args(["--section", "e2e", "--endpoint", &endpoint])
+            .args(["--records", &each.to_string()])
+            .args(["--start-at", &start_at.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        match child {
+            Ok(c) => children.push(c),
+            Err(e) => {
+                stop(daemon);
+                return Err(format!("cannot start a producer: {e}"));
+            }
+        }
+    }
+    // Every producer's warm-up record and its timed ones.
+    let expected = p * (each + 1);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let (mut all_in, mut polled_error, mut gone_at) = (None, None, None);
+    while Instant::now() < deadline {
+        match scrape_received(&metrics_addr) {
+            Ok(n) if n >= expected => {
+                all_in = Some(unix_ns());
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => polled_error = Some(e),
+        }
+        // Every producer gone and the count short for 20 s more: it stays short.
+        let gone = children
+            .iter_mut()
+            .all(|c| matches!(c.try_wait(), Ok(Some(_))));
+        match gone_at {
+            None if gone => gone_at = Some(Instant::now()),
+            Some(t) if t.elapsed() > Duration::from_secs(20) => break,
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let daemon_cpu = daemon_cpu0
+        .zip(cpu_time(daemon.id()))
+        .map_or(Duration::ZERO, |(a, b)| b - a);
+    let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output()).collect();
+    let producers_cpu = children_cpu() - producers_cpu0;
+    let stats = stop_stats(daemon);
+    let (mut first_start, mut last_end, mut late_ms) = (u128::MAX, 0u128, 0f64);
+    for o in outputs {
+        let o = o.map_err(|e| format!("a producer: {e}"))?;
+        let text = String::from_utf8_lossy(&o.stdout);
+        let field = |name: &str| {
+            text.lines().find_map(|l| {
+                l.strip_prefix(name)
+                    .and_then(|v| v.trim().parse::<u128>().ok())
+            })
+        };
+        let (Some(s), Some(e)) = (field("start_unix_ns"), field("end_unix_ns")) else {
+            return Err(format!(
+                "a producer printed no times (exit {:?}): {}",
+                o.status.code(),
+                String::from_utf8_lossy(&o.stderr).trim()
+            ));
+        };
+        first_start = first_start.min(s);
+        last_end = last_end.max(e);
+        late_ms = late_ms.max(metric(&text, "late_ms").unwrap_or(0.0));
+    }
+    let received = stat(&stats, "received").unwrap_or(0);
+    let rate = |end: u128| (p * each) as f64 / ((end.saturating_sub(first_start)) as f64 / 1e9);
+    let Some(all_in) = all_in else {
+        return Err(format!(
+            "distlogd never counted {expected} records (final stats: {stats:?}; last scrape error: {polled_error:?})"
+        ));
+    };
+    Ok(ProducerRun {
+        received_rate: rate(all_in),
+        sent_rate: rate(last_end),
+        received,
+        accepted: stat(&stats, "accepted").unwrap_or(0),
+        rejected: stat(&stats, "rejected").unwrap_or(0),
+        expected,
+        late_ms,
+        producer_us: producers_cpu.as_secs_f64() * 1e6 / (p * each) as f64,
+        distlogd_us: daemon_cpu.as_secs_f64() * 1e6 / (p * each) as f64,
+    })
+}
+
+/// `distlogd_records_received_total` from distlogd's Prometheus endpoint.
+fn scrape_received(addr: &str) -> Result<u64, String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n")
+        .map_err(|e| format!("write: {e}"))?;
+    let mut body = String::new();
+    s.read_to_string(&mut body)
+        .map_err(|e| format!("read: {e}"))?;
+    body.lines()
+        .find_map(|l| {
+            l.strip_prefix("distlogd_records_received_total ")
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .ok_or_else(|| "no distlogd_records_received_total in /metrics".to_string())
+}
+
+fn unix_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// Waits until `--start-at NS`, if given; how late this process got there (ms), if so.
+fn start_barrier() -> Option<f64> {
+    let args: Vec<String> = std::env::args().collect();
+    let at: u128 = args
+        .iter()
+        .position(|a| a == "--start-at")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())?;
+    let now = unix_ns();
+    if now >= at {
+        return Some((now - at) as f64 / 1e6);
+    }
+    std::thread::sleep(Duration::from_nanos((at - now) as u64));
+    Some(0.0)
+}
+
+/// The first key of producer `k`'s records, as it starts each line of distlogd's
+/// `--file`: `{"topic": "TLJ", "record": {"producer": "0042", ...`.
+const LINE_PREFIX: &[u8] = br#"{"topic": "TLJ", "record": {"producer": ""#;
+
+/// Producer `k`'s body: a bench record with `"producer": "kkkk"` as its first key.
+fn producer_body(k: usize) -> Vec<u8> {
+    let bench = bench_body(100_000 + k as u64);
+    let mut body = format!(r#"{{"producer": "{k:04}", "#).into_bytes();
+    body.extend_from_slice(&bench[1..]);
+    body
+}
+
+/// distlogd's resident set (VmRSS), KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// User plus system CPU time of a process so far, from /proc/PID/stat.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After "pid (comm) ": state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(Duration::from_secs_f64(ticks as f64 / hz as f64))
+}
+
+/// Open sockets of a process (its /proc/PID/fd entries that are sockets).
+fn socket_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| {
+        d.filter_map(Result::ok)
+            .filter(|e| {
+                std::fs::read_link(e.path())
+                    .is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+            })
+            .count()
+    })
+}
+
+/// A process's soft limit on open files, from /proc/PID/limits.
+fn nofile_limit(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/limits"))
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3).map(str::to_string))
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+/// The kernel's TCP buffer memory in use, all sockets (/proc/net/sockstat), MiB.
+fn tcp_mem_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/net/sockstat").ok()?;
+    let line = s.lines().find(|l| l.starts_with("TCP:"))?;
+    let mut it = line.split_whitespace();
+    it.position(|w| w == "mem")?;
+    let pages: f64 = it.next()?.parse().ok()?;
+    Some(pages * 4096.0 / (1024.0 * 1024.0))
+}
+
+/// A process's CPU time over `over` of wall time, percent of one core.
+fn cpu_percent(pid: u32, over: Duration) -> Option<f64> {
+    let before = cpu_time(pid)?;
+    let t = Instant::now();
+    std::thread::sleep(over);
+    let after = cpu_time(pid)?;
+    Some((after - before).as_secs_f64() * 100.0 / t.elapsed().as_secs_f64())
+}
+
+/// `n` producers connected to one `distlogd --output none --file FIFO`, from one helper
+/// process (section `connections`: one zeromq `PushSocket` each, on one runtime
+/// thread): first idle (distlogd's RSS and CPU), then all sending as fast as they can,
+/// each its own tagged records; a reader of the FIFO in this process counts, per
+/// producer, the lines distlogd writes during a fixed window.
+fn idle_and_busy(dir: &Path, n: usize, batch: usize) -> Result<Vec<(String, String)>, String> {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+    use std::sync::Arc;
+    let mut rows = Vec::new();
+    let fifo = std::env::temp_dir().join(format!("distlog-bench-{}.fifo", std::process::id()));
+    let _ = std::fs::remove_file(&fifo);
+    let c_path = std::ffi::CString::new(fifo.to_string_lossy().as_bytes())
+        .map_err(|e| format!("fifo path: {e}"))?;
+    // SAFETY: a valid NUL-terminated path.
+    if unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) } != 0 {
+        return Err(format!(
+            "mkfifo {}: {}",
+            fifo.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    // 0: before the window, 1: counting, 2: after.
+    let window = Arc::new(AtomicU8::new(0));
+    let counts: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+    let (w, c, path) = (window.clone(), counts.clone(), fifo.clone());
+    // Lines in all, and lines in the window that name no producer.
+    let reader = std::thread::spawn(move || -> Result<(u64, u64), String> {
+        let file = std::fs::File::open(&path).map_err(|e| format!("open fifo: {e}"))?;
+        let mut r = BufReader::with_capacity(1 << 20, file);
+        let (mut lines, mut strays) = (0u64, 0u64);
+        let mut line = Vec::with_capacity(1024);
+        loop {
+            line.clear();
+            match r.read_until(b'\n', &mut line) {
+                Ok(0) => return Ok((lines, strays)),
+                Ok(_) => {}
+                Err(e) => return Err(format!("read fifo: {e}")),
+            }
+            lines += 1;
+            if w.load(Ordering::Relaxed) != 1 {
+                continue;
+            }
+            let k = line
+                .strip_prefix(LINE_PREFIX)
+                .and_then(|rest| rest.get(..4))
+                .and_then(|d| std::str::from_utf8(d).ok())
+                .and_then(|d| d.parse::<usize>().ok());
+            match k.and_then(|k| c.get(k)) {
+                Some(count) => {
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+                None => strays += 1,
+            }
+        }
+    });
+    let fifo_arg = fifo.to_string_lossy().into_owned();
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.to_string())
+        .map_err(|e| format!("no free port: {e}"))?;
+    let (daemon, endpoint) = distlogd(
+        dir,
+        &[
+            "--output",
+            "none",
+            "--file",
+            &fifo_arg,
+            "--metrics-bind",
+            &metrics_addr,
+        ],
+    );
+    let pid = daemon.id();
+    let result = (|| {
+        let rss0 = rss_kib(pid).ok_or("no VmRSS for distlogd")?;
+        let sockets0 = socket_fds(pid);
+        rows.push((
+            "distlogd's soft limit on open files (inherited)".to_string(),
+            nofile_limit(pid),
+        ));
+        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        let mut helper = Command::new(exe)
+            .args(["--section", "connections", "--endpoint", &endpoint])
+            .args(["--records", &n.to_string(), "--batch", &batch.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start the connections helper: {e}"))?;
+        let helper_pid = helper.id();
+        let mut to_helper = helper.stdin.take().ok_or("no helper stdin")?;
+        let mut from_helper = BufReader::new(helper.stdout.take().ok_or("no helper stdout")?);
+        let mut expect = |what: &str| -> Result<String, String> {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match from_helper.read_line(&mut line) {
+                    Ok(0) => return Err(format!("the helper ended before {what:?}")),
+                    Ok(_) if line.starts_with(what) => return Ok(line.trim().to_string()),
+                    Ok(_) => eprintln!("connections helper: {}", line.trim()),
+                    Err(e) => return Err(format!("reading the helper: {e}")),
+                }
+            }
+        };
+        let connect_start = Instant::now();
+        let connected = expect("connected");
+        let connect_time = connect_start.elapsed();
+        let connected = match connected {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = helper.kill();
+                let _ = helper.wait();
+                return Err(format!("{e} (distlogd holds {} sockets)", socket_fds(pid)));
+            }
+        };
+        // distlogd has accepted each connection once it holds its socket.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // Its listening socket and one per producer.
+        while socket_fds(pid) < n + 1 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let sockets = socket_fds(pid);
+        rows.push((
+            format!("{n} producers (one helper process, one PushSocket each): connected in"),
+            format!(
+                "{:.2} s; helper: {connected:?}; distlogd sockets {sockets0} -> {sockets}",
+                connect_time.as_secs_f64()
+            ),
+        ));
+        std::thread::sleep(Duration::from_secs(1));
+        let idle_cpu = cpu_percent(pid, Duration::from_secs(3)).ok_or("no /proc stat")?;
+        let helper_idle_cpu = cpu_percent(helper_pid, Duration::from_secs(1)).unwrap_or(f64::NAN);
+        let rss = rss_kib(pid).ok_or("no VmRSS for distlogd")?;
+        rows.push((
+            format!("  distlogd RSS with {n} idle producers, MiB (target < 64)"),
+            format!(
+                "{:.1} ({:.1} before they connected: {:.1} KiB per connection)",
+                rss as f64 / 1024.0,
+                rss0 as f64 / 1024.0,
+                (rss as f64 - rss0 as f64) / n as f64
+            ),
+        ));
+        rows.push((
+            "  distlogd CPU while they idle, % of a core over 3 s (target: idle)".to_string(),
+            format!("{idle_cpu:.2} (the helper: {helper_idle_cpu:.2})"),
+        ));
+
+        // All busy.
+        let netstat0 = tcp_counters();
+        writeln!(to_helper, "busy").map_err(|e| format!("to the helper: {e}"))?;
+        let busy = expect("busy")?;
+        std::thread::sleep(Duration::from_secs(1));
+        let cpu_before = (cpu_time(pid), cpu_time(helper_pid));
+        let t = Instant::now();
+        window.store(1, Ordering::Relaxed);
+        std::thread::sleep(WINDOW);
+        window.store(2, Ordering::Relaxed);
+        let span = t.elapsed();
+        let percent = |a: Option<Duration>, b: Option<Duration>| {
+            a.zip(b).map_or(f64::NAN, |(a, b)| {
+                (b - a).as_secs_f64() * 100.0 / span.as_secs_f64()
+            })
+        };
+        let busy_cpu = percent(cpu_before.0, cpu_time(pid));
+        let helper_cpu = percent(cpu_before.1, cpu_time(helper_pid));
+        let busy_rss = rss_kib(pid).unwrap_or(0);
+        let tcp_mem = tcp_mem_mib().unwrap_or(f64::NAN);
+        writeln!(to_helper, "stop").map_err(|e| format!("to the helper: {e}"))?;
+        let sent = expect("sent");
+        // Every record the helper handed to zeromq should reach distlogd.
+        let handed: Option<u64> = sent
+            .as_ref()
+            .ok()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok());
+        let drain = Instant::now();
+        let mut got = scrape_received(&metrics_addr);
+        while let (Some(h), Ok(g)) = (handed, &got) {
+            if *g >= h || drain.elapsed() > Duration::from_secs(60) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            got = scrape_received(&metrics_addr);
+        }
+        let drained = drain.elapsed();
+        let netstat = tcp_counters();
+        writeln!(to_helper, "exit").map_err(|e| format!("to the helper: {e}"))?;
+        let _ = helper.wait();
+        rows.push((
+            "  after the window: every record handed to zeromq received (received / handed, drain time)".to_string(),
+            format!(
+                "{} ({got:?} / {handed:?}, {:.1} s)",
+                if handed.is_some() && got.as_ref().ok() == handed.as_ref() { "yes" } else { "NO" },
+                drained.as_secs_f64()
+            ),
+        ));
+        rows.push((
+            "  kernel TCP counters over the busy phase (whole machine)".to_string(),
+            counter_deltas(&netstat0, &netstat),
+        ));
+        let per: Vec<u64> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        if let Some(path) = std::env::var_os("DISTLOG_BENCH_SHARES") {
+            let text: String = per
+                .iter()
+                .enumerate()
+                .map(|(k, c)| format!("{k} {c}\n"))
+                .collect();
+            if let Err(e) = std::fs::write(&path, text) {
+                eprintln!("bench_pipeline: DISTLOG_BENCH_SHARES: {e}");
+            }
+        }
+        let total: u64 = per.iter().sum();
+        let mean = total as f64 / n as f64;
+        let (min, max) = (
+            per.iter().copied().min().unwrap_or(0),
+            per.iter().copied().max().unwrap_or(0),
+        );
+        let outside = per
+            .iter()
+            .filter(|&&c| (c as f64 - mean).abs() > 0.2 * mean)
+            .count();
+        let zero = per.iter().filter(|&&c| c == 0).count();
+        let mut sorted = per.clone();
+        sorted.sort_unstable();
+        let pct = |q: f64| sorted[((n as f64 * q) as usize).min(n - 1)] as f64 / mean;
+        rows.push((
+            format!(
+                "  all {n} busy, {batch} records per send, each offering {RATE:.0}/s: records distlogd wrote in a {:.1} s window",
+                span.as_secs_f64()
+            ),
+            format!(
+                "{total} ({:.0}/s); CPU: distlogd {busy_cpu:.0} %, helper {helper_cpu:.0} %; distlogd RSS {:.1} MiB; kernel TCP buffers {tcp_mem:.0} MiB; helper {busy:?}, {sent:?}",
+                total as f64 / span.as_secs_f64(),
+                busy_rss as f64 / 1024.0
+            ),
+        ));
+        rows.push((
+            "  each producer's share / the mean: min / p10 / median / p90 / max (target 0.8 to 1.2)"
+                .to_string(),
+            format!(
+                "{:.2} / {:.2} / {:.2} / {:.2} / {:.2} (mean {mean:.0} records)",
+                min as f64 / mean,
+                pct(0.1),
+                pct(0.5),
+                pct(0.9),
+                max as f64 / mean
+            ),
+        ));
+        rows.push((
+            "  producers outside +-20 % of the mean / with none in the window".to_string(),
+            format!("{outside} / {zero} of {n}"),
+        ));
+        Ok::<(), String>(())
+    })();
+    let stats = stop_stats(daemon);
+    // If distlogd never opened the FIFO, the reader still waits in open: release it.
+    if !reader.is_finished() {
+        let _ = std::fs::OpenOptions::new().write(true).open(&fifo);
+    }
+    let read = reader.join();
+    let _ = std::fs::remove_file(&fifo);
+    result?;
+    let (lines, strays) = match read {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err("the FIFO reader panicked".into()),
+    };
+    rows.push((
+        "  distlogd's final stats; lines read from its --file; window lines naming no producer"
+            .to_string(),
+        format!("{stats}; {lines}; {strays}"),
+    ));
+    Ok(rows)
+}
+
+/// The helper of [`idle_and_busy`]: `n` PushSockets connected to `endpoint`, then, on
+/// the command `busy` (a line on stdin), each sending batches of its own tagged
+/// records as fast as it can, one task per socket, until `stop`.
+fn many_connections(endpoint: &str, n: usize) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use zeromq::Socket;
+    // Each connection is a descriptor here and one in distlogd.
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the struct they are given.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        if limit.rlim_cur < (n + 64) as libc::rlim_t {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                eprintln!(
+                    "connections: setrlimit: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+    }
+    let say = |line: String| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    };
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+            if tx.send(line.trim().to_string()).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |what: &'static str| {
+        let rx = &rx;
+        async move {
+            loop {
+                match rx.try_recv() {
+                    Ok(l) if l == what => return true,
+                    Ok(_) => {}
+                    Err(std::sync::mpsc::TryRecvError::Empty) => idle_sleep().await,
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => return false,
+                }
+            }
+        }
+    };
+    // Records per send (`--batch`): distlog's sender frames up to 512, and distlogd's
+    // fair queue reads runs of up to 64 from one peer.
+    let args: Vec<String> = std::env::args().collect();
+    let batch: usize = args
+        .iter()
+        .position(|a| a == "--batch")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    // Records a second each producer offers.
+    let rate: f64 = args
+        .iter()
+        .position(|a| a == "--rate")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(RATE);
+    block_on(async {
+        let mut sockets = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut push = zeromq::PushSocket::new();
+            if let Err(e) = push.connect(endpoint).await {
+                say(format!("connect_failed at {i}: {e}"));
+                return;
+            }
+            sockets.push(push);
+        }
+        say(format!("connected {n} nofile {}", limit.rlim_cur));
+        if !wait_for("busy").await {
+            return;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicUsize::new(0));
+        let failed = Arc::new(AtomicUsize::new(0));
+        let sent: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+        let parked = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
+        for (k, mut push) in sockets.into_iter().enumerate() {
+            let body = producer_body(k);
+            let mut frames = bytes::BytesMut::with_capacity(batch * (body.len() + 16));
+            for _ in 0..batch {
+                zeromq::encode_frames(&[b"TLJ".as_slice(), &body], &mut frames);
+            }
+            let frames = frames.freeze();
+            let (stop, started, done, failed, sent, parked) = (
+                stop.clone(),
+                started.clone(),
+                done.clone(),
+                failed.clone(),
+                sent.clone(),
+                parked.clone(),
+            );
+            spawn(async move {
+                let mut first = true;
+                let t0 = Instant::now();
+                let mut mine = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    // Offered, not as fast as zeromq queues: its per-peer queue holds
+                    // 100,000 sends whatever their size, so unpaced the backlog is
+                    // unbounded. Paced at `rate`, far above each one's share of what
+                    // distlogd takes, every producer always has records waiting.
+                    let due = t0 + Duration::from_secs_f64(mine as f64 / rate);
+                    let now = Instant::now();
+                    if due > now {
+                        sleep_for(due - now).await;
+                    }
+                    mine += batch as u64;
+                    if push.send_framed(frames.clone()).await.is_err() {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    sent[k].fetch_add(batch as u64, Ordering::Relaxed);
+                    if first {
+                        started.fetch_add(1, Ordering::Relaxed);
+                        first = false;
+                    }
+                    yield_now().await;
+                }
+                // Kept open until the parent says "exit": a dropped PushSocket does not
+                // linger, and what it still queues would be lost.
+                parked.lock().unwrap_or_else(|e| e.into_inner()).push(push);
+                done.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while started.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) < n
+            && Instant::now() < deadline
+        {
+            async_io_sleep().await;
+        }
+        say(format!(
+            "busy: {} of {n} sending, {} failed",
+            started.load(Ordering::Relaxed),
+            failed.load(Ordering::Relaxed)
+        ));
+        wait_for("stop").await;
+        stop.store(true, Ordering::Relaxed);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while done.load(Ordering::Relaxed) < n && Instant::now() < deadline {
+            async_io_sleep().await;
+        }
+        let per: Vec<u64> = sent.iter().map(|s| s.load(Ordering::Relaxed)).collect();
+        say(format!(
+            "sent {} records, per producer {} to {}, {} failed, {} of {n} stopped",
+            per.iter().sum::<u64>(),
+            per.iter().min().unwrap_or(&0),
+            per.iter().max().unwrap_or(&0),
+            failed.load(Ordering::Relaxed),
+            done.load(Ordering::Relaxed)
+        ));
+        wait_for("exit").await;
+        drop(parked);
+    });
+}
+
+#[cfg(feature = "async-std")]
+fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(f: F) {
+    async_std::task::spawn(f);
+}
+
+#[cfg(all(feature = "tokio", not(feature = "async-std")))]
+fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(f: F) {
+    tokio::spawn(f);
+}
+
+#[cfg(feature = "async-std")]
+async fn yield_now() {
+    async_std::task::yield_now().await;
+}
+
+#[cfg(all(feature = "tokio", not(feature = "async-std")))]
+async fn yield_now() {
+    tokio::task::yield_now().await;
+}
+
+/// A pause that keeps a waiting helper from taking measurable CPU.
+async fn idle_sleep() {
+    #[cfg(feature = "async-std")]
+    async_std::task::sleep(Duration::from_millis(50)).await;
+    #[cfg(all(feature = "tokio", not(feature = "async-std")))]
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// The kernel's TCP counters that tell of memory pressure and aborted connections
+/// (/proc/net/netstat, whole machine).
+fn tcp_counters() -> Vec<(String, u64)> {
+    const WANTED: [&str; 6] = [
+        "TCPMemoryPressures",
+        "PruneCalled",
+        "TCPRcvQDrop",
+        "TCPOFODrop",
+        "TCPAbortOnClose",
+        "TCPAbortOnData",
+    ];
+    let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for pair in lines.chunks(2) {
+        let [names, values] = pair else { continue };
+        for (k, v) in names.split_whitespace().zip(values.split_whitespace()) {
+            if WANTED.contains(&k) {
+                out.push((k.to_string(), v.parse().unwrap_or(0)));
+            }
+        }
+    }
+    out
+}
+
+fn counter_deltas(before: &[(String, u64)], after: &[(String, u64)]) -> String {
+    after
+        .iter()
+        .map(|(k, v)| {
+            let b = before.iter().find(|(n, _)| n == k).map_or(0, |(_, b)| *b);
+            format!("{k} +{}", v.saturating_sub(b))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn sleep_for(d: Duration) {
+    #[cfg(feature = "async-std")]
+    async_std::task::sleep(d).await;
+    #[cfg(all(feature = "tokio", not(feature = "async-std")))]
+    tokio::time::sleep(d).await;
 }
