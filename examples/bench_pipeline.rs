@@ -439,9 +439,22 @@ fn jetstream(dir: &Path, records: u64, row: &mut impl FnMut(&str, String)) {
     // JetStream stores far slower than zeromq carries: fewer records keep the runs short.
     let n = records.min(100_000).to_string();
     let mut streams = 0;
+    // A stream of its own per run, and the distlogd flags that fill it.
     let mut next_stream = || {
         streams += 1;
-        (format!("BENCH{streams}"), format!("bench{streams}"))
+        let stream = format!("BENCH{streams}");
+        let flags = [
+            "--output",
+            "none",
+            "--nats",
+            &url,
+            "--nats-stream",
+            &stream,
+            "--nats-subject-prefix",
+            &format!("bench{streams}"),
+        ]
+        .map(String::from);
+        (stream, flags)
     };
     let alone = median3(|| {
         let (stream, _) = next_stream();
@@ -461,17 +474,8 @@ fn jetstream(dir: &Path, records: u64, row: &mut impl FnMut(&str, String)) {
     );
     let mut received = Vec::new();
     let via = median3(|| {
-        let (stream, prefix) = next_stream();
-        let nats = [
-            "--output",
-            "none",
-            "--nats",
-            &url,
-            "--nats-stream",
-            &stream,
-            "--nats-subject-prefix",
-            &prefix,
-        ];
+        let (stream, flags) = next_stream();
+        let nats = flags.each_ref().map(String::as_str);
         let (daemon, endpoint) = distlogd(dir, &nats);
         let rate = child_metric(
             &[
@@ -501,17 +505,8 @@ fn jetstream(dir: &Path, records: u64, row: &mut impl FnMut(&str, String)) {
     );
     let mut received = Vec::new();
     let acked = median3(|| {
-        let (stream, prefix) = next_stream();
-        let nats = [
-            "--output",
-            "none",
-            "--nats",
-            &url,
-            "--nats-stream",
-            &stream,
-            "--nats-subject-prefix",
-            &prefix,
-        ];
+        let (_, flags) = next_stream();
+        let nats = flags.each_ref().map(String::as_str);
         let (daemon, endpoint) = distlogd_acked(dir, &nats);
         let rate = child_metric(
             &[
