@@ -9,7 +9,7 @@ mod collector_support;
 use collector_support::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// A file in a directory of this test's own.
@@ -19,19 +19,6 @@ fn temp_file(name: &str) -> PathBuf {
     let path = dir.join(name);
     let _ = std::fs::remove_file(&path);
     path
-}
-
-fn emit(endpoints: &[&str], count: u64, extra: &[&str]) -> Child {
-    let mut cmd = Command::new(emit_binary());
-    for e in endpoints {
-        cmd.args(["--endpoint", e]);
-    }
-    cmd.args(["--count", &count.to_string(), "--system", "T"])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start emit")
 }
 
 /// emit's exit status and its `sent N dropped M`.

@@ -14,7 +14,6 @@ use distlog::Value;
 use distlog_testkit::{require_nats_server, NatsServer};
 use futures::StreamExt;
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// One message as stored.
@@ -153,30 +152,6 @@ fn every_record_arrives_with_subject_headers_and_its_body_byte_for_byte() {
     assert_eq!(final_stat(&err, "nats.published"), 60, "{err}");
     assert_eq!(final_stat(&err, "sink_errors"), 0, "{err}");
     eprintln!("one node, both encodings: {:?}", started.elapsed());
-}
-
-fn emit(endpoints: &[&str], count: u64, extra: &[&str]) -> Child {
-    let mut cmd = Command::new(emit_binary());
-    for e in endpoints {
-        cmd.args(["--endpoint", e]);
-    }
-    cmd.args(["--count", &count.to_string(), "--system", "T"])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start emit")
-}
-
-fn emit_ok(mut child: Child) -> bool {
-    let status = wait_bounded(&mut child, "emit");
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut err);
-    }
-    eprint!("[emit] {err}");
-    status.success()
 }
 
 /// For each `record i of count` of an acknowledged producer: its copies, checking

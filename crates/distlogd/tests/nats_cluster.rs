@@ -16,36 +16,11 @@ use distlog::Value;
 use distlog_testkit::{
     require_nats_server, require_python_nats, spawn_python, NatsCluster, NatsServer, StreamState,
 };
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const STREAM: &str = "DISTLOG";
 /// What `emit --system T` publishes on, with distlogd's default prefix.
 const SUBJECT: &str = "distlog.T.L.emit";
-
-fn emit(endpoints: &[&str], count: u64, extra: &[&str]) -> Child {
-    let mut cmd = Command::new(emit_binary());
-    for e in endpoints {
-        cmd.args(["--endpoint", e]);
-    }
-    cmd.args(["--count", &count.to_string(), "--system", "T"])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start emit")
-}
-
-fn emit_ok(mut child: Child) -> bool {
-    let status = wait_bounded(&mut child, "emit");
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut err);
-    }
-    eprint!("[emit] {err}");
-    status.success()
-}
 
 /// nats-py's verdict on the stream (see `py/nats_check.py`), read from `urls`.
 fn python_check(urls: &[String], count: u64) -> serde_json::Value {

@@ -566,3 +566,29 @@ pub fn emit_binary() -> std::path::PathBuf {
     );
     emit
 }
+
+/// Starts the `emit` example sending `count` records (`--system T`) to each endpoint,
+/// with `extra` flags; its stderr is kept for [`emit_ok`] or the caller.
+pub fn emit(endpoints: &[&str], count: u64, extra: &[&str]) -> Child {
+    let mut cmd = Command::new(emit_binary());
+    for e in endpoints {
+        cmd.args(["--endpoint", e]);
+    }
+    cmd.args(["--count", &count.to_string(), "--system", "T"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start emit")
+}
+
+/// Waits for emit (bounded), echoes its stderr, and says whether it exited 0.
+pub fn emit_ok(mut child: Child) -> bool {
+    let status = wait_bounded(&mut child, "emit");
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    eprint!("[emit] {err}");
+    status.success()
+}
