@@ -4,6 +4,7 @@
 use crate::ack::Origin;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
+use distlog::serialize::json::Checked;
 use distlog::topic::Topic;
 use distlog::Record;
 use futures::channel::mpsc::UnboundedReceiver;
@@ -14,8 +15,9 @@ pub(crate) enum Entry {
     /// Decoded, for sinks that look inside it; with the body as received when a sink
     /// publishes it (nats).
     Record(Topic, Record, Option<Origin>, Option<Bytes>),
-    /// A canonical JSON body, copied to JSON-lines sinks as it came.
-    Body(Topic, Bytes, Option<Origin>),
+    /// A canonical JSON body, copied to JSON-lines sinks as it came; what checking it
+    /// found (the logger's name, for the nats sink).
+    Body(Topic, Bytes, Option<Origin>, Checked),
 }
 
 /// Records handed to the sink thread together.

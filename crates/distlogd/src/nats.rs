@@ -24,16 +24,14 @@ use crate::metrics::Metrics;
 use crate::stats::{held_note, NatsCounts, RateLimit};
 use crate::subject::record_subject;
 use crate::Committed;
-use async_nats::jetstream::{self, context::PublishError, stream, Context};
-use async_nats::{HeaderMap, ServerAddr};
+use async_nats::jetstream::{self, stream, Context};
+use async_nats::{HeaderMap, ServerAddr, Subject};
 use bytes::Bytes;
 use distlog::topic::Topic;
-use distlog::Record;
 use futures::channel::mpsc::UnboundedSender;
-use futures::future::BoxFuture;
 use futures::future::FutureExt;
-use futures::stream::{FuturesUnordered, StreamExt};
-use std::collections::{BTreeSet, VecDeque};
+use futures::stream::StreamExt;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -78,7 +76,7 @@ pub fn msg_id(origin: &Origin) -> String {
 /// One record on its way to JetStream.
 #[derive(Clone)]
 struct Message {
-    subject: String,
+    subject: Subject,
     topic: Topic,
     id: Option<String>,
     payload: Bytes,
@@ -329,19 +327,9 @@ impl NatsSink {
         Ok(())
     }
 
-    /// Queues a record whose filter passed, waiting while the queue is full.
-    pub(crate) fn write(
-        &self,
-        topic: Topic,
-        record: &Record,
-        body: &Bytes,
-        origin: Option<&Origin>,
-    ) {
-        let subject = record_subject(
-            &self.config.subject_prefix,
-            topic,
-            record.name().unwrap_or(""),
-        );
+    /// Queues a record of `logger` whose filter passed, waiting while the queue is full.
+    pub(crate) fn write(&self, topic: Topic, logger: &str, body: &Bytes, origin: Option<&Origin>) {
+        let subject = record_subject(&self.config.subject_prefix, topic, logger).into();
         self.shared.push(Item::Publish(Message {
             subject,
             topic,
@@ -385,14 +373,6 @@ struct Publisher {
     drain_max: Duration,
     metrics: Option<Arc<Metrics>>,
 }
-
-/// A publish's id, its message (kept for a retry), how long it took and how it went.
-type Outcome = (
-    u64,
-    Message,
-    Duration,
-    Result<jetstream::publish::PublishAck, PublishError>,
-);
 
 impl Publisher {
     async fn run(self, servers: Vec<ServerAddr>) {
@@ -439,29 +419,45 @@ impl Publisher {
         };
         let js = jetstream::ContextBuilder::new()
             .timeout(PUBACK_TIMEOUT)
-            // Ours is the bound; the client's must not refuse or stall below it.
-            .max_ack_inflight(MAX_IN_FLIGHT * 2)
             .build(client.clone());
         self.publish_loop(&client, &js).await;
     }
 
     async fn publish_loop(&self, client: &async_nats::Client, js: &Context) {
+        // Every PubAck comes to one subscription, `<inbox>.<id>`: no task, future,
+        // timer or reply mux per record, which cost this thread most of its time as
+        // jetstream::Context::publish (BENCHMARKS.md, "JetStream").
+        let inbox = client.new_inbox();
+        let mut acks = match client.subscribe(format!("{inbox}.*")).await {
+            Ok(acks) => acks,
+            Err(e) => {
+                // Only a closed client gets here.
+                eprintln!("distlogd: nats: cannot subscribe to PubAcks: {e}");
+                self.abandon(0);
+                self.wait_closed().await;
+                return;
+            }
+        };
         let mut complaints = RateLimit::new(5, Duration::from_secs(10));
         let mut stream_ready = false;
         let mut next_stream_try = Instant::now();
         let mut next_id = 0u64;
         // Taken off the queue and not stored yet: in flight or waiting to be retried.
+        // Bounded by MAX_IN_FLIGHT: nothing is taken while it is full.
+        let mut pending: HashMap<u64, Pending> = HashMap::with_capacity(MAX_IN_FLIGHT);
+        // `pending` in id order, for the commits: the oldest record not stored.
         let mut unacked: BTreeSet<u64> = BTreeSet::new();
         // Each commit with the id of the first record queued after it.
         let mut commits: VecDeque<(u64, Committed)> = VecDeque::new();
-        let mut retry: VecDeque<(u64, Message)> = VecDeque::new();
-        let mut in_flight: FuturesUnordered<BoxFuture<'static, Outcome>> = FuturesUnordered::new();
+        // Ids of `pending` to publish again (an id already stored is skipped).
+        let mut retry: VecDeque<u64> = VecDeque::new();
         let mut resume_at = Instant::now();
         let mut backoff = Duration::from_millis(100);
         let mut deadline: Option<Instant> = None;
         let mut closed_seen = false;
+        let mut next_sweep = Instant::now() + TICK;
         let mut taken = Vec::new();
-        let mut settled: Vec<Outcome> = Vec::with_capacity(MAX_IN_FLIGHT);
+        let mut answers: Vec<async_nats::Message> = Vec::with_capacity(MAX_IN_FLIGHT);
         loop {
             let now = Instant::now();
             let (closed, queued) = {
@@ -476,14 +472,36 @@ impl Publisher {
                 // Records of the last moments get a chance if JetStream is up.
                 deadline = deadline.map(|d| d.max(now + Duration::from_secs(1)));
             }
-            let busy = !unacked.is_empty() || queued > 0;
+            let busy = !pending.is_empty() || queued > 0;
             if closed && !busy {
                 break;
             }
             if deadline.is_some_and(|d| now >= d) && busy {
-                self.abandon(unacked.len() as u64);
+                self.abandon(pending.len() as u64);
                 self.wait_closed().await;
                 return;
+            }
+            if now >= next_sweep {
+                next_sweep = now + TICK;
+                // No PubAck in time: the message or its answer was lost (a node died,
+                // the connection dropped), or it is very late. Published again; a late
+                // answer to either copy settles it.
+                for (&id, p) in pending.iter_mut() {
+                    if p.sent
+                        .is_some_and(|sent| now.duration_since(sent) >= PUBACK_TIMEOUT)
+                    {
+                        p.sent = None;
+                        retry.push_back(id);
+                        self.shared.counters.failed.fetch_add(1, Ordering::Relaxed);
+                        if let Some(held) = complaints.check() {
+                            eprintln!(
+                                "distlogd: nats: no PubAck for {} within {PUBACK_TIMEOUT:?}; trying again{}",
+                                p.message.subject,
+                                held_note(held)
+                            );
+                        }
+                    }
+                }
             }
             let connected = client.connection_state() == async_nats::connection::State::Connected;
             if connected && !stream_ready && now >= next_stream_try {
@@ -502,25 +520,42 @@ impl Publisher {
                     Err(_) => next_stream_try = Instant::now() + Duration::from_millis(500),
                 }
             }
-            if connected && stream_ready && Instant::now() >= resume_at {
-                while in_flight.len() < MAX_IN_FLIGHT {
-                    let Some((id, m)) = retry.pop_front() else {
-                        break;
-                    };
-                    in_flight.push(publish(js.clone(), id, m));
+            let sending = connected && stream_ready && Instant::now() >= resume_at;
+            if sending {
+                while let Some(id) = retry.pop_front() {
+                    if let Some(p) = pending.get_mut(&id) {
+                        if !self.send(client, &inbox, id, p, &mut complaints).await {
+                            retry.push_front(id);
+                            self.failed_send(&mut resume_at, &mut backoff);
+                            break;
+                        }
+                    }
                 }
-                let room = MAX_IN_FLIGHT - in_flight.len();
+                let room = MAX_IN_FLIGHT - pending.len();
                 if room > 0 && retry.is_empty() {
                     self.shared.take(room, &mut taken);
                     for item in taken.drain(..) {
                         match item {
-                            Item::Publish(m) => {
-                                unacked.insert(next_id);
-                                in_flight.push(publish(js.clone(), next_id, m));
+                            Item::Publish(message) => {
+                                let id = next_id;
                                 next_id += 1;
+                                unacked.insert(id);
+                                let p = pending.entry(id).or_insert(Pending {
+                                    message,
+                                    sent: None,
+                                });
+                                // A failed send (the client closing) waits in retry.
+                                if !retry.is_empty()
+                                    || !self.send(client, &inbox, id, p, &mut complaints).await
+                                {
+                                    retry.push_back(id);
+                                }
                             }
                             Item::Commit(c) => commits.push_back((next_id, c)),
                         }
+                    }
+                    if !retry.is_empty() {
+                        self.failed_send(&mut resume_at, &mut backoff);
                     }
                 }
             }
@@ -536,72 +571,77 @@ impl Publisher {
             self.shared
                 .counters
                 .in_flight
-                .store(unacked.len() as u64, Ordering::Relaxed);
+                .store(pending.len() as u64, Ordering::Relaxed);
             let can_take = connected
                 && stream_ready
                 && retry.is_empty()
-                && in_flight.len() < MAX_IN_FLIGHT
+                && pending.len() < MAX_IN_FLIGHT
                 && Instant::now() >= resume_at;
             tokio::select! {
-                Some(first) = in_flight.next(), if !in_flight.is_empty() => settled.push(first),
+                answer = acks.next(), if !pending.is_empty() => match answer {
+                    Some(answer) => answers.push(answer),
+                    None => {
+                        // The client closed: nothing more can be stored.
+                        eprintln!("distlogd: nats: the connection closed");
+                        self.abandon(pending.len() as u64);
+                        self.wait_closed().await;
+                        return;
+                    }
+                },
                 _ = self.shared.queued.notified(), if can_take => {}
                 _ = tokio::time::sleep(TICK) => {}
             }
             // Every other PubAck already in, before the loop goes round again: one turn
             // (the lock, the clock, the timer) per wakeup, not per record.
-            while settled.len() < MAX_IN_FLIGHT {
-                match in_flight.next().now_or_never() {
-                    Some(Some(outcome)) => settled.push(outcome),
+            while answers.len() < MAX_IN_FLIGHT {
+                match acks.next().now_or_never() {
+                    Some(Some(answer)) => answers.push(answer),
                     _ => break,
                 }
             }
-            for (id, m, took, outcome) in settled.drain(..) {
-                match outcome {
-                    Ok(ack) => {
-                        unacked.remove(&id);
-                        if let Some(metrics) = &self.metrics {
-                            metrics.observe_nats_publish(took);
+            for answer in answers.drain(..) {
+                let Some(id) = answer
+                    .subject
+                    .rsplit('.')
+                    .next()
+                    .and_then(|token| token.parse::<u64>().ok())
+                else {
+                    continue;
+                };
+                let Some(p) = pending.get_mut(&id) else {
+                    // The answer to a copy sent again after a timeout, or stray.
+                    continue;
+                };
+                match pub_ack(&answer) {
+                    Ok(duplicate) => {
+                        if let (Some(metrics), Some(sent)) = (&self.metrics, p.sent) {
+                            metrics.observe_nats_publish(sent.elapsed());
                         }
+                        pending.remove(&id);
+                        unacked.remove(&id);
                         let c = &self.shared.counters;
                         c.published.fetch_add(1, Ordering::Relaxed);
-                        if ack.duplicate {
+                        if duplicate {
                             c.duplicates.fetch_add(1, Ordering::Relaxed);
                         }
                         backoff = Duration::from_millis(100);
                     }
-                    Err(e) => {
+                    Err(why) => {
                         self.shared.counters.failed.fetch_add(1, Ordering::Relaxed);
-                        // No responder: the stream is gone (deleted, or never
-                        // made on this cluster: made again once the lookup says
-                        // so), or its replicas are electing a leader, as for
-                        // seconds after its leader's node dies (the lookup then
-                        // finds it).
-                        let unanswered =
-                            e.kind() == jetstream::context::PublishErrorKind::StreamNotFound;
-                        if unanswered {
+                        if why == Refusal::NoStream {
                             stream_ready = false;
                         }
                         if let Some(held) = complaints.check() {
-                            let why = if unanswered {
-                                "no stream answered (none for the subject, or its replicas \
-                                 are electing a leader)"
-                                    .to_string()
-                            } else {
-                                e.to_string()
-                            };
                             eprintln!(
                                 "distlogd: nats: publish to {} failed: {why}; trying again{}",
-                                m.subject,
+                                p.message.subject,
                                 held_note(held)
                             );
                         }
-                        retry.push_back((id, m));
-                        // A burst of failures waits once, then doubles up to 2 s.
-                        let now = Instant::now();
-                        if resume_at <= now {
-                            resume_at = now + backoff;
-                            backoff = (backoff * 2).min(Duration::from_secs(2));
+                        if p.sent.take().is_some() {
+                            retry.push_back(id);
                         }
+                        self.failed_send(&mut resume_at, &mut backoff);
                     }
                 }
             }
@@ -611,6 +651,56 @@ impl Publisher {
             let _ = self.committed.unbounded_send(report);
         }
         self.shared.counters.in_flight.store(0, Ordering::Relaxed);
+    }
+
+    /// Publishes a pending record with its reply subject; false when the client is
+    /// closed (the record waits for a retry).
+    ///
+    /// The client's command queue (2,048) is longer than [`MAX_IN_FLIGHT`], so while
+    /// every command in it is one of ours this does not wait, connected or not.
+    async fn send(
+        &self,
+        client: &async_nats::Client,
+        inbox: &str,
+        id: u64,
+        p: &mut Pending,
+        complaints: &mut RateLimit,
+    ) -> bool {
+        let m = &p.message;
+        let sent = client
+            .publish_with_reply_and_headers(
+                m.subject.clone(),
+                format!("{inbox}.{id}"),
+                m.headers(),
+                m.payload.clone(),
+            )
+            .await;
+        match sent {
+            Ok(()) => {
+                p.sent = Some(Instant::now());
+                true
+            }
+            Err(e) => {
+                self.shared.counters.failed.fetch_add(1, Ordering::Relaxed);
+                if let Some(held) = complaints.check() {
+                    eprintln!(
+                        "distlogd: nats: cannot publish to {}: {e}; trying again{}",
+                        m.subject,
+                        held_note(held)
+                    );
+                }
+                false
+            }
+        }
+    }
+
+    /// A burst of failures waits once, then doubles up to 2 s.
+    fn failed_send(&self, resume_at: &mut Instant, backoff: &mut Duration) {
+        let now = Instant::now();
+        if *resume_at <= now {
+            *resume_at = now + *backoff;
+            *backoff = (*backoff * 2).min(Duration::from_secs(2));
+        }
     }
 
     /// Uses the stream if it exists, else creates it: file storage, `<prefix>.>`, the
@@ -677,38 +767,84 @@ impl Publisher {
     }
 }
 
-/// Publishes one message and waits for its PubAck (bounded by the context's timeout),
-/// timing the two.
-///
-/// Each publish is a task of its own. Polled as futures of the NATS thread's one
-/// task instead, in a `FuturesUnordered` of 1024, a few of them finished seconds
-/// late under a steady flow (measured: the oldest id stayed while 12,000 newer
-/// records were stored, with no PubAck timing out), and the oldest record holds
-/// every commit queued behind it, so no acknowledgement went out until the flow
-/// stopped. As tasks, the oldest in flight trails the newest by about the 1024.
-fn publish(js: Context, id: u64, m: Message) -> BoxFuture<'static, Outcome> {
-    let (subject, headers, payload) = (m.subject.clone(), m.headers(), m.payload.clone());
-    let task = tokio::spawn(async move {
-        let started = Instant::now();
-        let outcome = match js.publish_with_headers(subject, headers, payload).await {
-            Ok(ack) => ack.await,
-            Err(e) => Err(e),
-        };
-        (started.elapsed(), outcome)
-    });
-    Box::pin(async move {
-        match task.await {
-            Ok((took, outcome)) => (id, m, took, outcome),
-            // It panicked, or the runtime is ending: tried again like any failure.
-            Err(e) => (
-                id,
-                m,
-                Duration::ZERO,
-                Err(PublishError::with_source(
-                    jetstream::context::PublishErrorKind::Other,
-                    e,
-                )),
+/// A record taken off the queue and not stored yet.
+struct Pending {
+    message: Message,
+    /// When it was last published; `None` while it waits to be published again.
+    sent: Option<Instant>,
+}
+
+/// Why JetStream did not store a record.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// No stream answered: none for the subject, or its replicas are electing a
+    /// leader, as for seconds after its leader's node dies.
+    NoStream,
+    /// JetStream answered with an error.
+    JetStream {
+        code: u16,
+        err_code: u64,
+        description: String,
+    },
+    /// The answer was neither a PubAck nor an error.
+    Unreadable(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::NoStream => f.write_str(
+                "no stream answered (none for the subject, or its replicas are electing a leader)",
             ),
+            Refusal::JetStream {
+                code,
+                err_code,
+                description,
+            } => write!(
+                f,
+                "JetStream error {code} (err_code {err_code}): {description}"
+            ),
+            Refusal::Unreadable(why) => write!(f, "unreadable answer: {why}"),
         }
-    })
+    }
+}
+
+/// What a publish's answer says: stored (and whether as a duplicate), or refused.
+fn pub_ack(answer: &async_nats::Message) -> Result<bool, Refusal> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        seq: Option<u64>,
+        #[serde(default)]
+        duplicate: bool,
+        error: Option<ApiError>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ApiError {
+        #[serde(default)]
+        code: u16,
+        #[serde(default)]
+        err_code: u64,
+        #[serde(default)]
+        description: String,
+    }
+    if answer.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+        return Err(Refusal::NoStream);
+    }
+    match serde_json::from_slice::<Answer>(&answer.payload) {
+        Ok(Answer { error: Some(e), .. }) => Err(Refusal::JetStream {
+            code: e.code,
+            err_code: e.err_code,
+            description: e.description,
+        }),
+        Ok(Answer {
+            seq: Some(_),
+            duplicate,
+            ..
+        }) => Ok(duplicate),
+        Ok(_) => Err(Refusal::Unreadable(format!(
+            "{:?}",
+            String::from_utf8_lossy(&answer.payload)
+        ))),
+        Err(e) => Err(Refusal::Unreadable(e.to_string())),
+    }
 }

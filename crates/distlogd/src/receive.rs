@@ -13,6 +13,7 @@ use crate::stats::{held_note, AckCounts, RateLimit};
 use crate::{CollectorStats, Config};
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
+use distlog::serialize::json::Checked;
 use distlog::serialize::{decode_message, decode_with, json, MessageError};
 use distlog::topic::Encoding;
 use distlog::topic::Topic;
@@ -56,6 +57,16 @@ impl Future for YieldNow {
             Poll::Pending
         }
     }
+}
+
+/// What examining a message found out.
+enum Examined {
+    /// Decoded, for sinks that look inside it.
+    Record(Record),
+    /// A canonical JSON body, checked, not decoded.
+    Canonical(Checked),
+    /// Valid; nothing is written, so nothing more was found out.
+    Valid,
 }
 
 /// State of the receive loop.
@@ -430,7 +441,7 @@ impl Receiving<'_> {
                 return false;
             }
         }
-        let (topic, record) = match self.examine(&message) {
+        let (topic, examined) = match self.examine(&message) {
             Ok(ok) => ok,
             Err(e) => {
                 self.reject(e.reason(), &e.to_string());
@@ -441,16 +452,16 @@ impl Receiving<'_> {
         let last = self.pubs.len().wrapping_sub(1);
         // The body goes to the sinks as it came when the record was only checked, or
         // beside the record for a sink that publishes it as it came.
-        let body = match (&self.tx, &record) {
-            (Some(_), None) => message.get(1).cloned(),
-            (Some(_), Some(_)) if self.keep_bodies => message.get(1).cloned(),
+        let body = match (&self.tx, &examined) {
+            (Some(_), Examined::Canonical(_)) => message.get(1).cloned(),
+            (Some(_), Examined::Record(_)) if self.keep_bodies => message.get(1).cloned(),
             _ => None,
         };
         let mut message = Some(message);
         for (i, p) in self.pubs.iter_mut().enumerate() {
-            let passes = match &record {
-                Some(r) => p.filter.matches(topic, r),
-                None => p.filter.matches_topic(topic),
+            let passes = match &examined {
+                Examined::Record(r) => p.filter.matches(topic, r),
+                Examined::Canonical(_) | Examined::Valid => p.filter.matches_topic(topic),
             };
             if !passes {
                 continue;
@@ -471,10 +482,10 @@ impl Receiving<'_> {
         if self.tx.is_none() {
             return false;
         }
-        let entry = match (record, body) {
-            (Some(record), body) => Entry::Record(topic, record, origin, body),
-            (None, Some(body)) => Entry::Body(topic, body, origin),
-            (None, None) => return false,
+        let entry = match (examined, body) {
+            (Examined::Record(record), body) => Entry::Record(topic, record, origin, body),
+            (Examined::Canonical(checked), Some(body)) => Entry::Body(topic, body, origin, checked),
+            _ => return false,
         };
         self.batch.entries.push(entry);
         self.batch.acked |= origin.is_some();
@@ -699,26 +710,28 @@ impl Receiving<'_> {
 
     /// Validates a message: its topic, and its body checked (a canonical JSON body,
     /// when nothing needs the record) or decoded.
-    fn examine(&self, message: &ZmqMessage) -> Result<(Topic, Option<Record>), MessageError> {
+    fn examine(&self, message: &ZmqMessage) -> Result<(Topic, Examined), MessageError> {
         let limits = &self.config.limits;
         let (Some(topic), Some(body), 2) = (message.get(0), message.get(1), message.len()) else {
             let frames: Vec<&[u8]> = message.iter().map(|f| f.as_ref()).collect();
-            return decode_message(&frames, limits).map(|(t, r)| (t, Some(r)));
+            return decode_message(&frames, limits).map(|(t, r)| (t, Examined::Record(r)));
         };
         let topic = Topic::parse(topic).map_err(MessageError::Topic)?;
         if self.check_only && topic.encoding == Encoding::Json {
             if self.tx.is_none() {
                 // Nothing is written: the verdict is all that is needed.
                 json::validate_record(body, limits).map_err(MessageError::Body)?;
-                return Ok((topic, None));
+                return Ok((topic, Examined::Valid));
             }
             let checked = json::check_record(body, limits).map_err(MessageError::Body)?;
-            if checked.canonical {
-                return Ok((topic, None));
+            // The nats sink names the logger in the subject: a name that checking
+            // could not read (escaped, or not a string) takes decoding.
+            if checked.canonical && (!self.keep_bodies || checked.plain_name(body).is_some()) {
+                return Ok((topic, Examined::Canonical(checked)));
             }
         }
         let record = decode_with(body, topic.encoding, limits).map_err(MessageError::Body)?;
-        Ok((topic, Some(record)))
+        Ok((topic, Examined::Record(record)))
     }
 
     fn reject(&mut self, reason: &'static str, what: &str) {

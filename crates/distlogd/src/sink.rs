@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::nats::{NatsSink, NatsStats};
 use crate::{CollectorError, Committed};
 use bytes::Bytes;
+use distlog::serialize::json::Checked;
 use distlog::serialize::{json, Limits};
 use distlog::topic::Topic;
 use distlog::Record;
@@ -340,8 +341,13 @@ impl Sinks {
     /// level, logger or task. When none does, canonical JSON bodies can go to
     /// [`Sinks::write_body`] without being decoded.
     pub fn need_records(&self) -> bool {
-        // The nats sink's subject names the logger.
-        self.has_nats() || self.sinks.iter().any(Sink::needs_record)
+        // The nats sink's subject names the logger, which checking finds (see
+        // `write_body`): only its filter may need the record.
+        #[cfg(feature = "nats")]
+        if self.nats.as_ref().is_some_and(|n| n.filter.needs_record()) {
+            return true;
+        }
+        self.sinks.iter().any(Sink::needs_record)
     }
 
     /// Writes a record to every sink whose filter takes it; one that came with an
@@ -359,7 +365,7 @@ impl Sinks {
         #[cfg(feature = "nats")]
         if let (Some(n), Some(body)) = (&self.nats, body) {
             if n.filter.matches(topic, record) {
-                n.write(topic, record, body, origin);
+                n.write(topic, record.name().unwrap_or(""), body, origin);
             }
         }
         #[cfg(not(feature = "nats"))]
@@ -370,8 +376,33 @@ impl Sinks {
     /// found canonical, copied as it is, to every sink whose filter takes its topic.
     /// Meant for sinks that do not [need records](Sinks::need_records); a readable
     /// sink decodes the body all the same.
-    pub fn write_body(&mut self, topic: Topic, body: &Bytes, origin: Option<&Origin>) {
+    ///
+    /// The nats sink takes the logger's name from `checked`; the receive loop decodes
+    /// the rare body whose name checking could not read (escaped, not a string), so
+    /// this decodes only if it is handed one all the same.
+    pub fn write_body(
+        &mut self,
+        topic: Topic,
+        body: &Bytes,
+        origin: Option<&Origin>,
+        checked: &Checked,
+    ) {
         self.write_line(topic, Line::Body(body, origin));
+        #[cfg(feature = "nats")]
+        if let Some(n) = &self.nats {
+            if n.filter.matches_topic(topic) {
+                match checked.plain_name(body) {
+                    Some(name) => n.write(topic, name, body, origin),
+                    None => {
+                        let record = json::decode_record(body, &Limits::default()).ok();
+                        let name = record.as_ref().and_then(Record::name).unwrap_or("");
+                        n.write(topic, name, body, origin);
+                    }
+                }
+            }
+        }
+        #[cfg(not(feature = "nats"))]
+        let _ = checked;
     }
 
     fn write_line(&mut self, topic: Topic, line: Line<'_>) {

@@ -70,7 +70,9 @@ pub(crate) fn sink_loop(
                 Entry::Record(topic, record, origin, body) => {
                     sinks.write(*topic, record, origin.as_ref(), body.as_ref())
                 }
-                Entry::Body(topic, body, origin) => sinks.write_body(*topic, body, origin.as_ref()),
+                Entry::Body(topic, body, origin, checked) => {
+                    sinks.write_body(*topic, body, origin.as_ref(), checked)
+                }
             }
         }
         sinks.publish_metrics(batch.entries.len());

@@ -15,6 +15,29 @@ pub struct Checked {
     /// `json.dumps` or distlog wrote), so a JSON output can copy it instead of decoding
     /// and encoding it again.
     pub canonical: bool,
+    name: Option<(usize, usize)>,
+}
+
+impl Checked {
+    /// The record's `name` (its logger), found while checking, when it is a JSON
+    /// string without escapes, as logger names nearly always are: a collector that
+    /// routes records by logger can do so without decoding them. `None` when the
+    /// record has no `name`, or its value is anything else (decode the record to see
+    /// it). `body` must be the body that was checked.
+    ///
+    /// ```
+    /// use distlog::serialize::{json, Limits};
+    /// let body = br#"{"name": "shop.orders", "msg": "paid"}"#;
+    /// let checked = json::check_record(body, &Limits::default()).unwrap();
+    /// assert_eq!(checked.plain_name(body), Some("shop.orders"));
+    /// let escaped = br#"{"name": "shop\u002eorders"}"#;
+    /// let checked = json::check_record(escaped, &Limits::default()).unwrap();
+    /// assert_eq!(checked.plain_name(escaped), None);
+    /// ```
+    pub fn plain_name<'a>(&self, body: &'a [u8]) -> Option<&'a str> {
+        let (start, end) = self.name?;
+        std::str::from_utf8(body.get(start..end)?).ok()
+    }
 }
 
 /// Checks a record body without building the record: it accepts and rejects exactly
@@ -37,12 +60,16 @@ pub fn check_record(input: &[u8], limits: &Limits) -> Result<Checked, DecodeErro
     let mut p = Parser::<CHECK>::new(input, limits)?;
     if p.s.get(p.pos) != Some(&b'{') {
         // The error names the type of what was sent, which takes decoding it.
-        return decode_record(input, limits).map(|_| Checked { canonical: false });
+        return decode_record(input, limits).map(|_| Checked {
+            canonical: false,
+            name: None,
+        });
     }
     let result = p.record();
     after_utf8(input, result.is_err() || p.non_ascii)?;
     result.map(|_| Checked {
         canonical: p.canonical,
+        name: p.name,
     })
 }
 

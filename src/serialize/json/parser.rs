@@ -42,6 +42,12 @@ pub(super) struct Parser<'a, const M: u8> {
     standard_seen: u32,
     /// Checking and validating: whether a string held a non-ASCII byte.
     pub(super) non_ascii: bool,
+    /// Checking: whether the record key just read is `name`.
+    at_name: bool,
+    /// Checking: where the text of the record's `name` is, when its (last) value is
+    /// a string without escapes, so a collector that routes by logger need not
+    /// decode the record.
+    pub(super) name: Option<(usize, usize)>,
 }
 
 impl<'a, const M: u8> Parser<'a, M> {
@@ -65,6 +71,8 @@ impl<'a, const M: u8> Parser<'a, M> {
             keys: Vec::new(),
             standard_seen: 0,
             non_ascii: false,
+            at_name: false,
+            name: None,
         };
         p.ws(0);
         Ok(p)
@@ -251,7 +259,14 @@ impl<'a, const M: u8> Parser<'a, M> {
                 if !p.check_key(&mut hint)? {
                     p.colon()?;
                 }
-                return p.skip();
+                if !p.at_name {
+                    return p.skip();
+                }
+                let start = p.pos;
+                p.skip()?;
+                // The last one counts: Python's json keeps the last of repeated keys.
+                p.name = plain_string(p.s, start, p.pos);
+                return Ok(());
             }
             let key = p.key(&mut hint)?;
             p.colon()?;
@@ -403,12 +418,14 @@ impl<'a, const M: u8> Parser<'a, M> {
                 // More blanks may follow the one space (valid, but not canonical).
                 self.ws(0);
                 self.see_standard(*hint);
+                self.at_name = Self::C && *hint == NAME;
                 *hint += 1;
                 return Ok(true);
             }
         }
         let start = self.pos + 1;
         self.string()?;
+        self.at_name = false;
         if !Self::C {
             return Ok(false);
         }
@@ -416,6 +433,7 @@ impl<'a, const M: u8> Parser<'a, M> {
         match standard_index_of(raw) {
             Some(i) => {
                 self.see_standard(i);
+                self.at_name = i == NAME;
                 *hint = i + 1;
             }
             None => self.keys.push(raw),
@@ -690,4 +708,17 @@ pub(super) fn after_utf8(input: &[u8], if_needed: bool) -> Result<(), DecodeErro
 pub(super) fn utf8(input: &[u8]) -> Result<&str, DecodeError> {
     std::str::from_utf8(input)
         .map_err(|e| DecodeError::new(Encoding::Json, e.valid_up_to(), ErrorKind::InvalidUtf8))
+}
+
+/// `name`'s place in `STANDARD_KEYS`.
+const NAME: usize = 0;
+const _: () = assert!(matches!(STANDARD_KEYS[NAME].as_bytes(), b"name"));
+
+/// The text between the quotes of `s[start..end]` when it is one JSON string without
+/// escapes.
+fn plain_string(s: &[u8], start: usize, end: usize) -> Option<(usize, usize)> {
+    match s.get(start..end)? {
+        [b'"', text @ .., b'"'] if !text.contains(&b'\\') => Some((start + 1, end - 1)),
+        _ => None,
+    }
 }

@@ -220,7 +220,7 @@ fn check_and_validate_check_utf8_as_decode_does() {
         );
         let checked = check_record(body, &limits);
         match decoded {
-            Ok(_) => assert_eq!(checked, Ok(Checked { canonical: false }), "{text:?}"),
+            Ok(_) => assert_eq!(checked.map(|c| c.canonical), Ok(false), "{text:?}"),
             Err(e) => assert_eq!(checked, Err(e), "{text:?}"),
         }
     }
@@ -409,4 +409,51 @@ fn duplicate_keys_keep_first_place_last_value() {
     let many: Vec<String> = (0..100).map(|i| format!("\"k{}\": {i}", i % 50)).collect();
     let v = dec(&format!("{{{}}}", many.join(", "))).unwrap();
     assert!(matches!(&v, Value::Dict(items) if items.len() == 50 && items[0].1 == Value::Int(50)));
+}
+
+#[test]
+fn plain_name_is_the_decoded_name_when_it_has_no_escape() {
+    let limits = Limits::default();
+    // (body, the name check_record finds without decoding)
+    let cases: &[(&[u8], Option<&str>)] = &[
+        (
+            br#"{"name": "shop.orders", "msg": "x"}"#,
+            Some("shop.orders"),
+        ),
+        (br#"{"name":"spaced"}"#, Some("spaced")),
+        (br#"{ "name" :  "blanks" , "msg": 1}"#, Some("blanks")),
+        (br#"{"msg": "x", "name": "late"}"#, Some("late")),
+        (br#"{"name": "first", "name": "last"}"#, Some("last")),
+        (br#"{"name": "a\u002eb"}"#, None),
+        (br#"{"name": "plain", "name": "esc\n"}"#, None),
+        (br#"{"name": 7}"#, None),
+        (br#"{"name": null}"#, None),
+        (br#"{"name": ["x"]}"#, None),
+        (br#"{"msg": {"name": "nested"}}"#, None),
+        (br#"{"extra": "name", "msg": "name"}"#, None),
+        (br#"{}"#, None),
+        (
+            "{\"name\": \"caf\u{e9}.\u{2713}\"}".as_bytes(),
+            Some("caf\u{e9}.\u{2713}"),
+        ),
+        (br#"{"name": ""}"#, Some("")),
+    ];
+    for (body, want) in cases {
+        let text = String::from_utf8_lossy(body);
+        let checked = check_record(body, &limits).expect("a valid body");
+        assert_eq!(checked.plain_name(body), *want, "{text:?}");
+        if let Some(name) = want {
+            let record = decode_record(body, &limits).expect("a valid body");
+            assert_eq!(record.name(), Some(*name), "{text:?}");
+        }
+    }
+    // Through the encoder, as collectors mostly see them.
+    let mut record = crate::Record::new();
+    record.insert("name", "shop.orders.eu");
+    record.insert("msg", "paid");
+    let mut body = Vec::new();
+    encode_record(&record, &mut body);
+    let checked = check_record(&body, &limits).expect("an encoded record");
+    assert!(checked.canonical);
+    assert_eq!(checked.plain_name(&body), Some("shop.orders.eu"));
 }
