@@ -43,6 +43,15 @@ fuzz_target!(|data: &[u8]| {
                 "canonical is wrong for {:?}",
                 String::from_utf8_lossy(data)
             );
+            // A name read while checking is the record's name (collectors route by it).
+            if let Some(name) = checked.plain_name(data) {
+                assert_eq!(
+                    record.name(),
+                    Some(name),
+                    "plain_name is wrong for {:?}",
+                    String::from_utf8_lossy(data)
+                );
+            }
         }
         Err(e) => assert_eq!(checked, Err(e), "the checker's error differs"),
     }
