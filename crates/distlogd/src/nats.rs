@@ -31,7 +31,8 @@ use distlog::topic::Topic;
 use futures::channel::mpsc::UnboundedSender;
 use futures::future::FutureExt;
 use futures::stream::StreamExt;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -250,10 +251,58 @@ impl std::error::Error for NatsError {
     }
 }
 
+/// Subjects made from a topic and a logger, kept: loggers are few, and a kept
+/// subject costs a reference count where a new one is a string built on the sink
+/// thread and freed on the NATS thread.
+struct Subjects {
+    prefix: String,
+    /// By the topic's system and kind letters: the encoding is not in the subject.
+    by_topic: Vec<([u8; 2], KeptSubjects)>,
+}
+
+/// A topic's kept subjects, by logger.
+type KeptSubjects = HashMap<Box<str>, Subject>;
+
+/// Subjects kept per topic at most: a program that makes up logger names without end
+/// gets its subjects built again, not unbounded memory.
+const SUBJECTS_KEPT: usize = 4096;
+
+impl Subjects {
+    fn new(prefix: &str) -> Subjects {
+        Subjects {
+            prefix: prefix.to_string(),
+            by_topic: Vec::new(),
+        }
+    }
+
+    fn get(&mut self, topic: Topic, logger: &str) -> Subject {
+        let letters = topic.to_bytes();
+        let key = [letters[0], letters[1]];
+        let i = match self.by_topic.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                self.by_topic.push((key, HashMap::new()));
+                self.by_topic.len() - 1
+            }
+        };
+        let kept = &mut self.by_topic[i].1;
+        if let Some(subject) = kept.get(logger) {
+            return subject.clone();
+        }
+        if kept.len() >= SUBJECTS_KEPT {
+            kept.clear();
+        }
+        let subject = Subject::from(record_subject(&self.prefix, topic, logger));
+        kept.insert(logger.into(), subject.clone());
+        subject
+    }
+}
+
 /// The sink thread's end of the `nats` sink.
 pub(crate) struct NatsSink {
     pub(crate) filter: RecordFilter,
     config: NatsConfig,
+    subjects: RefCell<Subjects>,
     servers: Vec<ServerAddr>,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
@@ -280,6 +329,7 @@ impl NatsSink {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(NatsSink {
             filter,
+            subjects: RefCell::new(Subjects::new(&config.subject_prefix)),
             config: config.clone(),
             servers,
             shared: Arc::default(),
@@ -329,7 +379,7 @@ impl NatsSink {
 
     /// Queues a record of `logger` whose filter passed, waiting while the queue is full.
     pub(crate) fn write(&self, topic: Topic, logger: &str, body: &Bytes, origin: Option<&Origin>) {
-        let subject = record_subject(&self.config.subject_prefix, topic, logger).into();
+        let subject = self.subjects.borrow_mut().get(topic, logger);
         self.shared.push(Item::Publish(Message {
             subject,
             topic,
@@ -441,12 +491,9 @@ impl Publisher {
         let mut complaints = RateLimit::new(5, Duration::from_secs(10));
         let mut stream_ready = false;
         let mut next_stream_try = Instant::now();
-        let mut next_id = 0u64;
         // Taken off the queue and not stored yet: in flight or waiting to be retried.
-        // Bounded by MAX_IN_FLIGHT: nothing is taken while it is full.
-        let mut pending: HashMap<u64, Pending> = HashMap::with_capacity(MAX_IN_FLIGHT);
-        // `pending` in id order, for the commits: the oldest record not stored.
-        let mut unacked: BTreeSet<u64> = BTreeSet::new();
+        // Nothing is taken while it spans MAX_IN_FLIGHT ids.
+        let mut pending = Window::default();
         // Each commit with the id of the first record queued after it.
         let mut commits: VecDeque<(u64, Committed)> = VecDeque::new();
         // Ids of `pending` to publish again (an id already stored is skipped).
@@ -486,7 +533,7 @@ impl Publisher {
                 // No PubAck in time: the message or its answer was lost (a node died,
                 // the connection dropped), or it is very late. Published again; a late
                 // answer to either copy settles it.
-                for (&id, p) in pending.iter_mut() {
+                for (id, p) in pending.iter_mut() {
                     if p.sent
                         .is_some_and(|sent| now.duration_since(sent) >= PUBACK_TIMEOUT)
                     {
@@ -523,7 +570,7 @@ impl Publisher {
             let sending = connected && stream_ready && Instant::now() >= resume_at;
             if sending {
                 while let Some(id) = retry.pop_front() {
-                    if let Some(p) = pending.get_mut(&id) {
+                    if let Some(p) = pending.get_mut(id) {
                         if !self.send(client, &inbox, id, p, &mut complaints).await {
                             retry.push_front(id);
                             self.failed_send(&mut resume_at, &mut backoff);
@@ -531,27 +578,28 @@ impl Publisher {
                         }
                     }
                 }
-                let room = MAX_IN_FLIGHT - pending.len();
+                let room = MAX_IN_FLIGHT.saturating_sub(pending.span());
                 if room > 0 && retry.is_empty() {
                     self.shared.take(room, &mut taken);
                     for item in taken.drain(..) {
                         match item {
                             Item::Publish(message) => {
-                                let id = next_id;
-                                next_id += 1;
-                                unacked.insert(id);
-                                let p = pending.entry(id).or_insert(Pending {
+                                let id = pending.push(Pending {
                                     message,
                                     sent: None,
                                 });
                                 // A failed send (the client closing) waits in retry.
-                                if !retry.is_empty()
-                                    || !self.send(client, &inbox, id, p, &mut complaints).await
-                                {
+                                let sent = match pending.get_mut(id) {
+                                    Some(p) if retry.is_empty() => {
+                                        self.send(client, &inbox, id, p, &mut complaints).await
+                                    }
+                                    _ => false,
+                                };
+                                if !sent {
                                     retry.push_back(id);
                                 }
                             }
-                            Item::Commit(c) => commits.push_back((next_id, c)),
+                            Item::Commit(c) => commits.push_back((pending.next_id(), c)),
                         }
                     }
                     if !retry.is_empty() {
@@ -561,7 +609,7 @@ impl Publisher {
             }
             // Commits whose records are all stored go on, in order.
             while let Some(&(first_after, report)) = commits.front() {
-                if unacked.first().is_some_and(|&oldest| oldest < first_after) {
+                if pending.oldest().is_some_and(|oldest| oldest < first_after) {
                     break;
                 }
                 commits.pop_front();
@@ -575,7 +623,7 @@ impl Publisher {
             let can_take = connected
                 && stream_ready
                 && retry.is_empty()
-                && pending.len() < MAX_IN_FLIGHT
+                && pending.span() < MAX_IN_FLIGHT
                 && Instant::now() >= resume_at;
             tokio::select! {
                 answer = acks.next(), if !pending.is_empty() => match answer {
@@ -608,7 +656,7 @@ impl Publisher {
                 else {
                     continue;
                 };
-                let Some(p) = pending.get_mut(&id) else {
+                let Some(p) = pending.get_mut(id) else {
                     // The answer to a copy sent again after a timeout, or stray.
                     continue;
                 };
@@ -617,8 +665,7 @@ impl Publisher {
                         if let (Some(metrics), Some(sent)) = (&self.metrics, p.sent) {
                             metrics.observe_nats_publish(sent.elapsed());
                         }
-                        pending.remove(&id);
-                        unacked.remove(&id);
+                        pending.remove(id);
                         let c = &self.shared.counters;
                         c.published.fetch_add(1, Ordering::Relaxed);
                         if duplicate {
@@ -774,6 +821,79 @@ struct Pending {
     sent: Option<Instant>,
 }
 
+/// The records taken off the queue and not stored yet, by id. Ids are given in
+/// order, so this is a ring from the oldest not stored: its commits wait for it.
+#[derive(Default)]
+struct Window {
+    /// The id of `slots[0]`.
+    first: u64,
+    /// `None` for a record stored while an older one was not.
+    slots: VecDeque<Option<Pending>>,
+    /// The `Some` slots.
+    count: usize,
+}
+
+impl Window {
+    /// Adds a record under the next id, which it returns.
+    fn push(&mut self, p: Pending) -> u64 {
+        let id = self.next_id();
+        self.slots.push_back(Some(p));
+        self.count += 1;
+        id
+    }
+
+    fn next_id(&self) -> u64 {
+        self.first + self.slots.len() as u64
+    }
+
+    fn get_mut(&mut self, id: u64) -> Option<&mut Pending> {
+        let i = usize::try_from(id.checked_sub(self.first)?).ok()?;
+        self.slots.get_mut(i)?.as_mut()
+    }
+
+    /// Settles a record: stored.
+    fn remove(&mut self, id: u64) {
+        let slot = id
+            .checked_sub(self.first)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| self.slots.get_mut(i));
+        if let Some(slot @ Some(_)) = slot {
+            *slot = None;
+            self.count -= 1;
+        }
+        while let Some(None) = self.slots.front() {
+            self.slots.pop_front();
+            self.first += 1;
+        }
+    }
+
+    /// The oldest id not stored.
+    fn oldest(&self) -> Option<u64> {
+        (self.count > 0).then_some(self.first)
+    }
+
+    fn len(&self) -> usize {
+        self.count
+    }
+
+    fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// From the oldest not stored to the newest: what bounds the memory held.
+    fn span(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (u64, &mut Pending)> {
+        let first = self.first;
+        self.slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(move |(i, slot)| Some((first + i as u64, slot.as_mut()?)))
+    }
+}
+
 /// Why JetStream did not store a record.
 #[derive(Debug, PartialEq, Eq)]
 enum Refusal {
@@ -846,5 +966,77 @@ fn pub_ack(answer: &async_nats::Message) -> Result<bool, Refusal> {
             String::from_utf8_lossy(&answer.payload)
         ))),
         Err(e) => Err(Refusal::Unreadable(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(n: u8) -> Pending {
+        Pending {
+            message: Message {
+                subject: Subject::from(format!("s.{n}")),
+                topic: Topic::parse(b"PLJ").expect("a topic"),
+                id: None,
+                payload: Bytes::from(vec![n]),
+            },
+            sent: None,
+        }
+    }
+
+    #[test]
+    fn the_window_waits_for_its_oldest_record() {
+        let mut w = Window::default();
+        assert_eq!((w.oldest(), w.next_id()), (None, 0));
+        let ids: Vec<u64> = (0..4).map(|n| w.push(pending(n))).collect();
+        assert_eq!(ids, [0, 1, 2, 3]);
+        // Stored out of order: the oldest, and so the span, stays.
+        w.remove(2);
+        w.remove(1);
+        assert_eq!((w.oldest(), w.len(), w.span()), (Some(0), 2, 4));
+        assert!(w.get_mut(1).is_none());
+        assert_eq!(
+            w.get_mut(3).map(|p| p.message.payload.to_vec()),
+            Some(vec![3])
+        );
+        // A second answer, or one for an id never given, changes nothing.
+        w.remove(2);
+        w.remove(99);
+        assert_eq!((w.len(), w.span()), (2, 4));
+        w.remove(0);
+        assert_eq!((w.oldest(), w.len(), w.span()), (Some(3), 1, 1));
+        let left: Vec<u64> = w.iter_mut().map(|(id, _)| id).collect();
+        assert_eq!(left, [3]);
+        w.remove(3);
+        assert!(w.is_empty());
+        // Empty, it goes on from the next id.
+        assert_eq!((w.oldest(), w.span(), w.push(pending(4))), (None, 0, 4));
+    }
+
+    #[test]
+    fn kept_subjects_are_the_subjects_record_subject_makes() {
+        let mut subjects = Subjects::new("p");
+        let plj = Topic::parse(b"PLJ").expect("a topic");
+        let plp = Topic::parse(b"PLP").expect("a topic");
+        let tpj = Topic::parse(b"TPJ").expect("a topic");
+        for _ in 0..2 {
+            for (topic, logger) in [(plj, "shop.orders"), (plp, "shop.orders"), (tpj, "a b")] {
+                assert_eq!(
+                    subjects.get(topic, logger).as_str(),
+                    record_subject("p", topic, logger)
+                );
+            }
+        }
+        // JSON and pickle share their subject; the system letter does not.
+        assert_eq!(subjects.by_topic.len(), 2);
+        for i in 0..SUBJECTS_KEPT + 10 {
+            let logger = format!("l{i}");
+            assert_eq!(subjects.get(plj, &logger).as_str(), format!("p.P.L.l{i}"));
+        }
+        assert!(subjects
+            .by_topic
+            .iter()
+            .all(|(_, kept)| kept.len() <= SUBJECTS_KEPT));
     }
 }
