@@ -433,6 +433,10 @@ impl Publisher {
             .retry_on_initial_connect()
             .max_reconnects(None)
             .connection_timeout(Duration::from_secs(2))
+            // Room for every pending record sent twice over (a timeout resends while
+            // the first copy may still wait in the queue of a reconnecting client),
+            // so that a publish does not wait (see `Publisher::send`).
+            .client_capacity(MAX_IN_FLIGHT * 4)
             // Tried again soon after a restart: the default backs off to seconds.
             .reconnect_delay_callback(|attempts| {
                 Duration::from_millis((attempts as u64).saturating_mul(100).min(1000))
@@ -703,8 +707,9 @@ impl Publisher {
     /// Publishes a pending record with its reply subject; false when the client is
     /// closed (the record waits for a retry).
     ///
-    /// The client's command queue (2,048) is longer than [`MAX_IN_FLIGHT`], so while
-    /// every command in it is one of ours this does not wait, connected or not.
+    /// The client's command queue (4 × [`MAX_IN_FLIGHT`]) holds every pending record
+    /// sent several times over, so this does not wait, connected or not: the loop
+    /// keeps its clock (timeouts, the shutdown deadline) while NATS is away.
     async fn send(
         &self,
         client: &async_nats::Client,
