@@ -22,8 +22,8 @@ use poly1305::universal_hash::KeyInit;
 use poly1305::Poly1305;
 use salsa20::cipher::consts::U10;
 use salsa20::cipher::generic_array::GenericArray;
-use salsa20::cipher::{KeyIvInit, StreamCipher};
-use salsa20::Salsa20;
+use salsa20::cipher::{Block, KeyIvInit, StreamCipherCore};
+use salsa20::SalsaCore;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -73,26 +73,26 @@ impl MessageKey {
         )))
     }
 
-    /// The cipher at MESSAGE `counter` and the MAC keyed, as `crypto_secretbox` does,
-    /// by the keystream's first 32 bytes; the box's text follows them in the stream.
-    fn start(&self, counter: u64) -> (Salsa20, Poly1305) {
-        let mut cipher = Salsa20::new(&self.0, &counter.to_be_bytes().into());
-        let mut mac_key = Zeroizing::new(poly1305::Key::default());
-        cipher.apply_keystream(&mut mac_key[..]);
-        let mac = Poly1305::new(&mac_key);
-        (cipher, mac)
+    /// The keystream at MESSAGE `counter` and the MAC keyed, as `crypto_secretbox`
+    /// does, by the keystream's first 32 bytes; the box's text follows them.
+    fn start(&self, counter: u64) -> (Keystream, Poly1305) {
+        let mut core = SalsaCore::<U10>::new(&self.0, &counter.to_be_bytes().into());
+        let mut first = Zeroizing::new(Block::<SalsaCore<U10>>::default());
+        core.write_keystream_block(&mut first);
+        let mac = Poly1305::new(GenericArray::from_slice(&first[..32]));
+        (Keystream { core, first }, mac)
     }
 
     /// Encrypts `text` where it lies; returns the MAC of the ciphertext.
-    fn seal(&self, counter: u64, text: &mut [u8]) -> poly1305::Tag {
-        let (mut cipher, mac) = self.start(counter);
-        cipher.apply_keystream(text);
-        mac.compute_unpadded(text)
+    fn seal(&self, counter: u64, text: &mut [u8]) -> Option<poly1305::Tag> {
+        let (keystream, mac) = self.start(counter);
+        keystream.apply(text)?;
+        Some(mac.compute_unpadded(text))
     }
 
     /// Decrypts `text` where it lies if `tag` is its MAC; leaves it as it was if not.
     fn open(&self, counter: u64, text: &mut [u8], tag: &[u8; 16]) -> bool {
-        let (mut cipher, mac) = self.start(counter);
+        let (keystream, mac) = self.start(counter);
         let expected: [u8; 16] = mac.compute_unpadded(text).into();
         // Constant time, as `crypto_secretbox`: a forger learns nothing from timing.
         // As two u64, not byte by byte: two `subtle` barriers instead of sixteen.
@@ -103,11 +103,33 @@ impl MessageKey {
         };
         let equal =
             half(&expected, 0).ct_eq(&half(tag, 0)) & half(&expected, 1).ct_eq(&half(tag, 1));
-        if !bool::from(equal) {
-            return false;
+        bool::from(equal) && keystream.apply(text).is_some()
+    }
+}
+
+/// One box's Salsa20 keystream after the block that keyed its MAC.
+///
+/// `SalsaCore` rather than the `Salsa20` wrapper: the wrapper would keep the rest of
+/// that first block in a buffer of its own, track a position in it and zero it on
+/// drop, and the MAC key in another; here the block is kept once, for both.
+struct Keystream {
+    core: SalsaCore<U10>,
+    /// Keystream block 0: 32 bytes of MAC key, then the text's first 32 bytes.
+    first: Zeroizing<Block<SalsaCore<U10>>>,
+}
+
+impl Keystream {
+    /// XORs the keystream into `text`. `None` only past 2^64 blocks, which a frame
+    /// cannot reach; no panic for it all the same.
+    fn apply(self, text: &mut [u8]) -> Option<()> {
+        let (head, rest) = text.split_at_mut(text.len().min(32));
+        for (byte, key) in head.iter_mut().zip(&self.first[32..]) {
+            *byte ^= key;
         }
-        cipher.apply_keystream(text);
-        true
+        if rest.is_empty() {
+            return Some(());
+        }
+        self.core.try_apply_keystream_partial(rest.into()).ok()
     }
 }
 
@@ -169,7 +191,10 @@ impl CurveTx {
         dst.put_u8(flags);
         dst.extend_from_slice(body);
         // Encrypted where it lies: no copy of the plaintext besides the one above.
-        let tag = self.key.seal(counter, &mut dst[plain_at..]);
+        let tag = self
+            .key
+            .seal(counter, &mut dst[plain_at..])
+            .ok_or_else(|| CodecError::Curve("CURVE: MESSAGE too long to encrypt".into()))?;
         dst[tag_at..plain_at].copy_from_slice(&tag);
         Ok(())
     }
@@ -378,7 +403,18 @@ mod tests {
         let reference = SalsaBox::new(&b.public_key(), &a);
         for prefix in [NONCE_CLIENT, NONCE_SERVER] {
             let key = MessageKey::new(&SharedKey::new(&b.public_key(), &a), prefix);
-            for (counter, len) in [(3u64, 0usize), (4, 4), (5, 651), (u64::MAX - 1, 64)] {
+            for (counter, len) in [
+                (3u64, 0usize),
+                (4, 1),
+                (5, 4),
+                (6, 31),
+                (7, 32),
+                (8, 33),
+                (9, 96),
+                (10, 97),
+                (11, 651),
+                (u64::MAX - 1, 64),
+            ] {
                 let text: Vec<u8> = (0..len).map(|i| i as u8).collect();
                 let mut nonce = [0u8; 24];
                 nonce[..16].copy_from_slice(prefix);
@@ -388,7 +424,7 @@ mod tests {
                     .encrypt_in_place_detached(&nonce.into(), b"", &mut expected)
                     .unwrap();
                 let mut sealed = text.clone();
-                let tag: [u8; 16] = key.seal(counter, &mut sealed).into();
+                let tag: [u8; 16] = key.seal(counter, &mut sealed).unwrap().into();
                 assert_eq!(
                     (&sealed, &tag[..]),
                     (&expected, &expected_tag[..]),
