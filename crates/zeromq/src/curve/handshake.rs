@@ -4,7 +4,9 @@
 //! them over a connection after the greeting.
 
 use super::{CurveClient, CurvePublicKey, CurveRole, CurveServer, StatsCounter};
-use crate::codec::curve::{put_command_header, CurveRx, CurveTx, NONCE_CLIENT, NONCE_SERVER};
+use crate::codec::curve::{
+    put_command_header, CurveRx, CurveTx, SharedKey, NONCE_CLIENT, NONCE_SERVER,
+};
 use crate::codec::mechanism::ZmqMechanism;
 use crate::codec::{CodecError, FramedIo, Message, ZmqCommand, ZmqGreeting};
 use crate::util::PeerIdentity;
@@ -228,8 +230,9 @@ impl ClientHandshake {
         )?;
         let ready_nonce = u64_at(&body[6..14]);
         // The client's HELLO and INITIATE used 1 and 2: its MESSAGEs start at 3.
-        let tx = CurveTx::new(SalsaBox::new(cn_server, &self.cn_secret), NONCE_CLIENT, 3);
-        let rx = CurveRx::new(key, NONCE_SERVER, ready_nonce);
+        let shared = SharedKey::new(cn_server, &self.cn_secret);
+        let tx = CurveTx::new(&shared, NONCE_CLIENT, 3);
+        let rx = CurveRx::new(&shared, NONCE_SERVER, ready_nonce);
         Ok((meta, tx, rx))
     }
 }
@@ -383,8 +386,9 @@ impl ServerHandshake {
         v.extend_from_slice(b"\x05READY");
         v.extend_from_slice(&short);
         v.extend_from_slice(&boxed);
-        let tx = CurveTx::new(SalsaBox::new(&cn_client, &self.cn_secret), NONCE_SERVER, 2);
-        let rx = CurveRx::new(key, NONCE_CLIENT, initiated.initiate_nonce);
+        let shared = SharedKey::new(&cn_client, &self.cn_secret);
+        let tx = CurveTx::new(&shared, NONCE_SERVER, 2);
+        let rx = CurveRx::new(&shared, NONCE_CLIENT, initiated.initiate_nonce);
         Ok((v, tx, rx))
     }
 }
