@@ -466,8 +466,7 @@ impl Publisher {
             Err(e) => {
                 // Only a bad option gets here (the servers are retried forever).
                 eprintln!("distlogd: nats: cannot connect: {e}");
-                self.abandon(0);
-                self.wait_closed().await;
+                self.give_up(0).await;
                 return;
             }
         };
@@ -487,8 +486,7 @@ impl Publisher {
             Err(e) => {
                 // Only a closed client gets here.
                 eprintln!("distlogd: nats: cannot subscribe to PubAcks: {e}");
-                self.abandon(0);
-                self.wait_closed().await;
+                self.give_up(0).await;
                 return;
             }
         };
@@ -528,8 +526,7 @@ impl Publisher {
                 break;
             }
             if deadline.is_some_and(|d| now >= d) && busy {
-                self.abandon(pending.len() as u64);
-                self.wait_closed().await;
+                self.give_up(pending.len() as u64).await;
                 return;
             }
             if now >= next_sweep {
@@ -635,8 +632,7 @@ impl Publisher {
                     None => {
                         // The client closed: nothing more can be stored.
                         eprintln!("distlogd: nats: the connection closed");
-                        self.abandon(pending.len() as u64);
-                        self.wait_closed().await;
+                        self.give_up(pending.len() as u64).await;
                         return;
                     }
                 },
@@ -785,7 +781,13 @@ impl Publisher {
         Ok(())
     }
 
-    /// Gives up: counts what is not stored and makes further records count too.
+    /// Gives up: counts what is not stored, makes further records count too, and
+    /// waits until the sink thread is done.
+    async fn give_up(&self, unacked: u64) {
+        self.abandon(unacked);
+        self.wait_closed().await;
+    }
+
     fn abandon(&self, unacked: u64) {
         let mut state = self.shared.lock();
         state.abandoned = true;
