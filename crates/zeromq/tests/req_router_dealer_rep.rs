@@ -52,9 +52,10 @@ mod test {
                 .unwrap();
         });
 
-        helpers::run_proxy(router_socket, dealer_socket, 100).await;
-
-        req_task.await.unwrap();
+        helpers::run_proxy_until(router_socket, dealer_socket, req_task, 100, 20_000)
+            .await
+            .expect("the REQ client finished within 20 s")
+            .unwrap();
 
         let router_events: Vec<_> = router_monitor.collect().await;
         let dealer_events: Vec<_> = dealer_monitor.collect().await;
@@ -111,11 +112,14 @@ mod test {
             req_tasks.push(req_task);
         }
 
-        helpers::run_proxy(router_socket, dealer_socket, 5000).await;
-
-        for req_task in req_tasks {
-            req_task.await.unwrap();
-        }
+        let clients = async move {
+            for req_task in req_tasks {
+                req_task.await.unwrap();
+            }
+        };
+        helpers::run_proxy_until(router_socket, dealer_socket, clients, 0, 60_000)
+            .await
+            .expect("100 REQ clients finished within 60 s");
 
         Ok(())
     }

@@ -9,17 +9,37 @@ use std::error::Error;
 use std::str;
 use std::time::Duration;
 
+/// Runs the proxy until `done` completes and then `linger_ms` longer, so the
+/// proxy's sockets see the client's disconnect; at most `limit_ms` in all.
+/// Upstream ran the proxy for a fixed 100 ms, which a loaded CI machine can
+/// outlast in ten REQ/REP round trips (the REQ then got `NoMessage`).
 #[allow(dead_code)] // Rust #46379
-pub async fn run_proxy(
+pub async fn run_proxy_until<F: std::future::Future>(
     router_socket: zeromq::RouterSocket,
     dealer_socket: zeromq::DealerSocket,
-    duration: u64,
-) {
-    let _ = async_rt::task::timeout(
-        Duration::from_millis(duration),
-        zeromq::proxy(router_socket, dealer_socket, None),
-    )
-    .await;
+    done: F,
+    linger_ms: u64,
+    limit_ms: u64,
+) -> Option<F::Output> {
+    use futures::FutureExt;
+    let proxy = zeromq::proxy(router_socket, dealer_socket, None).fuse();
+    let client = async {
+        let out = done.await;
+        async_rt::task::sleep(Duration::from_millis(linger_ms)).await;
+        out
+    }
+    .fuse();
+    futures::pin_mut!(proxy, client);
+    let race = async {
+        futures::select! {
+            out = client => Some(out),
+            _ = proxy => None,
+        }
+    };
+    async_rt::task::timeout(Duration::from_millis(limit_ms), race)
+        .await
+        .ok()
+        .flatten()
 }
 
 pub async fn run_rep_server(
