@@ -248,7 +248,7 @@ impl log::Log for Logger {
             return;
         }
         let event = capture(record, self.handler.spent_buffers());
-        self.handler.enqueue(event);
+        self.handler.enqueue_boxed(event);
     }
 
     fn flush(&self) {
@@ -259,30 +259,35 @@ impl log::Log for Logger {
 /// Captures a `log` record: the message is formatted here (Rust has no lazy args to
 /// send); the target and key names are interned, so they cost no allocation.
 pub fn event_from(record: &log::Record<'_>) -> Event {
-    capture(record, None)
+    *capture(record, None)
 }
 
-/// [`event_from`], writing into the message and key-value buffers of a sent event
-/// when one is at hand.
-fn capture(record: &log::Record<'_>, spent: Option<Spent>) -> Event {
-    let Spent {
-        mut message,
-        mut extra,
-    } = spent.unwrap_or_default();
-    message.clear();
+/// [`event_from`], written over a sent event when one is at hand: its message and
+/// key-value buffers are then reused, and the box is the one that goes on the queue.
+fn capture(record: &log::Record<'_>, spent: Option<Spent>) -> Spent {
+    let target = crate::intern::intern(record.target());
+    let (levelno, levelname) = crate::level::of(record.level());
+    let mut event = match spent {
+        Some(mut event) => {
+            event.message.clear();
+            event.levelno = levelno;
+            event.levelname = levelname;
+            event.target = target;
+            event.time = std::time::SystemTime::now();
+            event.thread = crate::record::ThreadInfo::current();
+            event.exc_text = None;
+            event
+        }
+        None => Box::new(Event::with_level(levelno, levelname, target, String::new())),
+    };
     match record.args().as_str() {
-        Some(s) => message.push_str(s),
+        Some(s) => event.message.push_str(s),
         // `to_string` sizes a new buffer once, where writing would grow it in steps.
-        None if message.capacity() == 0 => message = record.args().to_string(),
+        None if event.message.capacity() == 0 => event.message = record.args().to_string(),
         None => {
-            let _ = fmt::Write::write_fmt(&mut message, *record.args());
+            let _ = fmt::Write::write_fmt(&mut event.message, *record.args());
         }
     }
-    let mut event = Event::new(
-        record.level(),
-        crate::intern::intern(record.target()),
-        message,
-    );
     event.file = record
         .file_static()
         .map(Cow::Borrowed)
@@ -293,13 +298,12 @@ fn capture(record: &log::Record<'_>, spent: Option<Spent>) -> Event {
         .map(Cow::Borrowed)
         .or_else(|| record.module_path().map(|m| Cow::Owned(m.to_string())));
     let mut collect = Collect {
-        extra: &mut extra,
+        extra: &mut event.extra,
         written: 0,
     };
     let _ = record.key_values().visit(&mut collect);
     let written = collect.written;
-    extra.truncate(written);
-    event.extra = extra;
+    event.extra.truncate(written);
     event.context = crate::context::current_context();
     event
 }
@@ -421,10 +425,14 @@ mod tests {
         let fewer = [("n", log::kv::Value::from("seven"))];
         // More key-values than the spent event had, then fewer.
         for kvs in [&more[..], &fewer[..]] {
-            let spent = Spent {
-                message: "old message, longer than the new one".into(),
-                extra: vec![("stale".into(), 1.into()), ("n".into(), "old".into())],
-            };
+            let mut spent = Box::new(Event::new(
+                log::Level::Error,
+                "old.target",
+                "old message, longer than the new one".into(),
+            ));
+            spent.extra = vec![("stale".into(), 1.into()), ("n".into(), "old".into())];
+            spent.exc_text = Some("old traceback".into());
+            spent.line = Some(99);
             let args = format_args!("new {}", 5);
             let record = log::Record::builder()
                 .args(args)

@@ -435,11 +435,17 @@ impl Handler {
     /// Queues one log event; never blocks longer than the [`Overflow`] policy allows.
     /// Returns whether the event was queued (a dropped one is counted).
     pub fn enqueue(&self, event: Event) -> bool {
+        self.put(Item::Log(Box::new(event)))
+    }
+
+    /// [`Handler::enqueue`] for an event already boxed, such as one written over a
+    /// spent one (see [`Handler::spent_buffers`]).
+    pub(crate) fn enqueue_boxed(&self, event: Box<Event>) -> bool {
         self.put(Item::Log(event))
     }
 
-    /// The buffers of a sent event, to be filled again by the next log call on this
-    /// thread, if there are any. A thread holds at most one chunk of them, until it
+    /// A sent event, to be written over by the next log call on this thread, if
+    /// there is one. A thread holds at most one chunk of them, until it
     /// logs again or exits.
     pub(crate) fn spent_buffers(&self) -> Option<Spent> {
         thread_local! {

@@ -11,12 +11,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// call takes one from a list of its own thread rather than from a channel.
 pub(crate) const SPENT_CHUNK: usize = 64;
 
-/// The heap buffers of a sent event: its message and its key-values.
-#[derive(Default)]
-pub(crate) struct Spent {
-    pub(crate) message: String,
-    pub(crate) extra: Vec<(crate::record::Key, crate::Value)>,
-}
+/// A sent event, boxed, with its message and key-value buffers: a log call on the
+/// application's thread writes the next event over it. The box travels on the queue
+/// too, so a slot holds a pointer rather than the whole event: the queue's slots
+/// then span a few MiB instead of tens, and the cache lines a log call writes are
+/// those of a few boxes in circulation rather than of slots last touched a whole
+/// queue ago.
+pub(crate) type Spent = Box<Event>;
 
 /// What a log call does when the queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,11 +47,8 @@ pub struct FlushReport {
 
 /// What travels on the queue: a log event, built into a record on the sender
 /// thread, or a record built by the caller.
-// Log events are the hot path and stay unboxed: boxing them would cost every log
-// call an allocation to save space in the rare record case.
-#[allow(clippy::large_enum_variant)]
 pub(crate) enum Item {
-    Log(Event),
+    Log(Box<Event>),
     Record(Kind, Record),
 }
 

@@ -296,7 +296,7 @@ impl Worker {
             "dropped_since".into(),
             crate::record::epoch_seconds(first).into(),
         ));
-        self.frame(Item::Log(event));
+        self.frame(Item::Log(Box::new(event)));
         let batch = self.take_batch();
         self.pending.extend(batch.messages());
     }
@@ -325,14 +325,15 @@ impl Worker {
             (Item::Record(_, record), _) => serialize::encode(record, encoding, out),
         });
         self.ends.push(self.arena.len());
-        if let Item::Log(event) = item {
+        if let Item::Log(mut event) = item {
             // Back to the application for reuse (not a huge one, which would keep its
             // memory); when enough are waiting, freed here.
             if event.message.capacity() <= 4096 && event.extra.capacity() <= 64 {
-                self.spent.push(Spent {
-                    message: event.message,
-                    extra: event.extra,
-                });
+                // What the next call may not overwrite is let go here, as it was
+                // when the event itself was dropped here.
+                event.context = crate::Value::None;
+                event.exc_text = None;
+                self.spent.push(event);
                 if self.spent.len() == SPENT_CHUNK {
                     let chunk = std::mem::replace(&mut self.spent, Vec::with_capacity(SPENT_CHUNK));
                     let _ = self.shared.spent.0.try_send(chunk);
