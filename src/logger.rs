@@ -259,35 +259,44 @@ impl log::Log for Logger {
 /// Captures a `log` record: the message is formatted here (Rust has no lazy args to
 /// send); the target and key names are interned, so they cost no allocation.
 pub fn event_from(record: &log::Record<'_>) -> Event {
-    *capture(record, None)
+    capture_into(record, String::new(), Vec::new())
 }
 
 /// [`event_from`], written over a sent event when one is at hand: its message and
 /// key-value buffers are then reused, and the box is the one that goes on the queue.
 fn capture(record: &log::Record<'_>, spent: Option<Spent>) -> Spent {
-    let target = crate::intern::intern(record.target());
-    let (levelno, levelname) = crate::level::of(record.level());
-    let mut event = match spent {
+    match spent {
         Some(mut event) => {
-            event.message.clear();
-            event.levelno = levelno;
-            event.levelname = levelname;
-            event.target = target;
-            event.time = std::time::SystemTime::now();
-            event.thread = crate::record::ThreadInfo::current();
-            event.exc_text = None;
+            let message = std::mem::take(&mut event.message);
+            let extra = std::mem::take(&mut event.extra);
+            *event = capture_into(record, message, extra);
             event
         }
-        None => Box::new(Event::with_level(levelno, levelname, target, String::new())),
-    };
+        None => Box::new(capture_into(record, String::new(), Vec::new())),
+    }
+}
+
+/// The event of `record`, its message written into `message` and its key-values
+/// over those in `extra` (buffers of a sent event, or new ones).
+fn capture_into(
+    record: &log::Record<'_>,
+    mut message: String,
+    mut extra: Vec<(crate::record::Key, Value)>,
+) -> Event {
+    message.clear();
     match record.args().as_str() {
-        Some(s) => event.message.push_str(s),
+        Some(s) => message.push_str(s),
         // `to_string` sizes a new buffer once, where writing would grow it in steps.
-        None if event.message.capacity() == 0 => event.message = record.args().to_string(),
+        None if message.capacity() == 0 => message = record.args().to_string(),
         None => {
-            let _ = fmt::Write::write_fmt(&mut event.message, *record.args());
+            let _ = fmt::Write::write_fmt(&mut message, *record.args());
         }
     }
+    let mut event = Event::new(
+        record.level(),
+        crate::intern::intern(record.target()),
+        message,
+    );
     event.file = record
         .file_static()
         .map(Cow::Borrowed)
@@ -298,12 +307,13 @@ fn capture(record: &log::Record<'_>, spent: Option<Spent>) -> Spent {
         .map(Cow::Borrowed)
         .or_else(|| record.module_path().map(|m| Cow::Owned(m.to_string())));
     let mut collect = Collect {
-        extra: &mut event.extra,
+        extra: &mut extra,
         written: 0,
     };
     let _ = record.key_values().visit(&mut collect);
     let written = collect.written;
-    event.extra.truncate(written);
+    extra.truncate(written);
+    event.extra = extra;
     event.context = crate::context::current_context();
     event
 }
