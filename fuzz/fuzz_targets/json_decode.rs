@@ -1,7 +1,7 @@
 //! The JSON decoder on any bytes: never panics, never overflows the stack, and what it
 //! accepts re-encodes to text that decodes and re-encodes to the same bytes.
 //!
-//! The record checker and validator on the same bytes: they accept and reject exactly
+//! The record checker, validators and namer on the same bytes: they accept and reject exactly
 //! what the record decoder does, with the same error, and when the checker calls a body
 //! canonical, re-encoding the decoded record gives back that body byte for byte.
 #![no_main]
@@ -26,6 +26,12 @@ fuzz_target!(|data: &[u8]| {
     }
     let checked = json::check_record(data, &limits);
     let validated = json::validate_record(data, &limits);
+    let named = json::validate_named(data, &limits);
+    assert_eq!(
+        named.as_ref().map(|_| ()).map_err(Clone::clone),
+        validated.clone(),
+        "validate_named's verdict differs from the validator's"
+    );
     let decoded = json::decode_record(data, &limits);
     assert_eq!(
         validated,
@@ -43,7 +49,17 @@ fuzz_target!(|data: &[u8]| {
                 "canonical is wrong for {:?}",
                 String::from_utf8_lossy(data)
             );
-            // A name read while checking is the record's name (collectors route by it).
+            // A name read while checking or naming is the record's name (collectors
+            // route by it).
+            let named = named.expect("validate_named accepts what the decoder accepts");
+            if let Some(name) = named.plain_name(data) {
+                assert_eq!(
+                    record.name(),
+                    Some(name),
+                    "validate_named's name is wrong for {:?}",
+                    String::from_utf8_lossy(data)
+                );
+            }
             if let Some(name) = checked.plain_name(data) {
                 assert_eq!(
                     record.name(),

@@ -4,7 +4,7 @@
 use crate::ack::Origin;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
-use distlog::serialize::json::Checked;
+use distlog::serialize::json::{Checked, Named};
 use distlog::topic::Topic;
 use distlog::Record;
 use futures::channel::mpsc::UnboundedReceiver;
@@ -15,9 +15,30 @@ pub(crate) enum Entry {
     /// Decoded, for sinks that look inside it; with the body as received when a sink
     /// publishes it (nats).
     Record(Topic, Record, Option<Origin>, Option<Bytes>),
-    /// A canonical JSON body, copied to JSON-lines sinks as it came; what checking it
-    /// found (the logger's name, for the nats sink).
-    Body(Topic, Bytes, Option<Origin>, Checked),
+    /// A JSON body taken as it came, not decoded, and what examining it found.
+    Body(Topic, Bytes, Option<Origin>, Verdict),
+}
+
+/// How a JSON body that goes on undecoded was examined.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Verdict {
+    /// Checked and canonical: JSON-lines sinks copy it as it came.
+    Canonical(Checked),
+    /// Validated and its logger's name found, for a nats sink that is the only one
+    /// to take bodies: whether the body is canonical was not found out (that costs
+    /// parsing every float), so a JSON-lines sink must not copy it.
+    Named(Named),
+}
+
+impl Verdict {
+    /// The logger's name, when examining found it (see
+    /// [`Checked::plain_name`]).
+    pub(crate) fn plain_name<'a>(&self, body: &'a [u8]) -> Option<&'a str> {
+        match self {
+            Verdict::Canonical(c) => c.plain_name(body),
+            Verdict::Named(n) => n.plain_name(body),
+        }
+    }
 }
 
 /// Records handed to the sink thread together.

@@ -161,6 +161,7 @@ pub fn run_with_reload(
     #[allow(unused_mut)]
     let mut sinks = Sinks::open(&config.sinks, metrics.clone())?;
     let keep_bodies = sinks.has_nats();
+    let copies_bodies = sinks.copies_bodies();
     #[cfg(feature = "nats")]
     let nats_stats = sinks.nats_stats();
     // Set once shutdown begins: the nats sink then gives up after drain_max.
@@ -199,6 +200,7 @@ pub fn run_with_reload(
     let options = ReceiveOptions {
         check_only,
         keep_bodies,
+        copies_bodies,
         stopping: stopping.clone(),
         #[cfg(feature = "nats")]
         nats_stats: nats_stats.clone(),

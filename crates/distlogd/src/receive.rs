@@ -4,7 +4,7 @@
 
 use crate::ack::{AckHeader, AckHeaderError, Origin, ProducerId};
 use crate::acks::{AckState, Checkpoint, Conn};
-use crate::batch::{Batch, Channels, Committed, Entry};
+use crate::batch::{Batch, Channels, Committed, Entry, Verdict};
 use crate::config::SinkKind;
 use crate::error::CollectorError;
 use crate::metrics::Metrics;
@@ -13,7 +13,6 @@ use crate::stats::{held_note, AckCounts, RateLimit};
 use crate::{CollectorStats, Config};
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
-use distlog::serialize::json::Checked;
 use distlog::serialize::{decode_message, decode_with, json, MessageError};
 use distlog::topic::Encoding;
 use distlog::topic::Topic;
@@ -63,8 +62,8 @@ impl Future for YieldNow {
 enum Examined {
     /// Decoded, for sinks that look inside it.
     Record(Record),
-    /// A canonical JSON body, checked, not decoded.
-    Canonical(Checked),
+    /// A JSON body, checked or validated, not decoded.
+    Body(Verdict),
     /// Valid; nothing is written, so nothing more was found out.
     Valid,
 }
@@ -88,6 +87,9 @@ struct Receiving<'a> {
     check_only: bool,
     /// Keep each body as received beside its record, for the nats sink.
     keep_bodies: bool,
+    /// Some sink copies canonical JSON bodies as they came (JSON lines): whether a
+    /// body is canonical must be found out.
+    copies_bodies: bool,
     /// The process's shutdown flag: a wait on full sinks gives up after drain_max.
     shutdown: &'a AtomicBool,
     /// Set when shutdown begins, for the nats sink.
@@ -195,6 +197,7 @@ fn try_recv_from(
 pub(crate) struct ReceiveOptions {
     pub(crate) check_only: bool,
     pub(crate) keep_bodies: bool,
+    pub(crate) copies_bodies: bool,
     pub(crate) stopping: Arc<AtomicBool>,
     #[cfg(feature = "nats")]
     pub(crate) nats_stats: Option<crate::nats::NatsStats>,
@@ -288,6 +291,7 @@ pub(crate) async fn receive<'a>(
         reload,
         check_only: options.check_only,
         keep_bodies: options.keep_bodies,
+        copies_bodies: options.copies_bodies,
         shutdown,
         stopping: options.stopping,
         #[cfg(feature = "nats")]
@@ -453,7 +457,7 @@ impl Receiving<'_> {
         // The body goes to the sinks as it came when the record was only checked, or
         // beside the record for a sink that publishes it as it came.
         let body = match (&self.tx, &examined) {
-            (Some(_), Examined::Canonical(_)) => message.get(1).cloned(),
+            (Some(_), Examined::Body(_)) => message.get(1).cloned(),
             (Some(_), Examined::Record(_)) if self.keep_bodies => message.get(1).cloned(),
             _ => None,
         };
@@ -461,7 +465,7 @@ impl Receiving<'_> {
         for (i, p) in self.pubs.iter_mut().enumerate() {
             let passes = match &examined {
                 Examined::Record(r) => p.filter.matches(topic, r),
-                Examined::Canonical(_) | Examined::Valid => p.filter.matches_topic(topic),
+                Examined::Body(_) | Examined::Valid => p.filter.matches_topic(topic),
             };
             if !passes {
                 continue;
@@ -484,7 +488,7 @@ impl Receiving<'_> {
         }
         let entry = match (examined, body) {
             (Examined::Record(record), body) => Entry::Record(topic, record, origin, body),
-            (Examined::Canonical(checked), Some(body)) => Entry::Body(topic, body, origin, checked),
+            (Examined::Body(checked), Some(body)) => Entry::Body(topic, body, origin, checked),
             _ => return false,
         };
         self.batch.entries.push(entry);
@@ -723,11 +727,20 @@ impl Receiving<'_> {
                 json::validate_record(body, limits).map_err(MessageError::Body)?;
                 return Ok((topic, Examined::Valid));
             }
-            let checked = json::check_record(body, limits).map_err(MessageError::Body)?;
-            // The nats sink names the logger in the subject: a name that checking
-            // could not read (escaped, or not a string) takes decoding.
-            if checked.canonical && (!self.keep_bodies || checked.plain_name(body).is_some()) {
-                return Ok((topic, Examined::Canonical(checked)));
+            if self.keep_bodies && !self.copies_bodies {
+                // Only the nats sink takes the body, as it came: its subject needs the
+                // logger's name, not whether the body is canonical.
+                let named = json::validate_named(body, limits).map_err(MessageError::Body)?;
+                if named.plain_name(body).is_some() {
+                    return Ok((topic, Examined::Body(Verdict::Named(named))));
+                }
+            } else {
+                let checked = json::check_record(body, limits).map_err(MessageError::Body)?;
+                // The nats sink names the logger in the subject: a name that checking
+                // could not read (escaped, or not a string) takes decoding.
+                if checked.canonical && (!self.keep_bodies || checked.plain_name(body).is_some()) {
+                    return Ok((topic, Examined::Body(Verdict::Canonical(checked))));
+                }
             }
         }
         let record = decode_with(body, topic.encoding, limits).map_err(MessageError::Body)?;

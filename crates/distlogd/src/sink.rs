@@ -13,12 +13,12 @@ use super::filter::RecordFilter;
 use super::format::{write_jsonl_body, write_jsonl_from, write_pretty};
 use super::stats::RateLimit;
 use crate::ack::Origin;
+use crate::batch::Verdict;
 use crate::metrics::Metrics;
 #[cfg(feature = "nats")]
 use crate::nats::{NatsSink, NatsStats};
 use crate::{CollectorError, Committed};
 use bytes::Bytes;
-use distlog::serialize::json::Checked;
 use distlog::serialize::{json, Limits};
 use distlog::topic::Topic;
 use distlog::Record;
@@ -285,6 +285,12 @@ impl Sinks {
         self.sinks.is_empty()
     }
 
+    /// Whether a sink copies canonical JSON bodies as they came (every JSON-lines
+    /// sink may): then the receive loop must find out which bodies are canonical.
+    pub fn copies_bodies(&self) -> bool {
+        !self.sinks.is_empty()
+    }
+
     /// Whether a nats sink is configured: it needs the bodies as received.
     pub fn has_nats(&self) -> bool {
         #[cfg(feature = "nats")]
@@ -372,26 +378,36 @@ impl Sinks {
         let _ = body;
     }
 
-    /// Writes a JSON body that [`check_record`](distlog::serialize::json::check_record)
-    /// found canonical, copied as it is, to every sink whose filter takes its topic.
-    /// Meant for sinks that do not [need records](Sinks::need_records); a readable
-    /// sink decodes the body all the same.
+    /// Writes a JSON body taken as it came to every sink whose filter takes its
+    /// topic: copied as it is when [`check_record`](distlog::serialize::json::check_record)
+    /// found it canonical. Meant for sinks that do not [need records](Sinks::need_records);
+    /// a readable sink decodes the body all the same.
     ///
-    /// The nats sink takes the logger's name from `checked`; the receive loop decodes
-    /// the rare body whose name checking could not read (escaped, not a string), so
+    /// The nats sink takes the logger's name from `verdict`; the receive loop decodes
+    /// the rare body whose name examining could not read (escaped, not a string), so
     /// this decodes only if it is handed one all the same.
     pub fn write_body(
         &mut self,
         topic: Topic,
         body: &Bytes,
         origin: Option<&Origin>,
-        checked: &Checked,
+        verdict: &Verdict,
     ) {
-        self.write_line(topic, Line::Body(body, origin));
+        match verdict {
+            Verdict::Canonical(_) => self.write_line(topic, Line::Body(body, origin)),
+            // Not known to be canonical: a JSON-lines sink gets it re-encoded. The
+            // receive loop only hands these over when no such sink is there.
+            Verdict::Named(_) if !self.sinks.is_empty() => {
+                if let Ok(record) = json::decode_record(body, &Limits::default()) {
+                    self.write_line(topic, Line::Record(&record, origin));
+                }
+            }
+            Verdict::Named(_) => {}
+        }
         #[cfg(feature = "nats")]
         if let Some(n) = &self.nats {
             if n.filter.matches_topic(topic) {
-                match checked.plain_name(body) {
+                match verdict.plain_name(body) {
                     Some(name) => n.write(topic, name, body, origin),
                     None => {
                         let record = json::decode_record(body, &Limits::default()).ok();
@@ -401,8 +417,6 @@ impl Sinks {
                 }
             }
         }
-        #[cfg(not(feature = "nats"))]
-        let _ = checked;
     }
 
     fn write_line(&mut self, topic: Topic, line: Line<'_>) {

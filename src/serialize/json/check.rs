@@ -2,7 +2,7 @@
 //! collector that only counts or copies records.
 
 use super::decode::decode_record;
-use super::parser::{after_utf8, Parser, CHECK, VALIDATE};
+use super::parser::{after_utf8, Parser, CHECK, NAMED, VALIDATE};
 use crate::serialize::error::DecodeError;
 use crate::serialize::limits::Limits;
 
@@ -22,8 +22,8 @@ impl Checked {
     /// The record's `name` (its logger), found while checking, when it is a JSON
     /// string without escapes, as logger names nearly always are: a collector that
     /// routes records by logger can do so without decoding them. `None` when the
-    /// record has no `name`, or its value is anything else (decode the record to see
-    /// it). `body` must be the body that was checked.
+    /// record has no `name`, its value is anything else, or some key of the record
+    /// has an escape and might spell `name` (decode the record to see it). `body` must be the body that was checked.
     ///
     /// ```
     /// use distlog::serialize::{json, Limits};
@@ -35,8 +35,36 @@ impl Checked {
     /// assert_eq!(checked.plain_name(escaped), None);
     /// ```
     pub fn plain_name<'a>(&self, body: &'a [u8]) -> Option<&'a str> {
-        let (start, end) = self.name?;
-        std::str::from_utf8(body.get(start..end)?).ok()
+        name_in(self.name, body)
+    }
+}
+
+fn name_in(name: Option<(usize, usize)>, body: &[u8]) -> Option<&str> {
+    let (start, end) = name?;
+    std::str::from_utf8(body.get(start..end)?).ok()
+}
+
+/// What [`validate_named`] found out about a body that decodes: where its logger's
+/// name is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Named {
+    name: Option<(usize, usize)>,
+}
+
+impl Named {
+    /// The record's `name`, as [`Checked::plain_name`] gives it: `None` when the
+    /// record has no `name`, its value is not a string without escapes, or some
+    /// key of the record has an escape (it might spell `name`). `body` must be the
+    /// body that was validated.
+    ///
+    /// ```
+    /// use distlog::serialize::{json, Limits};
+    /// let body = br#"{"msg": "paid", "name": "shop.orders"}"#;
+    /// let named = json::validate_named(body, &Limits::default()).unwrap();
+    /// assert_eq!(named.plain_name(body), Some("shop.orders"));
+    /// ```
+    pub fn plain_name<'a>(&self, body: &'a [u8]) -> Option<&'a str> {
+        name_in(self.name, body)
     }
 }
 
@@ -69,7 +97,33 @@ pub fn check_record(input: &[u8], limits: &Limits) -> Result<Checked, DecodeErro
     after_utf8(input, result.is_err() || p.non_ascii)?;
     result.map(|_| Checked {
         canonical: p.canonical,
-        name: p.name,
+        name: p.name.filter(|_| !p.escaped_key),
+    })
+}
+
+/// Validates a record body and finds its logger's name, without finding out whether
+/// it is canonical (no float is parsed): it accepts and rejects exactly what
+/// [`decode_record`] does, with the same errors. This is how a collector that routes
+/// records by logger, and copies them as they came, checks them.
+///
+/// ```
+/// use distlog::serialize::{json, Limits};
+/// let limits = Limits::default();
+/// let body = br#"{"name":"shop.orders","msecs":5.00}"#;
+/// let named = json::validate_named(body, &limits).unwrap();
+/// assert_eq!(named.plain_name(body), Some("shop.orders"));
+/// let err = json::validate_named(br#"{"name": 1,}"#, &limits).unwrap_err();
+/// assert_eq!(err.to_string(), "invalid JSON body at byte 11: found '}', expected a string key");
+/// ```
+pub fn validate_named(input: &[u8], limits: &Limits) -> Result<Named, DecodeError> {
+    let mut p = Parser::<NAMED>::new(input, limits)?;
+    if p.s.get(p.pos) != Some(&b'{') {
+        return decode_record(input, limits).map(|_| Named { name: None });
+    }
+    let result = p.record();
+    after_utf8(input, result.is_err() || p.non_ascii)?;
+    result.map(|_| Named {
+        name: p.name.filter(|_| !p.escaped_key),
     })
 }
 

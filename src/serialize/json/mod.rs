@@ -25,7 +25,7 @@ mod encode;
 mod parser;
 mod scan;
 
-pub use check::{check_record, validate_record, Checked};
+pub use check::{check_record, validate_named, validate_record, Checked, Named};
 pub use decode::{decode_record, decode_value};
 pub(crate) use duplicate_keys::dedup_keys;
 pub(crate) use encode::{encode_fields, write_field, write_name, write_str};

@@ -1,5 +1,6 @@
-//! The one JSON grammar, in three modes: building values, checking a body (and
-//! whether it is canonical), or only validating it.
+//! The one JSON grammar, in four modes: building values, checking a body (and
+//! whether it is canonical), validating it while finding its logger's name, or only
+//! validating it.
 
 use super::duplicate_keys::{all_distinct, dedup_keys};
 use super::encode::ENCODED_KEYS;
@@ -13,15 +14,17 @@ use crate::topic::Encoding;
 use crate::value::{PyFloat, Value};
 use num_bigint::BigInt;
 
-/// The parser's modes: build values; check the input and whether it is canonical; or
-/// only validate it. Checking and validating, every value is a placeholder
-/// `Value::None`. One grammar serves all three, so they cannot disagree on what is
-/// valid.
+/// The parser's modes: build values; check the input and whether it is canonical;
+/// validate it and find the record's `name`; or only validate it. Except building,
+/// every value is a placeholder `Value::None`. One grammar serves all four, so they
+/// cannot disagree on what is valid.
 pub(super) const BUILD: u8 = 0;
 
 pub(super) const CHECK: u8 = 1;
 
 pub(super) const VALIDATE: u8 = 2;
+
+pub(super) const NAMED: u8 = 3;
 
 pub(super) struct Parser<'a, const M: u8> {
     pub(super) s: &'a [u8],
@@ -42,9 +45,12 @@ pub(super) struct Parser<'a, const M: u8> {
     standard_seen: u32,
     /// Checking and validating: whether a string held a non-ASCII byte.
     pub(super) non_ascii: bool,
-    /// Checking: whether the record key just read is `name`.
+    /// Checking and naming: whether the record key just read is `name`.
     at_name: bool,
-    /// Checking: where the text of the record's `name` is, when its (last) value is
+    /// Checking and naming: a record key had an escape, so it may have been `name` written
+    /// otherwise, and the name found (if any) may not be the record's.
+    pub(super) escaped_key: bool,
+    /// Checking and naming: where the text of the record's `name` is, when its (last) value is
     /// a string without escapes, so a collector that routes by logger need not
     /// decode the record.
     pub(super) name: Option<(usize, usize)>,
@@ -55,6 +61,8 @@ impl<'a, const M: u8> Parser<'a, M> {
     const B: bool = M == BUILD;
     /// Whether `canonical` is kept up to date.
     const C: bool = M == CHECK;
+    /// Whether the record's `name` is looked for.
+    const N: bool = M == CHECK || M == NAMED;
 
     /// A parser at the first non-blank byte of `input`, which must be UTF-8 (but
     /// checking and validating, that is found out later).
@@ -72,6 +80,7 @@ impl<'a, const M: u8> Parser<'a, M> {
             standard_seen: 0,
             non_ascii: false,
             at_name: false,
+            escaped_key: false,
             name: None,
         };
         p.ws(0);
@@ -418,7 +427,7 @@ impl<'a, const M: u8> Parser<'a, M> {
                 // More blanks may follow the one space (valid, but not canonical).
                 self.ws(0);
                 self.see_standard(*hint);
-                self.at_name = Self::C && *hint == NAME;
+                self.at_name = Self::N && *hint == NAME;
                 *hint += 1;
                 return Ok(true);
             }
@@ -427,9 +436,15 @@ impl<'a, const M: u8> Parser<'a, M> {
         self.string()?;
         self.at_name = false;
         if !Self::C {
+            if Self::N {
+                let raw = &self.s[start..self.pos - 1];
+                self.at_name = raw == b"name";
+                self.escaped_key |= raw.contains(&b'\\');
+            }
             return Ok(false);
         }
         let raw = &self.s[start..self.pos - 1];
+        self.escaped_key |= raw.contains(&b'\\');
         match standard_index_of(raw) {
             Some(i) => {
                 self.see_standard(i);
@@ -486,7 +501,7 @@ impl<'a, const M: u8> Parser<'a, M> {
         self.pos += 1;
         let stops: fn(u64) -> u64 = match M {
             CHECK => needs_escape,
-            VALIDATE => ends_ascii_run,
+            VALIDATE | NAMED => ends_ascii_run,
             _ => ends_plain_run,
         };
         let end = scan(self.s, self.pos, stops);
@@ -644,7 +659,7 @@ impl<'a, const M: u8> Parser<'a, M> {
         }
         self.pos = i;
         if is_float {
-            if M == VALIDATE {
+            if M == VALIDATE || M == NAMED {
                 // Any text of this grammar reads as a float (at worst as inf or 0.0).
                 return Ok(Value::None);
             }

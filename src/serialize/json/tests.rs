@@ -176,6 +176,8 @@ fn check_and_validate_reject_what_decode_rejects_with_the_same_error() {
         let got = check_record(body.as_bytes(), &limits).map(|_| ());
         assert_eq!(got, want, "{body:?}");
         assert_eq!(validate_record(body.as_bytes(), &limits), want, "{body:?}");
+        let named = validate_named(body.as_bytes(), &limits).map(|_| ());
+        assert_eq!(named, want, "validate_named {body:?}");
     }
     let bad_utf8 = b"{\"a\": \"\xff\"}";
     assert_eq!(
@@ -217,6 +219,11 @@ fn check_and_validate_check_utf8_as_decode_does() {
             validate_record(body, &limits),
             decoded.as_ref().map(|_| ()).map_err(Clone::clone),
             "{text:?}"
+        );
+        assert_eq!(
+            validate_named(body, &limits).map(|_| ()),
+            decoded.as_ref().map(|_| ()).map_err(Clone::clone),
+            "validate_named {text:?}"
         );
         let checked = check_record(body, &limits);
         match decoded {
@@ -437,11 +444,22 @@ fn plain_name_is_the_decoded_name_when_it_has_no_escape() {
             Some("caf\u{e9}.\u{2713}"),
         ),
         (br#"{"name": ""}"#, Some("")),
+        // A key with an escape may spell `name`: the last one counts, so neither
+        // name can be told without decoding.
+        (br#"{"name": "a", "na\u006de": "b"}"#, None),
+        (br#"{"na\u006de": "b", "name": "a"}"#, None),
+        (br#"{"name": "a", "m\u0073g": "b"}"#, None),
+        (
+            br#"{"msg": "x", "levelname": "INFO", "name": "after.hint"}"#,
+            Some("after.hint"),
+        ),
     ];
     for (body, want) in cases {
         let text = String::from_utf8_lossy(body);
         let checked = check_record(body, &limits).expect("a valid body");
         assert_eq!(checked.plain_name(body), *want, "{text:?}");
+        let named = validate_named(body, &limits).expect("a valid body");
+        assert_eq!(named.plain_name(body), *want, "validate_named {text:?}");
         if let Some(name) = want {
             let record = decode_record(body, &limits).expect("a valid body");
             assert_eq!(record.name(), Some(*name), "{text:?}");
