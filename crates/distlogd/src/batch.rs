@@ -20,6 +20,8 @@ pub(crate) enum Entry {
 }
 
 /// How a JSON body that goes on undecoded was examined.
+// Only the nats sink reads what examining found: without it, nothing does.
+#[cfg_attr(not(feature = "nats"), allow(dead_code))]
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Verdict {
     /// Checked and canonical: JSON-lines sinks copy it as it came.
@@ -30,6 +32,7 @@ pub(crate) enum Verdict {
     Named(Named),
 }
 
+#[cfg_attr(not(feature = "nats"), allow(dead_code))]
 impl Verdict {
     /// The logger's name, when examining found it (see
     /// [`Checked::plain_name`]).
