@@ -397,7 +397,7 @@ impl Sinks {
             Verdict::Canonical(_) => self.write_line(topic, Line::Body(body, origin)),
             // Not known to be canonical: a JSON-lines sink gets it re-encoded. The
             // receive loop only hands these over when no such sink is there.
-            Verdict::Named(_) if !self.sinks.is_empty() => {
+            Verdict::Named(_) if self.copies_bodies() => {
                 if let Ok(record) = json::decode_record(body, &Limits::default()) {
                     self.write_line(topic, Line::Record(&record, origin));
                 }

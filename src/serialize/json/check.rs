@@ -23,7 +23,8 @@ impl Checked {
     /// string without escapes, as logger names nearly always are: a collector that
     /// routes records by logger can do so without decoding them. `None` when the
     /// record has no `name`, its value is anything else, or some key of the record
-    /// has an escape and might spell `name` (decode the record to see it). `body` must be the body that was checked.
+    /// has an escape and might spell `name` (decode the record to see it). `body`
+    /// must be the body that was checked.
     ///
     /// ```
     /// use distlog::serialize::{json, Limits};
@@ -42,6 +43,32 @@ impl Checked {
 fn name_in(name: Option<(usize, usize)>, body: &[u8]) -> Option<&str> {
     let (start, end) = name?;
     std::str::from_utf8(body.get(start..end)?).ok()
+}
+
+/// What one pass of the parser in mode `M` found out about a body that decodes.
+struct Found {
+    canonical: bool,
+    name: Option<(usize, usize)>,
+}
+
+/// The pass that checking, naming and validating share: the parser in mode `M` on a
+/// record body, with the same verdicts and errors as [`decode_record`].
+fn examine<const M: u8>(input: &[u8], limits: &Limits) -> Result<Found, DecodeError> {
+    let mut p = Parser::<M>::new(input, limits)?;
+    if p.s.get(p.pos) != Some(&b'{') {
+        // The error names the type of what was sent, which takes decoding it.
+        return decode_record(input, limits).map(|_| Found {
+            canonical: false,
+            name: None,
+        });
+    }
+    let result = p.record();
+    after_utf8(input, result.is_err() || p.non_ascii)?;
+    result.map(|_| Found {
+        canonical: p.canonical,
+        // A key with an escape may spell `name`: the name found may not be the last.
+        name: p.name.filter(|_| !p.escaped_key),
+    })
 }
 
 /// What [`validate_named`] found out about a body that decodes: where its logger's
@@ -85,19 +112,9 @@ impl Named {
 /// assert_eq!(err.to_string(), "invalid JSON body at byte 15: found '}', expected a string key");
 /// ```
 pub fn check_record(input: &[u8], limits: &Limits) -> Result<Checked, DecodeError> {
-    let mut p = Parser::<CHECK>::new(input, limits)?;
-    if p.s.get(p.pos) != Some(&b'{') {
-        // The error names the type of what was sent, which takes decoding it.
-        return decode_record(input, limits).map(|_| Checked {
-            canonical: false,
-            name: None,
-        });
-    }
-    let result = p.record();
-    after_utf8(input, result.is_err() || p.non_ascii)?;
-    result.map(|_| Checked {
-        canonical: p.canonical,
-        name: p.name.filter(|_| !p.escaped_key),
+    examine::<CHECK>(input, limits).map(|f| Checked {
+        canonical: f.canonical,
+        name: f.name,
     })
 }
 
@@ -116,15 +133,7 @@ pub fn check_record(input: &[u8], limits: &Limits) -> Result<Checked, DecodeErro
 /// assert_eq!(err.to_string(), "invalid JSON body at byte 11: found '}', expected a string key");
 /// ```
 pub fn validate_named(input: &[u8], limits: &Limits) -> Result<Named, DecodeError> {
-    let mut p = Parser::<NAMED>::new(input, limits)?;
-    if p.s.get(p.pos) != Some(&b'{') {
-        return decode_record(input, limits).map(|_| Named { name: None });
-    }
-    let result = p.record();
-    after_utf8(input, result.is_err() || p.non_ascii)?;
-    result.map(|_| Named {
-        name: p.name.filter(|_| !p.escaped_key),
-    })
+    examine::<NAMED>(input, limits).map(|f| Named { name: f.name })
 }
 
 /// Validates a record body and nothing more: it accepts and rejects exactly what
@@ -140,11 +149,5 @@ pub fn validate_named(input: &[u8], limits: &Limits) -> Result<Named, DecodeErro
 /// assert_eq!(err.to_string(), "invalid JSON body at byte 15: found '\"', expected ',' or '}'");
 /// ```
 pub fn validate_record(input: &[u8], limits: &Limits) -> Result<(), DecodeError> {
-    let mut p = Parser::<VALIDATE>::new(input, limits)?;
-    if p.s.get(p.pos) != Some(&b'{') {
-        return decode_record(input, limits).map(|_| ());
-    }
-    let result = p.record().map(|_| ());
-    after_utf8(input, result.is_err() || p.non_ascii)?;
-    result
+    examine::<VALIDATE>(input, limits).map(|_| ())
 }

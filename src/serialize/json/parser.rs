@@ -47,12 +47,12 @@ pub(super) struct Parser<'a, const M: u8> {
     pub(super) non_ascii: bool,
     /// Checking and naming: whether the record key just read is `name`.
     at_name: bool,
-    /// Checking and naming: a record key had an escape, so it may have been `name` written
-    /// otherwise, and the name found (if any) may not be the record's.
+    /// Checking and naming: a record key had an escape, so it may have been `name`
+    /// written otherwise, and the name found (if any) may not be the record's.
     pub(super) escaped_key: bool,
-    /// Checking and naming: where the text of the record's `name` is, when its (last) value is
-    /// a string without escapes, so a collector that routes by logger need not
-    /// decode the record.
+    /// Checking and naming: where the text of the record's `name` is, when its
+    /// (last) value is a string without escapes, so a collector that routes by logger
+    /// need not decode the record.
     pub(super) name: Option<(usize, usize)>,
 }
 
@@ -435,16 +435,15 @@ impl<'a, const M: u8> Parser<'a, M> {
         let start = self.pos + 1;
         self.string()?;
         self.at_name = false;
-        if !Self::C {
-            if Self::N {
-                let raw = &self.s[start..self.pos - 1];
-                self.at_name = raw == b"name";
-                self.escaped_key |= raw.contains(&b'\\');
-            }
+        if !Self::N {
             return Ok(false);
         }
         let raw = &self.s[start..self.pos - 1];
         self.escaped_key |= raw.contains(&b'\\');
+        if !Self::C {
+            self.at_name = raw == b"name";
+            return Ok(false);
+        }
         match standard_index_of(raw) {
             Some(i) => {
                 self.see_standard(i);
