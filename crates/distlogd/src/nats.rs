@@ -25,7 +25,7 @@ use crate::stats::{held_note, NatsCounts, RateLimit};
 use crate::subject::record_subject;
 use crate::Committed;
 use async_nats::jetstream::{self, stream, Context};
-use async_nats::{HeaderMap, ServerAddr, Subject};
+use async_nats::{HeaderMap, HeaderName, ServerAddr, Subject};
 use bytes::Bytes;
 use distlog::topic::Topic;
 use futures::channel::mpsc::UnboundedSender;
@@ -83,15 +83,55 @@ struct Message {
     payload: Bytes,
 }
 
-impl Message {
-    fn headers(&self) -> HeaderMap {
+/// What every publish of the loop shares: the PubAck inbox, and the
+/// `Distlog-Topic` header of each topic seen, built once (a clone per message costs
+/// a fraction of building the map again: hashing, the name's lookup).
+struct Outbox {
+    inbox: String,
+    headers: Vec<(Topic, HeaderMap)>,
+}
+
+impl Outbox {
+    fn new(inbox: String) -> Outbox {
+        Outbox {
+            inbox,
+            headers: Vec::new(),
+        }
+    }
+
+    /// `<inbox>.<id>`, the reply subject of record `id`'s publish.
+    fn reply(&self, id: u64) -> String {
+        // Once per record: itoa rather than the formatter.
+        let mut digits = itoa::Buffer::new();
+        let id = digits.format(id);
+        let mut reply = String::with_capacity(self.inbox.len() + 1 + id.len());
+        reply.push_str(&self.inbox);
+        reply.push('.');
+        reply.push_str(id);
+        reply
+    }
+
+    /// A message's headers: its topic's, and its `Nats-Msg-Id` if it has one.
+    fn headers(&mut self, m: &Message) -> HeaderMap {
+        let mut headers = self.topic_headers(m.topic);
+        if let Some(id) = &m.id {
+            headers.insert(HeaderName::from_static(MSG_ID_HEADER), id.as_str());
+        }
+        headers
+    }
+
+    fn topic_headers(&mut self, topic: Topic) -> HeaderMap {
+        if let Some((_, headers)) = self.headers.iter().find(|(t, _)| *t == topic) {
+            return headers.clone();
+        }
         let mut headers = HeaderMap::new();
         // The three letters are ASCII: no formatter, no String of its own.
-        let letters = self.topic.to_bytes();
-        headers.insert(TOPIC_HEADER, std::str::from_utf8(&letters).unwrap_or("???"));
-        if let Some(id) = &self.id {
-            headers.insert(MSG_ID_HEADER, id.as_str());
-        }
+        let letters = topic.to_bytes();
+        headers.insert(
+            HeaderName::from_static(TOPIC_HEADER),
+            std::str::from_utf8(&letters).unwrap_or("???"),
+        );
+        self.headers.push((topic, headers.clone()));
         headers
     }
 }
@@ -482,8 +522,8 @@ impl Publisher {
         // Every PubAck comes to one subscription, `<inbox>.<id>`: no task, future,
         // timer or reply mux per record, which cost this thread most of its time as
         // jetstream::Context::publish (BENCHMARKS.md, "JetStream").
-        let inbox = client.new_inbox();
-        let mut acks = match client.subscribe(format!("{inbox}.*")).await {
+        let mut outbox = Outbox::new(client.new_inbox());
+        let mut acks = match client.subscribe(format!("{}.*", outbox.inbox)).await {
             Ok(acks) => acks,
             Err(e) => {
                 // Only a closed client gets here.
@@ -572,9 +612,15 @@ impl Publisher {
             }
             let sending = connected && stream_ready && Instant::now() >= resume_at;
             if sending {
+                // One clock read for the batch: its records went out within
+                // microseconds of each other, far inside PUBACK_TIMEOUT's grain.
+                let now = Instant::now();
                 while let Some(id) = retry.pop_front() {
                     if let Some(p) = pending.get_mut(id) {
-                        if !self.send(client, &inbox, id, p, &mut complaints).await {
+                        if !self
+                            .send(client, &mut outbox, id, p, now, &mut complaints)
+                            .await
+                        {
                             retry.push_front(id);
                             self.failed_send(&mut resume_at, &mut backoff);
                             break;
@@ -594,7 +640,8 @@ impl Publisher {
                                 // A failed send (the client closing) waits in retry.
                                 let sent = match pending.get_mut(id) {
                                     Some(p) if retry.is_empty() => {
-                                        self.send(client, &inbox, id, p, &mut complaints).await
+                                        self.send(client, &mut outbox, id, p, now, &mut complaints)
+                                            .await
                                     }
                                     _ => false,
                                 };
@@ -649,6 +696,7 @@ impl Publisher {
                     _ => break,
                 }
             }
+            let now = Instant::now();
             for answer in answers.drain(..) {
                 let Some(id) = answer
                     .subject
@@ -665,7 +713,7 @@ impl Publisher {
                 match pub_ack(&answer) {
                     Ok(duplicate) => {
                         if let (Some(metrics), Some(sent)) = (&self.metrics, p.sent) {
-                            metrics.observe_nats_publish(sent.elapsed());
+                            metrics.observe_nats_publish(now.saturating_duration_since(sent));
                         }
                         pending.remove(id);
                         let c = &self.shared.counters;
@@ -711,23 +759,24 @@ impl Publisher {
     async fn send(
         &self,
         client: &async_nats::Client,
-        inbox: &str,
+        outbox: &mut Outbox,
         id: u64,
         p: &mut Pending,
+        now: Instant,
         complaints: &mut RateLimit,
     ) -> bool {
         let m = &p.message;
         let sent = client
             .publish_with_reply_and_headers(
                 m.subject.clone(),
-                format!("{inbox}.{id}"),
-                m.headers(),
+                outbox.reply(id),
+                outbox.headers(m),
                 m.payload.clone(),
             )
             .await;
         match sent {
             Ok(()) => {
-                p.sent = Some(Instant::now());
+                p.sent = Some(now);
                 true
             }
             Err(e) => {
@@ -938,8 +987,47 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+/// `Some(false)` (stored, not a duplicate) for a PubAck in nats-server's usual shape,
+/// `{"stream":"S", "seq":N}` or `{"stream":"S", "domain":"D", "seq":N}` (JSON
+/// whitespace anywhere between tokens), with no escape in the names; `None` for
+/// anything else, duplicates and errors among them, which [`pub_ack`] leaves to
+/// serde_json. An exact shape rather than a search: one answer arrives per record.
+fn plain_pub_ack(payload: &[u8]) -> Option<bool> {
+    // `text` after `token` and the whitespace before it.
+    fn after<'a>(text: &'a [u8], token: &[u8]) -> Option<&'a [u8]> {
+        text.trim_ascii_start().strip_prefix(token)
+    }
+    // A string's text up to its closing quote, and what follows; none with an escape.
+    fn string(text: &[u8]) -> Option<&[u8]> {
+        let end = text.iter().position(|&b| b == b'"')?;
+        (!text[..end].contains(&b'\\')).then(|| &text[end + 1..])
+    }
+    let stream = after(after(after(payload, b"{")?, b"\"stream\"")?, b":")?;
+    let rest = after(string(after(stream, b"\"")?)?, b",")?;
+    let rest = match after(rest, b"\"domain\"") {
+        Some(domain) => after(string(after(after(domain, b":")?, b"\"")?)?, b",")?,
+        None => rest,
+    };
+    let seq = after(after(rest, b"\"seq\"")?, b":")?.trim_ascii();
+    let seq = seq.strip_suffix(b"}")?.trim_ascii_end();
+    (!seq.is_empty() && seq.iter().all(u8::is_ascii_digit)).then_some(false)
+}
+
 /// What a publish's answer says: stored (and whether as a duplicate), or refused.
 fn pub_ack(answer: &async_nats::Message) -> Result<bool, Refusal> {
+    if answer.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+        return Err(Refusal::NoStream);
+    }
+    if answer.status.is_none() {
+        if let Some(duplicate) = plain_pub_ack(&answer.payload) {
+            return Ok(duplicate);
+        }
+    }
+    parsed_pub_ack(&answer.payload)
+}
+
+/// [`pub_ack`] for a payload of any shape, by serde_json.
+fn parsed_pub_ack(payload: &[u8]) -> Result<bool, Refusal> {
     #[derive(serde::Deserialize)]
     struct Answer {
         seq: Option<u64>,
@@ -956,10 +1044,7 @@ fn pub_ack(answer: &async_nats::Message) -> Result<bool, Refusal> {
         #[serde(default)]
         description: String,
     }
-    if answer.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
-        return Err(Refusal::NoStream);
-    }
-    match serde_json::from_slice::<Answer>(&answer.payload) {
+    match serde_json::from_slice::<Answer>(payload) {
         Ok(Answer { error: Some(e), .. }) => Err(Refusal::JetStream {
             code: e.code,
             err_code: e.err_code,
@@ -972,7 +1057,7 @@ fn pub_ack(answer: &async_nats::Message) -> Result<bool, Refusal> {
         }) => Ok(duplicate),
         Ok(_) => Err(Refusal::Unreadable(format!(
             "{:?}",
-            String::from_utf8_lossy(&answer.payload)
+            String::from_utf8_lossy(payload)
         ))),
         Err(e) => Err(Refusal::Unreadable(e.to_string())),
     }
@@ -992,6 +1077,63 @@ mod tests {
             },
             sent: None,
         }
+    }
+
+    #[test]
+    fn a_plain_pub_ack_reads_as_serde_json_reads_it() {
+        let cases: [(&[u8], Option<bool>); 14] = [
+            (br#"{"stream":"DISTLOG","seq":1}"#, Some(false)),
+            // nats-server 2.9 writes a space after the comma.
+            (br#"{"stream":"Q", "seq":1}"#, Some(false)),
+            (
+                br#" { "stream" : "Q" , "domain" : "d" , "seq" : 12 } "#,
+                Some(false),
+            ),
+            (br#"{"stream":"S","domain":"hub","seq":5}"#, Some(false)),
+            (br#"{"stream":"S","seq":}"#, None),
+            (br#"{"stream":"S","seq":5,"x":1}"#, None),
+            // Duplicates, errors, escapes and other shapes go to serde_json.
+            (br#"{"stream":"DISTLOG","seq":77,"duplicate":true}"#, None),
+            (br#"{"stream":"Q", "seq":2,"duplicate": true}"#, None),
+            (br#"{"stream":"S","seq":5,"duplicate": false}"#, None),
+            (
+                br#"{"stream":"S","error":{"code":503,"err_code":10077,"description":"x"}}"#,
+                None,
+            ),
+            (br#"{"stream":"a\"seq\":1","seq":2}"#, None),
+            (br#"{"error":{"code":400,"description":"bad"}}"#, None),
+            (br#"{"stream":"S"}"#, None),
+            (b"", None),
+        ];
+        for (payload, want) in cases {
+            let text = String::from_utf8_lossy(payload);
+            assert_eq!(plain_pub_ack(payload), want, "{text}");
+            if let Some(duplicate) = want {
+                assert_eq!(parsed_pub_ack(payload), Ok(duplicate), "{text}");
+            }
+        }
+        assert!(parsed_pub_ack(br#"{"stream":"S"}"#).is_err());
+        assert_eq!(
+            parsed_pub_ack(br#"{"stream":"S","seq":77,"duplicate":true}"#),
+            Ok(true)
+        );
+        let mut outbox = Outbox::new("_INBOX.abc".into());
+        assert_eq!(outbox.reply(1234), "_INBOX.abc.1234");
+        let mut m = pending(1).message;
+        let topic_only = outbox.headers(&m);
+        assert_eq!(
+            topic_only.get(TOPIC_HEADER).map(|v| v.as_str()),
+            Some("PLJ")
+        );
+        assert!(topic_only.get(MSG_ID_HEADER).is_none());
+        m.id = Some("ab:7".into());
+        let with_id = outbox.headers(&m);
+        assert_eq!(with_id.get(MSG_ID_HEADER).map(|v| v.as_str()), Some("ab:7"));
+        // The kept map is not changed by a message's id.
+        assert!(outbox
+            .headers(&pending(2).message)
+            .get(MSG_ID_HEADER)
+            .is_none());
     }
 
     #[test]
