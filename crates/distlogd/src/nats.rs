@@ -989,7 +989,7 @@ impl std::fmt::Display for Refusal {
 
 /// `Some(false)` (stored, not a duplicate) for a PubAck in nats-server's usual shape,
 /// `{"stream":"S", "seq":N}` or `{"stream":"S", "domain":"D", "seq":N}` (JSON
-/// whitespace anywhere between tokens), with no escape in the names; `None` for
+/// whitespace anywhere between tokens), names of printable ASCII; `None` for
 /// anything else, duplicates and errors among them, which [`pub_ack`] leaves to
 /// serde_json. An exact shape rather than a search: one answer arrives per record.
 fn plain_pub_ack(payload: &[u8]) -> Option<bool> {
@@ -997,10 +997,14 @@ fn plain_pub_ack(payload: &[u8]) -> Option<bool> {
     fn after<'a>(text: &'a [u8], token: &[u8]) -> Option<&'a [u8]> {
         text.trim_ascii_start().strip_prefix(token)
     }
-    // A string's text up to its closing quote, and what follows; none with an escape.
+    // What follows a string of printable ASCII without escapes (anything else, even
+    // valid JSON, goes to serde_json), from after its opening quote.
     fn string(text: &[u8]) -> Option<&[u8]> {
         let end = text.iter().position(|&b| b == b'"')?;
-        (!text[..end].contains(&b'\\')).then(|| &text[end + 1..])
+        let plain = text[..end]
+            .iter()
+            .all(|&b| (b' '..=b'~').contains(&b) && b != b'\\');
+        plain.then(|| &text[end + 1..])
     }
     let stream = after(after(after(payload, b"{")?, b"\"stream\"")?, b":")?;
     let rest = after(string(after(stream, b"\"")?)?, b",")?;
@@ -1010,7 +1014,11 @@ fn plain_pub_ack(payload: &[u8]) -> Option<bool> {
     };
     let seq = after(after(rest, b"\"seq\"")?, b":")?.trim_ascii();
     let seq = seq.strip_suffix(b"}")?.trim_ascii_end();
-    (!seq.is_empty() && seq.iter().all(u8::is_ascii_digit)).then_some(false)
+    // A u64, as serde_json reads it: digits only (no sign, fraction or exponent),
+    // no leading zero.
+    let digits = seq.iter().all(u8::is_ascii_digit) && (seq == b"0" || !seq.starts_with(b"0"));
+    let fits = std::str::from_utf8(seq).ok()?.parse::<u64>().is_ok();
+    (digits && fits).then_some(false)
 }
 
 /// What a publish's answer says: stored (and whether as a duplicate), or refused.
@@ -1134,6 +1142,55 @@ mod tests {
             .headers(&pending(2).message)
             .get(MSG_ID_HEADER)
             .is_none());
+    }
+
+    #[test]
+    fn the_plain_reading_never_disagrees_with_serde_json() {
+        // Answers mutated at random (a byte inserted, removed or replaced): where
+        // the exact-shape check answers, serde_json gives the same answer.
+        let bases: [&[u8]; 4] = [
+            br#"{"stream":"Q", "seq":1}"#,
+            br#"{"stream":"DISTLOG","domain":"hub","seq":123456}"#,
+            br#"{"stream":"Q", "seq":2,"duplicate": true}"#,
+            br#"{"error":{"code":503,"description":"x"},"stream":"Q","seq":0}"#,
+        ];
+        let alphabet = b" \t\n\r\"\\{}:,0123456789seqdomainstreamerrorduplicatetrue";
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % bound as u64) as usize
+        };
+        let (mut answered, mut tried) = (0, 0);
+        for _ in 0..20_000 {
+            let mut payload = bases[next(bases.len())].to_vec();
+            for _ in 0..1 + next(3) {
+                let at = next(payload.len() + 1);
+                let byte = alphabet[next(alphabet.len())];
+                match next(3) {
+                    0 => payload.insert(at, byte),
+                    1 if at < payload.len() => {
+                        payload.remove(at);
+                    }
+                    _ if at < payload.len() => payload[at] = byte,
+                    _ => payload.push(byte),
+                }
+            }
+            tried += 1;
+            if let Some(duplicate) = plain_pub_ack(&payload) {
+                answered += 1;
+                assert_eq!(
+                    parsed_pub_ack(&payload),
+                    Ok(duplicate),
+                    "{}",
+                    String::from_utf8_lossy(&payload)
+                );
+            }
+        }
+        // The mutations must leave some answers in the plain shape, or the test
+        // would check nothing.
+        assert!(answered > tried / 50, "{answered} of {tried}");
     }
 
     #[test]
