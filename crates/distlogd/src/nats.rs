@@ -993,9 +993,17 @@ impl std::fmt::Display for Refusal {
 /// anything else, duplicates and errors among them, which [`pub_ack`] leaves to
 /// serde_json. An exact shape rather than a search: one answer arrives per record.
 fn plain_pub_ack(payload: &[u8]) -> Option<bool> {
-    // `text` after `token` and the whitespace before it.
+    // JSON's whitespace, which is not `trim_ascii`'s (that also takes \x0C).
+    fn trim(text: &[u8]) -> &[u8] {
+        let ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+        let start = text.iter().position(|b| !ws(b)).unwrap_or(text.len());
+        let end = text.iter().rposition(|b| !ws(b)).map_or(start, |i| i + 1);
+        &text[start..end.max(start)]
+    }
+    // `text` after `token` and the whitespace before it; trailing whitespace stays
+    // trimmed, which only the last token (the closing brace) can see.
     fn after<'a>(text: &'a [u8], token: &[u8]) -> Option<&'a [u8]> {
-        text.trim_ascii_start().strip_prefix(token)
+        trim(text).strip_prefix(token)
     }
     // What follows a string of printable ASCII without escapes (anything else, even
     // valid JSON, goes to serde_json), from after its opening quote.
@@ -1012,8 +1020,8 @@ fn plain_pub_ack(payload: &[u8]) -> Option<bool> {
         Some(domain) => after(string(after(after(domain, b":")?, b"\"")?)?, b",")?,
         None => rest,
     };
-    let seq = after(after(rest, b"\"seq\"")?, b":")?.trim_ascii();
-    let seq = seq.strip_suffix(b"}")?.trim_ascii_end();
+    let seq = trim(after(after(rest, b"\"seq\"")?, b":")?);
+    let seq = trim(seq.strip_suffix(b"}")?);
     // A u64, as serde_json reads it: digits only (no sign, fraction or exponent),
     // no leading zero.
     let digits = seq.iter().all(u8::is_ascii_digit) && (seq == b"0" || !seq.starts_with(b"0"));
@@ -1154,7 +1162,7 @@ mod tests {
             br#"{"stream":"Q", "seq":2,"duplicate": true}"#,
             br#"{"error":{"code":503,"description":"x"},"stream":"Q","seq":0}"#,
         ];
-        let alphabet = b" \t\n\r\"\\{}:,0123456789seqdomainstreamerrorduplicatetrue";
+        let alphabet = b" \t\n\r\x0c\"\\{}:,0123456789seqdomainstreamerrorduplicatetrue";
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         let mut next = |bound: usize| {
             state ^= state << 13;
