@@ -149,25 +149,20 @@ async fn publish_inbox(url: &str, name: &str, records: u64, bytes: usize) -> Res
         )),
         None => Err("the PubAck subscription ended".to_string()),
     };
-    // As the sink does: the header map built once and cloned, the reply's id by itoa.
+    // As the sink does: the header map built once and cloned, the reply subject by
+    // the sink's own function.
     let mut headers = HeaderMap::new();
     headers.insert(distlogd::nats::TOPIC_HEADER, "PLJ");
-    let mut digits = itoa::Buffer::new();
     for id in 0..records {
         while in_flight >= distlogd::nats::MAX_IN_FLIGHT {
             answer(acks.next().await)?;
             in_flight -= 1;
             acked += 1;
         }
-        let id = digits.format(id);
-        let mut reply = String::with_capacity(inbox.len() + 1 + id.len());
-        reply.push_str(&inbox);
-        reply.push('.');
-        reply.push_str(id);
         client
             .publish_with_reply_and_headers(
                 subject.clone(),
-                reply,
+                distlogd::nats::reply_subject(&inbox, id),
                 headers.clone(),
                 payload.clone(),
             )

@@ -56,6 +56,23 @@ pub const TOPIC_HEADER: &str = "Distlog-Topic";
 /// JetStream's deduplication header.
 pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
 
+/// The reply subject of record `id`'s publish, `<inbox>.<id>`: every PubAck comes
+/// back under the one inbox the sink subscribes to, and the id says whose it is.
+///
+/// ```
+/// assert_eq!(distlogd::nats::reply_subject("_INBOX.abc", 1234), "_INBOX.abc.1234");
+/// ```
+pub fn reply_subject(inbox: &str, id: u64) -> String {
+    // Once per record: itoa rather than the formatter.
+    let mut digits = itoa::Buffer::new();
+    let id = digits.format(id);
+    let mut reply = String::with_capacity(inbox.len() + 1 + id.len());
+    reply.push_str(inbox);
+    reply.push('.');
+    reply.push_str(id);
+    reply
+}
+
 /// The `Nats-Msg-Id` of an acknowledged record: `<producer as 32 lower-case hex
 /// digits>:<seq>`.
 ///
@@ -97,18 +114,6 @@ impl Outbox {
             inbox,
             headers: Vec::new(),
         }
-    }
-
-    /// `<inbox>.<id>`, the reply subject of record `id`'s publish.
-    fn reply(&self, id: u64) -> String {
-        // Once per record: itoa rather than the formatter.
-        let mut digits = itoa::Buffer::new();
-        let id = digits.format(id);
-        let mut reply = String::with_capacity(self.inbox.len() + 1 + id.len());
-        reply.push_str(&self.inbox);
-        reply.push('.');
-        reply.push_str(id);
-        reply
     }
 
     /// A message's headers: its topic's, and its `Nats-Msg-Id` if it has one.
@@ -769,7 +774,7 @@ impl Publisher {
         let sent = client
             .publish_with_reply_and_headers(
                 m.subject.clone(),
-                outbox.reply(id),
+                reply_subject(&outbox.inbox, id),
                 outbox.headers(m),
                 m.payload.clone(),
             )
@@ -994,16 +999,18 @@ impl std::fmt::Display for Refusal {
 /// serde_json. An exact shape rather than a search: one answer arrives per record.
 fn plain_pub_ack(payload: &[u8]) -> Option<bool> {
     // JSON's whitespace, which is not `trim_ascii`'s (that also takes \x0C).
-    fn trim(text: &[u8]) -> &[u8] {
-        let ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
-        let start = text.iter().position(|b| !ws(b)).unwrap_or(text.len());
-        let end = text.iter().rposition(|b| !ws(b)).map_or(start, |i| i + 1);
-        &text[start..end.max(start)]
+    fn ws(b: &u8) -> bool {
+        matches!(b, b' ' | b'\t' | b'\n' | b'\r')
     }
-    // `text` after `token` and the whitespace before it; trailing whitespace stays
-    // trimmed, which only the last token (the closing brace) can see.
+    fn trim_start(text: &[u8]) -> &[u8] {
+        &text[text.iter().position(|b| !ws(b)).unwrap_or(text.len())..]
+    }
+    fn trim_end(text: &[u8]) -> &[u8] {
+        &text[..text.iter().rposition(|b| !ws(b)).map_or(0, |i| i + 1)]
+    }
+    // `text` after `token` and the whitespace before it.
     fn after<'a>(text: &'a [u8], token: &[u8]) -> Option<&'a [u8]> {
-        trim(text).strip_prefix(token)
+        trim_start(text).strip_prefix(token)
     }
     // What follows a string of printable ASCII without escapes (anything else, even
     // valid JSON, goes to serde_json), from after its opening quote.
@@ -1020,8 +1027,8 @@ fn plain_pub_ack(payload: &[u8]) -> Option<bool> {
         Some(domain) => after(string(after(after(domain, b":")?, b"\"")?)?, b",")?,
         None => rest,
     };
-    let seq = trim(after(after(rest, b"\"seq\"")?, b":")?);
-    let seq = trim(seq.strip_suffix(b"}")?);
+    let seq = trim_start(after(after(rest, b"\"seq\"")?, b":")?);
+    let seq = trim_end(trim_end(seq).strip_suffix(b"}")?);
     // A u64, as serde_json reads it: digits only (no sign, fraction or exponent),
     // no leading zero.
     let digits = seq.iter().all(u8::is_ascii_digit) && (seq == b"0" || !seq.starts_with(b"0"));
@@ -1134,7 +1141,6 @@ mod tests {
             Ok(true)
         );
         let mut outbox = Outbox::new("_INBOX.abc".into());
-        assert_eq!(outbox.reply(1234), "_INBOX.abc.1234");
         let mut m = pending(1).message;
         let topic_only = outbox.headers(&m);
         assert_eq!(

@@ -45,26 +45,21 @@ fn name_in(name: Option<(usize, usize)>, body: &[u8]) -> Option<&str> {
     std::str::from_utf8(body.get(start..end)?).ok()
 }
 
-/// What one pass of the parser in mode `M` found out about a body that decodes.
-struct Found {
-    canonical: bool,
-    name: Option<(usize, usize)>,
-}
-
 /// The pass that checking, naming and validating share: the parser in mode `M` on a
-/// record body, with the same verdicts and errors as [`decode_record`].
-fn examine<const M: u8>(input: &[u8], limits: &Limits) -> Result<Found, DecodeError> {
+/// record body, with the same verdicts and errors as [`decode_record`]. What it found
+/// is a [`Checked`], whose `canonical` means something only when checking.
+fn examine<const M: u8>(input: &[u8], limits: &Limits) -> Result<Checked, DecodeError> {
     let mut p = Parser::<M>::new(input, limits)?;
     if p.s.get(p.pos) != Some(&b'{') {
         // The error names the type of what was sent, which takes decoding it.
-        return decode_record(input, limits).map(|_| Found {
+        return decode_record(input, limits).map(|_| Checked {
             canonical: false,
             name: None,
         });
     }
     let result = p.record();
     after_utf8(input, result.is_err() || p.non_ascii)?;
-    result.map(|_| Found {
+    result.map(|_| Checked {
         canonical: p.canonical,
         // A key with an escape may spell `name`: the name found may not be the last.
         name: p.name.filter(|_| !p.escaped_key),
@@ -112,10 +107,7 @@ impl Named {
 /// assert_eq!(err.to_string(), "invalid JSON body at byte 15: found '}', expected a string key");
 /// ```
 pub fn check_record(input: &[u8], limits: &Limits) -> Result<Checked, DecodeError> {
-    examine::<CHECK>(input, limits).map(|f| Checked {
-        canonical: f.canonical,
-        name: f.name,
-    })
+    examine::<CHECK>(input, limits)
 }
 
 /// Validates a record body and finds its logger's name, without finding out whether
@@ -133,7 +125,7 @@ pub fn check_record(input: &[u8], limits: &Limits) -> Result<Checked, DecodeErro
 /// assert_eq!(err.to_string(), "invalid JSON body at byte 11: found '}', expected a string key");
 /// ```
 pub fn validate_named(input: &[u8], limits: &Limits) -> Result<Named, DecodeError> {
-    examine::<NAMED>(input, limits).map(|f| Named { name: f.name })
+    examine::<NAMED>(input, limits).map(|c| Named { name: c.name })
 }
 
 /// Validates a record body and nothing more: it accepts and rejects exactly what
