@@ -385,6 +385,26 @@ fn main() {
             metric(&paced, "p999_ns").unwrap_or(f64::NAN)
         ),
     );
+    let floor = child_output(&[
+        "--section",
+        "caller_floor",
+        "--records",
+        &records.to_string(),
+    ]);
+    let floor_paced = child_output(&["--section", "caller_floor_paced", "--records", "100000"]);
+    row(
+        "the log crate's own part (format + key-value visit, no queue): back to back median ns",
+        format!("{:.0}", metric(&floor, "median_ns").unwrap_or(f64::NAN)),
+    );
+    row(
+        "  paced: median / p99 / p99.9 ns (the floor under issue 15's 100 ns / 1 us)",
+        format!(
+            "{:.0} / {:.0} / {:.0}",
+            metric(&floor_paced, "median_ns").unwrap_or(f64::NAN),
+            metric(&floor_paced, "p99_ns").unwrap_or(f64::NAN),
+            metric(&floor_paced, "p999_ns").unwrap_or(f64::NAN)
+        ),
+    );
     row(
         "tracing-appender non-blocking JSON, median ns",
         format!("{tm:.0}"),
@@ -649,6 +669,8 @@ fn run_section(section: &str, endpoint: &str, records: u64, server_key: &str) {
         "caller" => caller_cost(endpoint, records, false, false),
         "caller_acked" => caller_cost(endpoint, records, false, true),
         "caller_paced" => caller_cost(endpoint, records, true, false),
+        "caller_floor" => caller_floor(records, false),
+        "caller_floor_paced" => caller_floor(records, true),
         "appender" => appender_cost(records),
         "connections" => many_connections(endpoint, records as usize),
         other => eprintln!("unknown section {other}"),
@@ -1084,6 +1106,14 @@ fn caller_cost(endpoint: &str, n: u64, paced: bool, acked: bool) {
     let guard = install_with(endpoint, capacity, |b| b.acknowledged(acked));
     log::info!(target: "bench", "warm up");
     guard.handler().flush_within(Duration::from_secs(30));
+    let ns = time_calls(n, paced);
+    drop(guard);
+    percentiles(ns);
+}
+
+/// The time of each of `n` calls of the bench's `log::info!`, back to back or one
+/// every 10 µs.
+fn time_calls(n: u64, paced: bool) -> Vec<u64> {
     let mut ns = Vec::with_capacity(n as usize);
     let start = Instant::now();
     for i in 0..n {
@@ -1097,8 +1127,79 @@ fn caller_cost(endpoint: &str, n: u64, paced: bool, acked: bool) {
         log::info!(target: "bench", order_id = i, amount = 9.5, user = "alice"; "order {i} paid");
         ns.push(t.elapsed().as_nanos() as u64);
     }
-    drop(guard);
-    percentiles(ns);
+    ns
+}
+
+/// The floor under any `log` backend that keeps the message and key-values: a
+/// logger that only formats the message and visits the key-values into buffers of
+/// its own thread, reused, and then forgets them. No clock, no queue, no other
+/// thread. What `caller_cost` measures above this is distlog's own.
+struct Floor;
+
+thread_local! {
+    static FLOOR: std::cell::RefCell<(String, Vec<u8>)> =
+        std::cell::RefCell::new((String::with_capacity(256), Vec::with_capacity(256)));
+}
+
+struct FloorValues<'a>(&'a mut Vec<u8>);
+
+impl<'kvs> log::kv::VisitSource<'kvs> for FloorValues<'_> {
+    fn visit_pair(
+        &mut self,
+        key: log::kv::Key<'kvs>,
+        value: log::kv::Value<'kvs>,
+    ) -> Result<(), log::kv::Error> {
+        self.0.extend_from_slice(key.as_str().as_bytes());
+        value.visit(self)
+    }
+}
+
+impl<'v> log::kv::VisitValue<'v> for FloorValues<'_> {
+    fn visit_any(&mut self, value: log::kv::Value<'_>) -> Result<(), log::kv::Error> {
+        self.0.extend_from_slice(value.to_string().as_bytes());
+        Ok(())
+    }
+    fn visit_u64(&mut self, v: u64) -> Result<(), log::kv::Error> {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        Ok(())
+    }
+    fn visit_f64(&mut self, v: f64) -> Result<(), log::kv::Error> {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        Ok(())
+    }
+    fn visit_str(&mut self, v: &str) -> Result<(), log::kv::Error> {
+        self.0.extend_from_slice(v.as_bytes());
+        Ok(())
+    }
+}
+
+impl log::Log for Floor {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        let _ = FLOOR.try_with(|buffers| {
+            let mut buffers = buffers.borrow_mut();
+            let (message, values) = &mut *buffers;
+            message.clear();
+            values.clear();
+            let _ = std::fmt::Write::write_fmt(message, *record.args());
+            let _ = record.key_values().visit(&mut FloorValues(values));
+            std::hint::black_box((message, values));
+        });
+    }
+    fn flush(&self) {}
+}
+
+/// [`caller_cost`]'s calls into [`Floor`].
+fn caller_floor(n: u64, paced: bool) {
+    static LOGGER: Floor = Floor;
+    if log::set_logger(&LOGGER).is_err() {
+        eprintln!("bench_pipeline: a logger is already set");
+        return;
+    }
+    log::set_max_level(log::LevelFilter::Info);
+    percentiles(time_calls(n, paced));
 }
 
 /// The same call through `tracing` with tracing-appender's non-blocking writer and

@@ -4,9 +4,8 @@ use crate::filter::{TargetFilter, TargetFilterError};
 use crate::global::set_global_handler;
 use crate::handler::{self, BuildError, Guard, Handler, Overflow, Spent};
 use crate::loop_guard::{is_internal_target, on_internal_thread};
-use crate::record::Event;
+use crate::record::{Event, PackedEvent};
 use crate::topic::{Encoding, System};
-use crate::value::Value;
 use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
@@ -248,7 +247,7 @@ impl log::Log for Logger {
             return;
         }
         let event = capture(record, self.handler.spent_buffers());
-        self.handler.enqueue_boxed(event);
+        self.handler.enqueue_packed(event);
     }
 
     fn flush(&self) {
@@ -257,45 +256,33 @@ impl log::Log for Logger {
 }
 
 /// Captures a `log` record: the message is formatted here (Rust has no lazy args to
-/// send); the target and key names are interned, so they cost no allocation.
+/// send); the target is interned, so it costs no allocation.
 pub fn event_from(record: &log::Record<'_>) -> Event {
-    capture_into(record, String::new(), Vec::new())
+    capture(record, None).into_event()
 }
 
-/// [`event_from`], written over a sent event when one is at hand: its message and
-/// key-value buffers are then reused, and the box is the one that goes on the queue.
+/// [`event_from`], packed: written over a sent event when one is at hand, whose
+/// buffer is then reused, and the box is the one that goes on the queue.
 fn capture(record: &log::Record<'_>, spent: Option<Spent>) -> Spent {
-    match spent {
-        Some(mut event) => {
-            let message = std::mem::take(&mut event.message);
-            let extra = std::mem::take(&mut event.extra);
-            *event = capture_into(record, message, extra);
-            event
+    let head = head_of(record);
+    let mut packed = match spent {
+        Some(mut packed) => {
+            packed.reset(head);
+            packed
         }
-        None => Box::new(capture_into(record, String::new(), Vec::new())),
-    }
+        None => Box::new(PackedEvent::new(head)),
+    };
+    packed.message(*record.args());
+    let _ = record.key_values().visit(&mut Pack(&mut packed));
+    packed
 }
 
-/// The event of `record`, its message written into `message` and its key-values
-/// over those in `extra` (buffers of a sent event, or new ones).
-fn capture_into(
-    record: &log::Record<'_>,
-    mut message: String,
-    mut extra: Vec<(crate::record::Key, Value)>,
-) -> Event {
-    message.clear();
-    match record.args().as_str() {
-        Some(s) => message.push_str(s),
-        // `to_string` sizes a new buffer once, where writing would grow it in steps.
-        None if message.capacity() == 0 => message = record.args().to_string(),
-        None => {
-            let _ = fmt::Write::write_fmt(&mut message, *record.args());
-        }
-    }
+/// All of the event of `record` but its message and key-values.
+fn head_of(record: &log::Record<'_>) -> Event {
     let mut event = Event::new(
         record.level(),
         crate::intern::intern(record.target()),
-        message,
+        String::new(),
     );
     event.file = record
         .file_static()
@@ -306,107 +293,69 @@ fn capture_into(
         .module_path_static()
         .map(Cow::Borrowed)
         .or_else(|| record.module_path().map(|m| Cow::Owned(m.to_string())));
-    let mut collect = Collect {
-        extra: &mut extra,
-        written: 0,
-    };
-    let _ = record.key_values().visit(&mut collect);
-    let written = collect.written;
-    extra.truncate(written);
-    event.extra = extra;
     event.context = crate::context::current_context();
     event
 }
 
-/// Writes key-values over those of a spent event: a string value then reuses the
-/// old one's buffer instead of freeing it and allocating another.
-struct Collect<'a> {
-    extra: &'a mut Vec<(crate::record::Key, Value)>,
-    /// Pairs written so far; what lies beyond is left from the spent event.
-    written: usize,
-}
+/// Packs key-values. A `log` key-value keeps its type: bools, integers, floats and
+/// strings map to the Python types; anything else is sent as its `Display` text.
+struct Pack<'a>(&'a mut PackedEvent);
 
-impl<'kvs> log::kv::VisitSource<'kvs> for Collect<'_> {
+impl<'kvs> log::kv::VisitSource<'kvs> for Pack<'_> {
     fn visit_pair(
         &mut self,
         key: log::kv::Key<'kvs>,
         value: log::kv::Value<'kvs>,
     ) -> Result<(), log::kv::Error> {
-        let key = crate::intern::intern(key.as_str());
-        if self.written == self.extra.len() {
-            self.extra.push((key, Value::None));
-        } else {
-            self.extra[self.written].0 = key;
-        }
-        let slot = &mut self.extra[self.written].1;
-        self.written += 1;
+        self.0.key(key.as_str());
         // One dispatch on the value's type instead of trying each conversion in turn.
-        let _ = value.visit(&mut Typed(slot));
+        if value.visit(&mut *self).is_err() {
+            // Every value needs one: a visit that failed before packing any.
+            self.0.null();
+        }
         Ok(())
     }
 }
 
-/// A `log` key-value keeps its type: bools, integers, floats and strings map to the
-/// Python types; anything else is sent as its `Display` text.
-struct Typed<'a>(&'a mut Value);
-
-impl Typed<'_> {
-    /// Makes the slot the string `write` writes, in the slot's old buffer if it held
-    /// a string.
-    fn string(&mut self, write: impl FnOnce(&mut String)) {
-        let mut s = match std::mem::take(self.0) {
-            Value::Str(mut s) => {
-                s.clear();
-                s
-            }
-            _ => String::new(),
-        };
-        write(&mut s);
-        *self.0 = Value::Str(s);
-    }
-}
-
-impl<'v> log::kv::VisitValue<'v> for Typed<'_> {
+impl<'v> log::kv::VisitValue<'v> for Pack<'_> {
     fn visit_any(&mut self, value: log::kv::Value<'_>) -> Result<(), log::kv::Error> {
-        self.string(|s| {
-            let _ = fmt::Write::write_fmt(s, format_args!("{value}"));
-        });
+        self.0.display(&value);
         Ok(())
     }
     fn visit_null(&mut self) -> Result<(), log::kv::Error> {
-        *self.0 = Value::None;
+        self.0.null();
         Ok(())
     }
     fn visit_u64(&mut self, v: u64) -> Result<(), log::kv::Error> {
-        *self.0 = Value::from(v);
+        self.0.u64(v);
         Ok(())
     }
     fn visit_i64(&mut self, v: i64) -> Result<(), log::kv::Error> {
-        *self.0 = Value::Int(v);
+        self.0.i64(v);
         Ok(())
     }
     fn visit_u128(&mut self, v: u128) -> Result<(), log::kv::Error> {
-        *self.0 = Value::from(v);
+        self.0.u128(v);
         Ok(())
     }
     fn visit_i128(&mut self, v: i128) -> Result<(), log::kv::Error> {
-        *self.0 = Value::from(v);
+        self.0.i128(v);
         Ok(())
     }
     fn visit_f64(&mut self, v: f64) -> Result<(), log::kv::Error> {
-        *self.0 = Value::Float(v);
+        self.0.f64(v);
         Ok(())
     }
     fn visit_bool(&mut self, v: bool) -> Result<(), log::kv::Error> {
-        *self.0 = Value::Bool(v);
+        self.0.bool(v);
         Ok(())
     }
     fn visit_str(&mut self, v: &str) -> Result<(), log::kv::Error> {
-        self.string(|s| s.push_str(v));
+        self.0.str(v);
         Ok(())
     }
     fn visit_char(&mut self, v: char) -> Result<(), log::kv::Error> {
-        self.string(|s| s.push(v));
+        self.0.str(v.encode_utf8(&mut [0; 4]));
         Ok(())
     }
 }
@@ -435,14 +384,21 @@ mod tests {
         let fewer = [("n", log::kv::Value::from("seven"))];
         // More key-values than the spent event had, then fewer.
         for kvs in [&more[..], &fewer[..]] {
-            let mut spent = Box::new(Event::new(
-                log::Level::Error,
-                "old.target",
-                "old message, longer than the new one".into(),
-            ));
-            spent.extra = vec![("stale".into(), 1.into()), ("n".into(), "old".into())];
-            spent.exc_text = Some("old traceback".into());
-            spent.line = Some(99);
+            let old_kvs = [
+                ("stale", log::kv::Value::from(1i64)),
+                ("n", log::kv::Value::from("old")),
+                ("more", log::kv::Value::from(2.5f64)),
+            ];
+            let old_args = format_args!("old message, longer than the new one {}", 1);
+            let old = log::Record::builder()
+                .args(old_args)
+                .level(log::Level::Error)
+                .target("old.target")
+                .line(Some(99))
+                .key_values(&old_kvs)
+                .build();
+            let mut spent = capture(&old, None);
+            spent.head.exc_text = Some("old traceback".into());
             let args = format_args!("new {}", 5);
             let record = log::Record::builder()
                 .args(args)
@@ -450,8 +406,8 @@ mod tests {
                 .target("shop")
                 .key_values(&kvs)
                 .build();
-            let reused = capture(&record, Some(spent));
-            let fresh = capture(&record, None);
+            let reused = capture(&record, Some(spent)).into_event();
+            let fresh = capture(&record, None).into_event();
             assert_eq!(fields(&reused), fields(&fresh));
             assert_eq!(reused.message, "new 5");
             assert_eq!(reused.exc_text, None);

@@ -438,10 +438,10 @@ impl Handler {
         self.put(Item::Log(Box::new(event)))
     }
 
-    /// [`Handler::enqueue`] for an event already boxed, such as one written over a
-    /// spent one (see [`Handler::spent_buffers`]).
-    pub(crate) fn enqueue_boxed(&self, event: Box<Event>) -> bool {
-        self.put(Item::Log(event))
+    /// [`Handler::enqueue`] for a packed event, such as one written over a spent
+    /// one (see [`Handler::spent_buffers`]).
+    pub(crate) fn enqueue_packed(&self, event: Spent) -> bool {
+        self.put(Item::Packed(event))
     }
 
     /// A sent event, to be written over by the next log call on this thread, if

@@ -1,7 +1,7 @@
 //! What the application side and the sender thread share: the items on the queue, the
 //! configuration, the counters, and the spent buffers that travel back.
 
-use crate::record::{Event, ProcessInfo, Record};
+use crate::record::{Event, PackedEvent, ProcessInfo, Record};
 use crate::topic::{Encoding, Kind, System, Topic};
 use crossbeam_channel::Sender;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,13 +11,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// call takes one from a list of its own thread rather than from a channel.
 pub(crate) const SPENT_CHUNK: usize = 64;
 
-/// A sent event, boxed, with its message and key-value buffers: a log call on the
-/// application's thread writes the next event over it. The box travels on the queue
-/// too, so a slot holds a pointer rather than the whole event: the queue's slots
-/// then span a few MiB instead of tens, and the cache lines a log call writes are
-/// those of a few boxes in circulation rather than of slots last touched a whole
-/// queue ago.
-pub(crate) type Spent = Box<Event>;
+/// A sent event, boxed, with the buffer its message and key-values were packed in:
+/// a log call on the application's thread writes the next event over it. The box
+/// travels on the queue too, so a slot holds a pointer rather than the whole event:
+/// the queue's slots then span a few MiB instead of tens, and the cache lines a log
+/// call writes are those of a few boxes in circulation rather than of slots last
+/// touched a whole queue ago.
+pub(crate) type Spent = Box<PackedEvent>;
 
 /// What a log call does when the queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,9 +46,11 @@ pub struct FlushReport {
 }
 
 /// What travels on the queue: a log event, built into a record on the sender
-/// thread, or a record built by the caller.
+/// thread (packed, from the `log` facade), or a record built by the caller.
 pub(crate) enum Item {
     Log(Box<Event>),
+    /// A `log` call's event, its message and key-values packed.
+    Packed(Spent),
     Record(Kind, Record),
 }
 

@@ -81,9 +81,19 @@ pub(crate) struct Worker {
     call_sites: CallSites,
     /// Buffers of sent events, to go back to the application.
     spent: Vec<Spent>,
+    /// The message and key-values of the packed event being encoded, kept between
+    /// events for their buffers.
+    unpacked: (String, Vec<(crate::record::Key, crate::Value)>),
     /// Acknowledged mode: this handler's producer id, the header flags, and which
     /// seqs are settled; `None` in plain mode.
     acked: Option<Acked>,
+}
+
+/// What an item's body is encoded from.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    Event(&'a Event),
+    Record(&'a crate::record::Record),
 }
 
 struct Acked {
@@ -141,6 +151,7 @@ impl Worker {
             ends: Vec::with_capacity(BATCH),
             call_sites: CallSites::new(),
             spent: Vec::with_capacity(SPENT_CHUNK),
+            unpacked: (String::new(), Vec::new()),
             acked,
         }
     }
@@ -301,10 +312,43 @@ impl Worker {
         self.pending.extend(batch.messages());
     }
 
-    /// Encodes an event and appends it to the batch being built, framed for ZMTP.
+    /// Encodes an item and appends it to the batch being built, framed for ZMTP.
     fn frame(&mut self, item: Item) {
-        let topic = match &item {
-            Item::Record(Kind::Performance, _) => &self.perf_topic,
+        match item {
+            Item::Packed(mut packed) => {
+                // The worker's own buffers are lent to the event while it is encoded,
+                // so unpacking allocates nothing once they have grown.
+                packed.head.message = std::mem::take(&mut self.unpacked.0);
+                packed.head.extra = std::mem::take(&mut self.unpacked.1);
+                packed.unpack();
+                self.append(Kind::Log, Body::Event(&packed.head));
+                self.unpacked = (
+                    std::mem::take(&mut packed.head.message),
+                    std::mem::take(&mut packed.head.extra),
+                );
+                // Back to the application for reuse (not a huge one, which would keep
+                // its memory); when enough are waiting, freed here.
+                if packed.capacity() <= 4096 {
+                    // What the next call may not overwrite is let go here, as it was
+                    // when the event itself was dropped here.
+                    packed.head.context = crate::Value::None;
+                    packed.head.exc_text = None;
+                    self.spent.push(packed);
+                    if self.spent.len() == SPENT_CHUNK {
+                        let chunk =
+                            std::mem::replace(&mut self.spent, Vec::with_capacity(SPENT_CHUNK));
+                        let _ = self.shared.spent.0.try_send(chunk);
+                    }
+                }
+            }
+            Item::Log(event) => self.append(Kind::Log, Body::Event(&event)),
+            Item::Record(kind, record) => self.append(kind, Body::Record(&record)),
+        }
+    }
+
+    fn append(&mut self, kind: Kind, body: Body<'_>) {
+        let topic = match kind {
+            Kind::Performance => &self.perf_topic,
             _ => &self.log_topic,
         };
         let encoding = self.config.encoding;
@@ -317,29 +361,14 @@ impl Worker {
         }
         append_frame(&mut self.arena, true, |out| out.extend_from_slice(topic));
         let (call_sites, process) = (&mut self.call_sites, &self.shared.process);
-        append_frame(&mut self.arena, false, |out| match (&item, encoding) {
-            (Item::Log(event), Encoding::Json) => call_sites.encode(event, process, out),
-            (Item::Log(event), Encoding::Pickle) => {
+        append_frame(&mut self.arena, false, |out| match (body, encoding) {
+            (Body::Event(event), Encoding::Json) => call_sites.encode(event, process, out),
+            (Body::Event(event), Encoding::Pickle) => {
                 serialize::encode_fields(&event.fields(process), Encoding::Pickle, out)
             }
-            (Item::Record(_, record), _) => serialize::encode(record, encoding, out),
+            (Body::Record(record), _) => serialize::encode(record, encoding, out),
         });
         self.ends.push(self.arena.len());
-        if let Item::Log(mut event) = item {
-            // Back to the application for reuse (not a huge one, which would keep its
-            // memory); when enough are waiting, freed here.
-            if event.message.capacity() <= 4096 && event.extra.capacity() <= 64 {
-                // What the next call may not overwrite is let go here, as it was
-                // when the event itself was dropped here.
-                event.context = crate::Value::None;
-                event.exc_text = None;
-                self.spent.push(event);
-                if self.spent.len() == SPENT_CHUNK {
-                    let chunk = std::mem::replace(&mut self.spent, Vec::with_capacity(SPENT_CHUNK));
-                    let _ = self.shared.spent.0.try_send(chunk);
-                }
-            }
-        }
     }
 
     fn take_batch(&mut self) -> Batch {

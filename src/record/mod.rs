@@ -8,6 +8,7 @@
 mod event;
 mod fields;
 mod log_record;
+mod packed;
 mod process;
 mod standard_keys;
 mod time;
@@ -17,6 +18,7 @@ pub(crate) use event::EventFields;
 pub(crate) use fields::{FieldRef, Fields, Name};
 pub(crate) use log_record::escape_newlines;
 pub use log_record::{Key, Record};
+pub(crate) use packed::PackedEvent;
 pub use process::{ProcessInfo, ThreadInfo};
 pub(crate) use standard_keys::{standard_index_of, STANDARD_KEYS};
 pub use time::asctime;
