@@ -274,6 +274,7 @@ fn capture(record: &log::Record<'_>, spent: Option<Spent>) -> Spent {
     };
     packed.message(*record.args());
     let _ = record.key_values().visit(&mut Pack(&mut packed));
+    packed.finish();
     packed
 }
 

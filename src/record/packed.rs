@@ -11,11 +11,15 @@
 use super::event::Event;
 use super::log_record::Key;
 use crate::value::Value;
+use std::cell::Cell;
 use std::fmt;
 
-/// What a fresh buffer holds before it grows: most log calls' message and
-/// key-values fit, so a call that allocates allocates once.
-const FIRST_CAPACITY: usize = 256;
+thread_local! {
+    /// How many bytes this thread's last log call packed: a fresh buffer is sized by
+    /// it, so that a call site that repeats allocates once, and a queue of small
+    /// records holds small buffers (a fixed size would hold the largest for all).
+    static LAST_LEN: Cell<usize> = const { Cell::new(64) };
+}
 
 /// The tags of packed values; a value's bytes follow its tag.
 mod tag {
@@ -42,10 +46,16 @@ pub(crate) struct PackedEvent {
 impl PackedEvent {
     /// A packed event with `head`'s fixed fields and nothing packed yet.
     pub(crate) fn new(head: Event) -> PackedEvent {
+        let len = LAST_LEN.try_with(Cell::get).unwrap_or(64);
         PackedEvent {
             head,
-            bytes: Vec::with_capacity(FIRST_CAPACITY),
+            bytes: Vec::with_capacity(len),
         }
+    }
+
+    /// Ends the packing of an event: its size is the next fresh buffer's.
+    pub(crate) fn finish(&mut self) {
+        let _ = LAST_LEN.try_with(|last| last.set(self.bytes.len()));
     }
 
     /// Makes this a new event with `head`, keeping the buffer for its bytes.
