@@ -369,21 +369,11 @@ fn main() {
     );
     row(
         "same call in acknowledged mode: median / p99 / p99.9 ns (issue 6: <= 250 / - / 20,000)",
-        format!(
-            "{:.0} / {:.0} / {:.0}",
-            metric(&caller_acked, "median_ns").unwrap_or(f64::NAN),
-            metric(&caller_acked, "p99_ns").unwrap_or(f64::NAN),
-            metric(&caller_acked, "p999_ns").unwrap_or(f64::NAN)
-        ),
+        percentile_row(&caller_acked),
     );
     row(
         "same call paced at 100,000 a second: median / p99 / p99.9 ns",
-        format!(
-            "{:.0} / {:.0} / {:.0}",
-            metric(&paced, "median_ns").unwrap_or(f64::NAN),
-            metric(&paced, "p99_ns").unwrap_or(f64::NAN),
-            metric(&paced, "p999_ns").unwrap_or(f64::NAN)
-        ),
+        percentile_row(&paced),
     );
     let floor = child_output(&[
         "--section",
@@ -398,12 +388,7 @@ fn main() {
     );
     row(
         "  paced: median / p99 / p99.9 ns (the floor under issue 15's 100 ns / 1 us)",
-        format!(
-            "{:.0} / {:.0} / {:.0}",
-            metric(&floor_paced, "median_ns").unwrap_or(f64::NAN),
-            metric(&floor_paced, "p99_ns").unwrap_or(f64::NAN),
-            metric(&floor_paced, "p999_ns").unwrap_or(f64::NAN)
-        ),
+        percentile_row(&floor_paced),
     );
     row(
         "tracing-appender non-blocking JSON, median ns",
@@ -1092,6 +1077,17 @@ fn percentiles(mut ns: Vec<u64>) {
     println!("median_ns {}", at(0.5));
     println!("p99_ns {}", at(0.99));
     println!("p999_ns {}", at(0.999));
+}
+
+/// A caller section's median, p99 and p99.9 in ns as one row: "median / p99 / p99.9".
+fn percentile_row(out: &str) -> String {
+    let at = |name| metric(out, name).unwrap_or(f64::NAN);
+    format!(
+        "{:.0} / {:.0} / {:.0}",
+        at("median_ns"),
+        at("p99_ns"),
+        at("p999_ns")
+    )
 }
 
 /// Time on the calling thread of one `log::info!` with three key-values: back to back,

@@ -18,8 +18,11 @@ thread_local! {
     /// How many bytes this thread's last log call packed: a fresh buffer is sized by
     /// it, so that a call site that repeats allocates once, and a queue of small
     /// records holds small buffers (a fixed size would hold the largest for all).
-    static LAST_LEN: Cell<usize> = const { Cell::new(64) };
+    static LAST_LEN: Cell<usize> = const { Cell::new(FIRST_LEN) };
 }
+
+/// A fresh buffer's size on a thread's first log call.
+const FIRST_LEN: usize = 64;
 
 /// The tags of packed values; a value's bytes follow its tag.
 mod tag {
@@ -46,7 +49,7 @@ pub(crate) struct PackedEvent {
 impl PackedEvent {
     /// A packed event with `head`'s fixed fields and nothing packed yet.
     pub(crate) fn new(head: Event) -> PackedEvent {
-        let len = LAST_LEN.try_with(Cell::get).unwrap_or(64);
+        let len = LAST_LEN.try_with(Cell::get).unwrap_or(FIRST_LEN);
         PackedEvent {
             head,
             bytes: Vec::with_capacity(len),
@@ -90,38 +93,38 @@ impl PackedEvent {
 
     /// Packs an unsigned integer.
     pub(crate) fn u64(&mut self, v: u64) {
-        self.bytes.push(tag::U64);
-        self.bytes.extend_from_slice(&v.to_le_bytes());
+        self.tagged(tag::U64, &v.to_le_bytes());
     }
 
     /// Packs a signed integer.
     pub(crate) fn i64(&mut self, v: i64) {
-        self.bytes.push(tag::I64);
-        self.bytes.extend_from_slice(&v.to_le_bytes());
+        self.tagged(tag::I64, &v.to_le_bytes());
     }
 
     /// Packs a 128-bit unsigned integer.
     pub(crate) fn u128(&mut self, v: u128) {
-        self.bytes.push(tag::U128);
-        self.bytes.extend_from_slice(&v.to_le_bytes());
+        self.tagged(tag::U128, &v.to_le_bytes());
     }
 
     /// Packs a 128-bit signed integer.
     pub(crate) fn i128(&mut self, v: i128) {
-        self.bytes.push(tag::I128);
-        self.bytes.extend_from_slice(&v.to_le_bytes());
+        self.tagged(tag::I128, &v.to_le_bytes());
     }
 
     /// Packs a float.
     pub(crate) fn f64(&mut self, v: f64) {
-        self.bytes.push(tag::F64);
-        self.bytes.extend_from_slice(&v.to_le_bytes());
+        self.tagged(tag::F64, &v.to_le_bytes());
     }
 
     /// Packs a bool.
     pub(crate) fn bool(&mut self, v: bool) {
-        self.bytes.push(tag::BOOL);
-        self.bytes.push(u8::from(v));
+        self.tagged(tag::BOOL, &[u8::from(v)]);
+    }
+
+    /// Packs a value of fixed size: its tag, then its bytes.
+    fn tagged(&mut self, tag: u8, bytes: &[u8]) {
+        self.bytes.push(tag);
+        self.bytes.extend_from_slice(bytes);
     }
 
     /// Packs a string.
