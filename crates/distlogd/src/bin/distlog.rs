@@ -75,7 +75,14 @@ struct Tail {
     duration: Option<f64>,
 
     /// CURVE: the public key (Z85) of a `distlogd --curve-secret` publish socket
-    #[arg(long, value_name = "Z85", requires = "curve_secret", value_parser = parse_public_key)]
+    // Z85 has '-' in its alphabet: a key may start with it and must not be read as a flag.
+    #[arg(
+        long,
+        value_name = "Z85",
+        requires = "curve_secret",
+        allow_hyphen_values = true,
+        value_parser = parse_public_key
+    )]
     curve_server_key: Option<CurvePublicKey>,
 
     /// CURVE: this client's secret key file (from `distlog keygen`)
@@ -311,5 +318,39 @@ fn stop_flag() -> Option<&'static std::sync::atomic::AtomicBool> {
             eprintln!("distlog: cannot install signal handlers: {e}");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A key distlogd printed in a CI run; the leading '-' once made clap take it for a flag.
+    const HYPHEN_KEY: &str = "-V(P>r}#:e<Z5$$]R!rTYW)<G.PySUTias$dCN@A";
+
+    fn tail_with_key(key: &str) -> Result<Args, clap::Error> {
+        Args::try_parse_from([
+            "distlog",
+            "tail",
+            "--connect",
+            "tcp://127.0.0.1:1",
+            "--curve-server-key",
+            key,
+            "--curve-secret",
+            "client.key",
+        ])
+    }
+
+    #[test]
+    fn a_server_key_that_starts_with_a_hyphen_is_a_value() {
+        let args = match tail_with_key(HYPHEN_KEY) {
+            Ok(args) => args,
+            Err(e) => panic!("rejected a valid key: {e}"),
+        };
+        let Command::Tail(tail) = args.command else {
+            panic!("parsed as another command");
+        };
+        let expected = CurvePublicKey::from_z85(HYPHEN_KEY).map(|k| k.to_z85());
+        assert_eq!(tail.curve_server_key.map(|k| k.to_z85()), expected.ok());
     }
 }
