@@ -5,6 +5,8 @@
 //! target/release/examples/bench_pipeline            # all sections
 //! DISTLOG_PYTHON=.venv/bin/python target/release/examples/bench_pipeline --records 300000
 //! target/release/examples/bench_pipeline --only jetstream   # the JetStream rows alone
+//! target/release/examples/bench_pipeline --only queues      # the queue shapes alone
+//! target/release/examples/bench_pipeline --section caller_tail --endpoint E   # what the slowest calls met
 //! ```
 //!
 //! Each section runs in a child process of its own (a process has one global logger),
@@ -14,6 +16,11 @@
 //!
 //! Built with `--no-default-features --features async-std,tracing` (and distlogd with
 //! it), the same table measures the async-std runtime.
+
+#[path = "bench_pipeline/queues.rs"]
+mod queues;
+#[path = "bench_pipeline/tail.rs"]
+mod tail;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -60,6 +67,10 @@ fn main() {
         .unwrap_or(1000);
     if get("--only").as_deref() == Some("producers") {
         producers(&dir, records, idle_producers, &mut row);
+        return;
+    }
+    if get("--only").as_deref() == Some("queues") {
+        queues::rows(&mut row);
         return;
     }
     if get("--only").as_deref() == Some("connections") {
@@ -341,6 +352,7 @@ fn main() {
         "--records",
         "100000",
     ]);
+    let paced_tail = tail::child(&endpoint);
     stop(daemon);
     let (daemon, endpoint) = distlogd_acked(&dir, &["--output", "none"]);
     let caller_acked = child_output(&[
@@ -375,6 +387,7 @@ fn main() {
         "same call paced at 100,000 a second: median / p99 / p99.9 ns",
         percentile_row(&paced),
     );
+    tail::row(&paced_tail, &mut row);
     let floor = child_output(&[
         "--section",
         "caller_floor",
@@ -390,6 +403,7 @@ fn main() {
         "  paced: median / p99 / p99.9 ns (the floor under issue 15's 100 ns / 1 us)",
         percentile_row(&floor_paced),
     );
+    queues::rows(&mut row);
     row(
         "tracing-appender non-blocking JSON, median ns",
         format!("{tm:.0}"),
@@ -654,11 +668,16 @@ fn run_section(section: &str, endpoint: &str, records: u64, server_key: &str) {
         "caller" => caller_cost(endpoint, records, false, false),
         "caller_acked" => caller_cost(endpoint, records, false, true),
         "caller_paced" => caller_cost(endpoint, records, true, false),
+        "caller_tail" => tail::caller_tail(endpoint, records),
         "caller_floor" => caller_floor(records, false),
         "caller_floor_paced" => caller_floor(records, true),
         "appender" => appender_cost(records),
         "connections" => many_connections(endpoint, records as usize),
-        other => eprintln!("unknown section {other}"),
+        other => {
+            if !queues::run_section(other, records) {
+                eprintln!("unknown section {other}");
+            }
+        }
     }
 }
 

@@ -56,6 +56,14 @@ impl PackedEvent {
         }
     }
 
+    /// A blank packed event with room for `len` bytes, for a log call to write over.
+    pub(crate) fn blank(len: usize) -> PackedEvent {
+        PackedEvent {
+            head: Event::new(log::Level::Info, "", String::new()),
+            bytes: Vec::with_capacity(len),
+        }
+    }
+
     /// Ends the packing of an event: its size is the next fresh buffer's.
     pub(crate) fn finish(&mut self) {
         let _ = LAST_LEN.try_with(|last| last.set(self.bytes.len()));
