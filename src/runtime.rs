@@ -24,12 +24,11 @@ pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
 /// Runs a future to completion on the current thread.
 #[cfg(all(feature = "tokio", not(feature = "async-std")))]
 pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
-    // A runtime per distlog thread, with one worker of its own: zeromq spawns its
-    // socket writers onto it, and they must keep running while the distlog thread
-    // blocks on its queue between batches.
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.worker_threads(1).thread_name("distlog-rt");
-    run_on(runtime, f)
+    // A runtime per distlog thread, on that thread: zeromq spawns its socket writers
+    // onto it, and they run whenever the distlog thread waits, which it does
+    // asynchronously (handler/wake.rs). A worker thread of its own would be a third
+    // thread per producer, and a wake-up per batch handed to it.
+    run_on(tokio::runtime::Builder::new_current_thread(), f)
 }
 
 #[cfg(all(feature = "tokio", not(feature = "async-std")))]
@@ -50,6 +49,22 @@ pub(crate) async fn sleep(d: Duration) {
 #[cfg(all(feature = "tokio", not(feature = "async-std")))]
 pub(crate) async fn sleep(d: Duration) {
     tokio::time::sleep(d).await
+}
+
+/// Lets the other tasks of this thread's runtime, and its I/O driver, run once
+/// before going on.
+#[cfg(feature = "async-std")]
+pub(crate) async fn yield_now() {
+    async_std::task::yield_now().await
+}
+
+/// Lets the other tasks of this thread's runtime, and its I/O driver, run once
+/// before going on.
+#[cfg(all(feature = "tokio", not(feature = "async-std")))]
+pub(crate) async fn yield_now() {
+    // tokio's own, not a self-wake: it defers the wake-up until the driver has
+    // polled for I/O, so sockets' readiness is seen even by a loop that only yields.
+    tokio::task::yield_now().await
 }
 
 /// Runs `f` for at most `d`; `None` if the time ran out first.

@@ -304,3 +304,80 @@ fn collector_crash_mid_stream_loses_only_what_it_had_read_ahead() {
         "only records sent after the last one read can be lost"
     );
 }
+
+/// A caller that outruns the sender keeps its queue full, so the sender always has
+/// another batch to frame: the socket's writer, on the sender's own thread, must
+/// still get its turn, or batches would pile up in zeromq unwritten.
+#[test]
+fn records_leave_while_the_caller_keeps_the_queue_full() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use zeromq::Socket;
+    let endpoint = format!("tcp://127.0.0.1:{}", common::free_port());
+    let received = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let collector = {
+        let (endpoint, received, done) = (endpoint.clone(), received.clone(), done.clone());
+        std::thread::spawn(move || {
+            common::block_on(async move {
+                let mut pull = zeromq::PullSocket::new();
+                if let Err(e) = pull.bind(&endpoint).await {
+                    panic!("bind {endpoint}: {e}");
+                }
+                while !done.load(Ordering::Relaxed) {
+                    if common::recv_within(&mut pull, Duration::from_millis(200))
+                        .await
+                        .is_some()
+                    {
+                        received.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+    };
+    let guard = Handler::builder()
+        .endpoint(&endpoint)
+        .queue_capacity(1024)
+        .overflow(Overflow::DropNewest)
+        .spawn()
+        .expect("handler");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while guard.handler().stats().connects < 1 {
+        assert!(Instant::now() < deadline, "the handler connects");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let start = Instant::now();
+    let (mut offered, mut received_while_logging) = (0, 0);
+    while start.elapsed() < Duration::from_secs(2) {
+        for _ in 0..1000 {
+            guard.handler().enqueue(event(offered));
+            offered += 1;
+        }
+        if start.elapsed() > Duration::from_secs(1) && received_while_logging == 0 {
+            received_while_logging = received.load(Ordering::Relaxed);
+        }
+    }
+    let stats = guard.handler().stats();
+    assert!(
+        stats.dropped > 0,
+        "the caller did not outrun the sender ({offered} offered, none dropped): the test needs a full queue"
+    );
+    assert!(
+        received_while_logging > 0,
+        "nothing reached the collector in a second of logging ({} sent by then)",
+        stats.sent
+    );
+    let report = guard.shutdown();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while received.load(Ordering::Relaxed) < report.sent {
+        assert!(Instant::now() < deadline, "every sent record arrives");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    done.store(true, Ordering::Relaxed);
+    let _ = collector.join();
+    // `sent` also counts the in-band reports of the drops.
+    assert!(
+        report.sent + report.dropped >= offered as u64,
+        "{report:?}, {offered} offered"
+    );
+}

@@ -619,6 +619,10 @@ mod tests {
                 link.send(batch, Duration::from_secs(5)).await,
                 Ok(true)
             ));
+            // Waiting, not blocking: the socket's writer runs on this thread.
+            while !peer.is_finished() {
+                runtime::sleep(Duration::from_millis(1)).await;
+            }
             peer.join().unwrap();
             // Until zeromq has seen the close and let go of its fd.
             let deadline = Instant::now() + Duration::from_secs(10);

@@ -28,6 +28,7 @@ mod ack;
 mod delivery;
 mod link;
 mod queue;
+mod wake;
 mod worker;
 
 use crate::record::{Event, PackedEvent, ProcessInfo, Record};
@@ -345,6 +346,7 @@ impl Builder {
             first_drop: AtomicU64::new(0),
             stalled: AtomicBool::new(false),
             spent: crossbeam_channel::bounded((config.capacity / SPENT_CHUNK).max(2)),
+            wake: wake::Wake::default(),
         });
         let worker = Worker::new(rx, ctl_rx, shared.clone(), config.clone());
         let thread = std::thread::Builder::new()
@@ -503,7 +505,10 @@ impl Handler {
     fn put(&self, item: Item) -> bool {
         let inner = &*self.inner;
         match inner.tx.try_send(item) {
-            Ok(()) => true,
+            Ok(()) => {
+                inner.shared.wake.after_event();
+                true
+            }
             Err(TrySendError::Full(item)) => match inner.overflow {
                 Overflow::Block(timeout) if !inner.shared.stalled.load(Ordering::Relaxed) => {
                     self.wait_for_room(item, timeout)
@@ -532,7 +537,10 @@ impl Handler {
         loop {
             if inner.tx.len() <= resume_at {
                 match inner.tx.try_send(item) {
-                    Ok(()) => return true,
+                    Ok(()) => {
+                        inner.shared.wake.after_event();
+                        return true;
+                    }
                     Err(TrySendError::Full(back)) => item = back,
                     Err(TrySendError::Disconnected(_)) => break,
                 }
@@ -610,6 +618,7 @@ impl Handler {
         if self.inner.control.send(make(deadline, reply)).is_err() {
             return self.report_now();
         }
+        self.inner.shared.wake.after_control();
         // The worker may be in a connection attempt when the deadline passes.
         match answer.recv_timeout(timeout + Duration::from_secs(2)) {
             Ok(report) => report,

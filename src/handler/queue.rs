@@ -118,6 +118,8 @@ pub(crate) struct Shared {
     /// is room for a queue's worth: a caller blocked on a full queue resumes when a
     /// quarter has drained, and should find that quarter's buffers waiting.
     pub(crate) spent: (Sender<Vec<Spent>>, crossbeam_channel::Receiver<Vec<Spent>>),
+    /// How callers wake the worker when it waits.
+    pub(crate) wake: super::wake::Wake,
 }
 
 impl Shared {

@@ -13,7 +13,7 @@ use crate::runtime;
 use crate::serialize::{self, callsite::CallSites};
 use crate::topic::{Encoding, Kind};
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use crossbeam_channel::{Receiver, TryRecvError};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -187,10 +187,15 @@ impl Worker {
         }
         if !self.links.iter().any(Link::is_up) {
             let wait = self.until_next_retry();
-            return match self.control.recv_timeout(wait) {
+            let control = &self.control;
+            self.shared
+                .wake
+                .wait(false, wait, || !control.is_empty())
+                .await;
+            return match self.control.try_recv() {
                 Ok(c) => self.handle(c).await,
-                Err(RecvTimeoutError::Timeout) => State::Disconnected,
-                Err(RecvTimeoutError::Disconnected) => {
+                Err(TryRecvError::Empty) => State::Disconnected,
+                Err(TryRecvError::Disconnected) => {
                     self.shutdown(Instant::now() + self.config.flush_timeout)
                         .await
                 }
@@ -203,35 +208,40 @@ impl Worker {
             // Every record the window allows waits for an acknowledgement: look for
             // those, and leave new records on the queue, where the overflow policy
             // applies to them.
-            std::thread::sleep(POLL_EVERY);
+            runtime::sleep(POLL_EVERY).await;
             return State::Empty;
         }
         let first = match self.events.try_recv() {
             Ok(e) => e,
             Err(TryRecvError::Empty) if self.last_event.elapsed() < POLL_FOR => {
-                // A worker blocked on the queue must be woken by the next log call: a
+                // A worker waiting on the queue must be woken by the next log call: a
                 // system call of several microseconds on the application's thread,
                 // the tail of the caller's cost. While events keep coming, the worker
                 // looks for them itself instead.
-                std::thread::sleep(POLL_EVERY);
+                runtime::sleep(POLL_EVERY).await;
                 return State::Empty;
             }
-            Err(_) => crossbeam_channel::select! {
-                recv(self.events) -> e => match e {
-                    Ok(e) => e,
-                    Err(_) => return self.shutdown(Instant::now() + self.config.flush_timeout).await,
-                },
-                recv(self.control) -> c => match c {
-                    Ok(c) => return self.handle(c).await,
-                    Err(_) => return self.shutdown(Instant::now() + self.config.flush_timeout).await,
-                },
-                default(TICK) => return State::Empty,
-            },
+            Err(TryRecvError::Empty) => {
+                let (events, control) = (&self.events, &self.control);
+                self.shared
+                    .wake
+                    .wait(true, TICK, || !events.is_empty() || !control.is_empty())
+                    .await;
+                return State::Empty;
+            }
+            Err(TryRecvError::Disconnected) => {
+                return self
+                    .shutdown(Instant::now() + self.config.flush_timeout)
+                    .await
+            }
         };
         self.last_event = Instant::now();
         self.shared.stalled.store(false, Ordering::Relaxed);
         self.frame(first);
         self.pump().await;
+        // The socket's writers run on this thread: a sender that always finds more
+        // to frame would otherwise leave them its batches to pile up unwritten.
+        runtime::yield_now().await;
         State::Continue
     }
 
@@ -514,8 +524,15 @@ impl Worker {
             if Instant::now() >= deadline {
                 break;
             }
+            // Every pass waits for something: the socket's readers and writers run on
+            // this thread, and a drain that never waited would not read the very
+            // acknowledgements it waits for.
             if queued == 0 || !any_up {
                 runtime::sleep(Duration::from_millis(if any_up { 1 } else { 10 })).await;
+            } else if self.room() == 0 {
+                runtime::sleep(POLL_EVERY).await;
+            } else {
+                runtime::yield_now().await;
             }
         }
         self.report()
