@@ -128,6 +128,14 @@ fn curve_wire_len(message: &[u8]) -> u64 {
 /// this zeromq's own queue would grow until `send` blocks forever.
 const MAX_UNCONFIRMED: usize = 50_000;
 
+/// Most bytes a plain TCP link lets zeromq and the kernel hold before the collector's
+/// host acknowledges them. A collector that falls behind then stops the sender here
+/// rather than 50,000 messages later: the records wait in the handler's queue, whose
+/// room the user chose, instead of as fresh encoded buffers (tens of MiB a process,
+/// each page faulted in), and a sender that waits leaves its core to the collector.
+/// Loopback moves this much in well under the 1 ms a waiting send sleeps.
+const MAX_UNCONFIRMED_BYTES: u64 = 2 << 20;
+
 /// How a link learns that its messages were delivered.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Confirm {
@@ -178,6 +186,8 @@ struct Up {
     tracker: Option<Tracker>,
     /// Wire bytes handed to zeromq on this connection.
     written: u64,
+    /// Of those, the bytes the collector's host has acknowledged, as last read.
+    acked: u64,
     /// Messages handed to zeromq and not yet acknowledged, in the order sent, each
     /// with the wire offset at which it ends (plain mode) or its seq (acknowledged).
     unconfirmed: VecDeque<(u64, Bytes)>,
@@ -193,6 +203,15 @@ impl Up {
     /// Whether delivery is confirmed: by the kernel's count, or by acknowledgements.
     fn is_tracked(&self) -> bool {
         self.tracker.is_some() || matches!(self.socket, Sender::Dealer(_))
+    }
+
+    /// Whether `batch` would take this connection past what it may hold unconfirmed.
+    fn is_full_for(&self, batch: &Batch) -> bool {
+        self.unconfirmed.len() + batch.len() > MAX_UNCONFIRMED
+            || (self.tracker.is_some()
+                && !self.unconfirmed.is_empty()
+                && self.written.saturating_sub(self.acked) + batch.bytes.len() as u64
+                    > MAX_UNCONFIRMED_BYTES)
     }
 }
 
@@ -295,6 +314,7 @@ impl Link {
             events,
             tracker,
             written: 0,
+            acked: 0,
             unconfirmed: VecDeque::new(),
             progress_at: Instant::now(),
             last_send: Instant::now(),
@@ -314,10 +334,10 @@ impl Link {
         let Some(up) = self.up.as_mut() else {
             return Err(SendFailure::Down(batch));
         };
-        if up.is_tracked() && up.unconfirmed.len() + batch.len() > MAX_UNCONFIRMED {
+        if up.is_tracked() && up.is_full_for(&batch) {
             // The peer is not keeping up: wait for acknowledgements, not zeromq.
             let deadline = Instant::now() + timeout;
-            while up.unconfirmed.len() + batch.len() > MAX_UNCONFIRMED {
+            while up.is_full_for(&batch) {
                 match Self::confirm_up(up, confirm, &mut self.newly_settled) {
                     Some((n, true)) if Instant::now() <= deadline => self.newly_delivered += n,
                     _ => {
@@ -325,7 +345,7 @@ impl Link {
                         return Err(SendFailure::Down(batch));
                     }
                 }
-                if up.unconfirmed.len() + batch.len() > MAX_UNCONFIRMED {
+                if up.is_full_for(&batch) {
                     runtime::sleep(Duration::from_millis(1)).await;
                 }
             }
@@ -393,6 +413,7 @@ impl Link {
             _ => {
                 let tracker = up.tracker.as_ref()?;
                 let (delivered, open) = tracker.delivered()?;
+                up.acked = delivered;
                 let mut n = 0;
                 while up
                     .unconfirmed
@@ -637,5 +658,63 @@ mod tests {
             assert!(!link.is_up(), "the peer closed");
             assert!(link.take_unconfirmed().is_empty());
         });
+    }
+
+    /// A collector that takes the connection and then reads nothing: the link stops
+    /// at its byte bound, well before zeromq's own queue or the 50,000-message bound
+    /// would, so a stuck collector does not make a producer encode ahead without end.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_link_stops_at_its_byte_bound_when_the_collector_reads_nothing() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let peer = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            pull_handshake(&mut stream);
+            // Hold the connection open, unread, until the test is done.
+            let _ = done_rx.recv_timeout(Duration::from_secs(30));
+        });
+        // 256 messages of 4 KiB a batch: 40 batches are 40 MiB in 10,240 messages.
+        let messages: Vec<Bytes> = (0..256)
+            .map(|_| {
+                let mut m = Vec::new();
+                append_frame(&mut m, true, |out| out.extend_from_slice(b"TLJ"));
+                append_frame(&mut m, false, |out| out.extend_from_slice(&[b'x'; 4096]));
+                Bytes::from(m)
+            })
+            .collect();
+        let handed = runtime::block_on(async move {
+            let mut link = Link::new(format!("tcp://127.0.0.1:{port}"), Confirm::Tcp);
+            assert!(link
+                .connect(Duration::from_secs(5), None, None)
+                .await
+                .is_ok());
+            assert!(link.is_tracked());
+            let mut handed = 0usize;
+            for _ in 0..40 {
+                let batch = Batch::from_messages(&messages);
+                let len = batch.bytes.len();
+                match link.send(batch, Duration::from_millis(300)).await {
+                    Ok(_) => handed += len,
+                    Err(SendFailure::Down(back)) => {
+                        assert_eq!(back.len(), 256, "the refused batch comes back whole");
+                        return Some(handed);
+                    }
+                }
+            }
+            None
+        });
+        let _ = done_tx.send(());
+        peer.join().unwrap();
+        // What the peer's kernel takes unread (its receive buffer, which does not
+        // grow while nothing is read), the bound, and one batch.
+        match handed {
+            Some(handed) => assert!(handed < 20 << 20, "{handed} bytes went before it stopped"),
+            None => panic!("all 40 MiB were taken by a collector that reads nothing"),
+        }
     }
 }
