@@ -563,9 +563,7 @@ mod tests {
 
     #[test]
     fn curve_wire_length_counts_each_frame_encrypted() {
-        let mut m = Vec::new();
-        append_frame(&mut m, true, |out| out.extend_from_slice(b"TLJ"));
-        append_frame(&mut m, false, |out| out.extend_from_slice(&[7; 300]));
+        let m = record_message(&[7; 300]);
         // "TLJ": 33 + 3 in a short frame; the body: 33 + 300 in a long one.
         assert_eq!(curve_wire_len(&m), (2 + 36) + (9 + 333));
         // 223 bytes is a short frame in plaintext but not once encrypted.
@@ -599,6 +597,45 @@ mod tests {
         stream.read_exact(&mut body).unwrap();
     }
 
+    /// A raw PULL peer on a fresh loopback port: it accepts one connection, does the
+    /// handshake and hands the stream to `then`.
+    #[cfg(target_os = "linux")]
+    fn raw_pull_peer(
+        then: impl FnOnce(std::net::TcpStream) + Send + 'static,
+    ) -> (u16, std::thread::JoinHandle<()>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let peer = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            pull_handshake(&mut stream);
+            then(stream);
+        });
+        (port, peer)
+    }
+
+    /// A record message as the worker frames it: the topic, then `body`.
+    fn record_message(body: &[u8]) -> Bytes {
+        let mut m = Vec::new();
+        append_frame(&mut m, true, |out| out.extend_from_slice(b"TLJ"));
+        append_frame(&mut m, false, |out| out.extend_from_slice(body));
+        Bytes::from(m)
+    }
+
+    /// A plain link, connected and tracked, to the peer on `port`.
+    #[cfg(target_os = "linux")]
+    async fn tracked_link(port: u16) -> Link {
+        let mut link = Link::new(format!("tcp://127.0.0.1:{port}"), Confirm::Tcp);
+        assert!(link
+            .connect(Duration::from_secs(5), None, None)
+            .await
+            .is_ok());
+        assert!(link.is_tracked());
+        link
+    }
+
     /// A collector that reads every record and closes at once: zeromq's PUSH, which
     /// reads its connections, drops the peer and closes its fd, usually before the
     /// link looks again. What the peer acknowledged must still count as delivered,
@@ -607,34 +644,15 @@ mod tests {
     #[test]
     fn delivery_is_confirmed_after_zeromq_drops_a_closed_peer() {
         use std::io::Read;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let messages: Vec<Bytes> = (0..3)
-            .map(|i| {
-                let mut m = Vec::new();
-                append_frame(&mut m, true, |out| out.extend_from_slice(b"TLJ"));
-                append_frame(&mut m, false, |out| out.extend_from_slice(&[i; 300]));
-                Bytes::from(m)
-            })
-            .collect();
+        let messages: Vec<Bytes> = (0..3).map(|i| record_message(&[i; 300])).collect();
         let batch = Batch::from_messages(&messages);
         let wire = batch.bytes.len();
-        let peer = std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            stream
-                .set_read_timeout(Some(Duration::from_secs(10)))
-                .unwrap();
-            pull_handshake(&mut stream);
+        let (port, peer) = raw_pull_peer(move |mut stream| {
             let mut records = vec![0u8; wire];
             stream.read_exact(&mut records).unwrap();
         });
         runtime::block_on(async move {
-            let mut link = Link::new(format!("tcp://127.0.0.1:{port}"), Confirm::Tcp);
-            assert!(link
-                .connect(Duration::from_secs(5), None, None)
-                .await
-                .is_ok());
-            assert!(link.is_tracked());
+            let mut link = tracked_link(port).await;
             let open = delivery::tcp_sockets_to(port).len();
             assert!(matches!(
                 link.send(batch, Duration::from_secs(5)).await,
@@ -666,34 +684,15 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_link_stops_at_its_byte_bound_when_the_collector_reads_nothing() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-        let peer = std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            stream
-                .set_read_timeout(Some(Duration::from_secs(10)))
-                .unwrap();
-            pull_handshake(&mut stream);
+        let (port, peer) = raw_pull_peer(move |_stream| {
             // Hold the connection open, unread, until the test is done.
             let _ = done_rx.recv_timeout(Duration::from_secs(30));
         });
         // 256 messages of 4 KiB a batch: 40 batches are 40 MiB in 10,240 messages.
-        let messages: Vec<Bytes> = (0..256)
-            .map(|_| {
-                let mut m = Vec::new();
-                append_frame(&mut m, true, |out| out.extend_from_slice(b"TLJ"));
-                append_frame(&mut m, false, |out| out.extend_from_slice(&[b'x'; 4096]));
-                Bytes::from(m)
-            })
-            .collect();
+        let messages: Vec<Bytes> = (0..256).map(|_| record_message(&[b'x'; 4096])).collect();
         let handed = runtime::block_on(async move {
-            let mut link = Link::new(format!("tcp://127.0.0.1:{port}"), Confirm::Tcp);
-            assert!(link
-                .connect(Duration::from_secs(5), None, None)
-                .await
-                .is_ok());
-            assert!(link.is_tracked());
+            let mut link = tracked_link(port).await;
             let mut handed = 0usize;
             for _ in 0..40 {
                 let batch = Batch::from_messages(&messages);
