@@ -365,6 +365,12 @@ pub struct Config {
     /// `None` serves none. Port 0 takes a free port; the address bound is announced
     /// on stderr as `distlogd: metrics on http://ADDR/metrics`.
     pub metrics_bind: Option<String>,
+    /// Threads that receive the TCP inputs: with more than one, each input's
+    /// connections are dealt out in turn to as many PULL sockets, each examined on a
+    /// thread of its own, so that many producers are received on several cores. One
+    /// receives on the calling thread alone. Defaults to the cores there are, at most
+    /// 4. ipc inputs and the acknowledged inputs are received on the calling thread.
+    pub receive_threads: usize,
 }
 
 impl Default for Config {
@@ -381,8 +387,15 @@ impl Default for Config {
             drain_max: Duration::from_secs(5),
             curve: None,
             metrics_bind: None,
+            receive_threads: default_receive_threads(),
         }
     }
+}
+
+/// The cores there are, at most 4: past that one thread handing records to the sinks
+/// is the bound, not examining them.
+fn default_receive_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
 impl Config {
@@ -402,6 +415,13 @@ impl Config {
             return Err(ConfigError::Missing {
                 section: "config".into(),
                 key: "input",
+            });
+        }
+        if self.receive_threads == 0 {
+            return Err(ConfigError::BadValue {
+                key: "receive_threads".into(),
+                value: "0".into(),
+                expected: "at least 1",
             });
         }
         if self.channel_batches == 0 {

@@ -26,6 +26,8 @@ pub enum CollectorError {
     },
     /// The sink thread could not be started.
     SinkThreadStart(std::io::Error),
+    /// A receive lane's thread could not be started.
+    LaneStart(std::io::Error),
     /// The sink thread died.
     SinkThread(&'static str),
     /// The async runtime for the sockets could not start.
@@ -55,6 +57,7 @@ impl fmt::Display for CollectorError {
                 write!(f, "cannot open {}: {source}", path.display())
             }
             CollectorError::SinkThreadStart(e) => write!(f, "cannot start the sink thread: {e}"),
+            CollectorError::LaneStart(e) => write!(f, "cannot start a receive lane's thread: {e}"),
             CollectorError::SinkThread(why) => write!(f, "sink thread failed: {why}"),
             CollectorError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
             CollectorError::Curve(e) => write!(f, "CURVE: {e}"),
@@ -73,7 +76,9 @@ impl std::error::Error for CollectorError {
             CollectorError::Config(e) => Some(e),
             CollectorError::Bind { source, .. } => Some(source),
             CollectorError::Open { source, .. } => Some(source),
-            CollectorError::SinkThreadStart(e) | CollectorError::Runtime(e) => Some(e),
+            CollectorError::SinkThreadStart(e)
+            | CollectorError::LaneStart(e)
+            | CollectorError::Runtime(e) => Some(e),
             CollectorError::SinkThread(_) => None,
             CollectorError::Curve(e) => Some(e),
             #[cfg(feature = "nats")]

@@ -64,9 +64,11 @@ pub mod config;
 mod curve;
 mod dedup;
 mod error;
+mod examine;
 pub mod filter;
 pub mod format;
 pub mod keygen;
+mod lanes;
 mod metrics;
 #[cfg(feature = "nats")]
 pub mod nats;

@@ -4,19 +4,19 @@
 
 use crate::ack::{AckHeader, AckHeaderError, Origin, ProducerId};
 use crate::acks::{AckState, Checkpoint, Conn};
-use crate::batch::{Batch, Channels, Committed, Entry, Verdict};
+use crate::batch::{Batch, Channels, Committed, Entry};
 use crate::config::SinkKind;
 use crate::error::CollectorError;
+use crate::examine::{Examined, Examiner, Rejection};
+use crate::lanes::{Lanes, Taken};
 use crate::metrics::Metrics;
 use crate::runtime::{sleep, timeout};
 use crate::stats::{held_note, AckCounts, RateLimit};
 use crate::{CollectorStats, Config};
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
-use distlog::serialize::{decode_message, decode_with, json, MessageError};
-use distlog::topic::Encoding;
+use distlog::serialize::MessageError;
 use distlog::topic::Topic;
-use distlog::Record;
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::StreamExt;
 use std::collections::{HashMap, VecDeque};
@@ -58,16 +58,6 @@ impl Future for YieldNow {
     }
 }
 
-/// What examining a message found out.
-enum Examined {
-    /// Decoded, for sinks that look inside it.
-    Record(Record),
-    /// A JSON body, checked or validated, not decoded.
-    Body(Verdict),
-    /// Valid; nothing is written, so nothing more was found out.
-    Valid,
-}
-
 /// State of the receive loop.
 struct Receiving<'a> {
     config: &'a Config,
@@ -83,13 +73,10 @@ struct Receiving<'a> {
     curve: Option<crate::curve::Curve>,
     /// Set (by SIGHUP in `distlogd`) to reread the allow file.
     reload: &'a AtomicBool,
-    /// Check JSON bodies instead of decoding them: no filter or format needs records.
-    check_only: bool,
+    /// How messages are examined (the receive lanes examine theirs the same way).
+    examiner: Examiner,
     /// Keep each body as received beside its record, for the nats sink.
     keep_bodies: bool,
-    /// Some sink copies canonical JSON bodies as they came (JSON lines): whether a
-    /// body is canonical must be found out.
-    copies_bodies: bool,
     /// The process's shutdown flag: a wait on full sinks gives up after drain_max.
     shutdown: &'a AtomicBool,
     /// Set when shutdown begins, for the nats sink.
@@ -119,14 +106,18 @@ struct Publish<'a> {
 enum Woke {
     Pull(ZmqResult<ZmqMessage>),
     Router(ZmqResult<ZmqMessage>),
+    /// A batch from the receive lanes, or `None` when every lane is gone.
+    Lanes(Option<Vec<Taken>>),
     Committed(Committed),
     Timeout,
 }
 
-/// Waits for the first of: a message on either socket, a commit, or `wait`.
+/// Waits for the first of: a message on either socket, a batch from the lanes, a
+/// commit, or `wait`.
 async fn wait_any(
     pull: Option<&mut PullSocket>,
     router: Option<&mut RouterSocket>,
+    mut lanes: Option<&mut futures::channel::mpsc::Receiver<Vec<Taken>>>,
     commits: Option<&mut UnboundedReceiver<Committed>>,
     wait: Duration,
 ) -> Woke {
@@ -140,6 +131,9 @@ async fn wait_any(
         }
         if let Some(Poll::Ready(m)) = router.as_mut().map(|f| f.as_mut().poll(cx)) {
             return Poll::Ready(Woke::Router(m));
+        }
+        if let Some(Poll::Ready(b)) = lanes.as_mut().map(|l| l.poll_next_unpin(cx)) {
+            return Poll::Ready(Woke::Lanes(b));
         }
         if let Some(c) = commits.as_mut() {
             match c.poll_next_unpin(cx) {
@@ -181,16 +175,122 @@ enum Source {
     Router,
 }
 
-fn try_recv_from(
-    source: Source,
-    pull: &mut Option<PullSocket>,
-    router: &mut Option<RouterSocket>,
-) -> Option<(Source, ZmqResult<ZmqMessage>)> {
-    let got = match source {
-        Source::Pull => pull.as_mut()?.try_recv(),
-        Source::Router => router.as_mut()?.try_recv(),
-    };
-    got.map(|m| (source, m))
+/// Where the loop takes a message from, each going first in turn.
+#[derive(Clone, Copy)]
+enum From {
+    Pull,
+    Router,
+    Lanes,
+}
+
+/// What the loop took: a message from one of its sockets, or one a lane examined.
+enum Got {
+    Socket(Source, ZmqResult<ZmqMessage>),
+    Lane(Taken),
+}
+
+/// The receive loop's sockets, and what the lanes have handed over and it has not
+/// taken yet.
+struct Intake {
+    pull: Option<PullSocket>,
+    router: Option<RouterSocket>,
+    lanes: Option<Lanes>,
+    /// A batch from the lanes, taken one message at a time, in turn with the sockets
+    /// (a whole batch at once would give a lane's producers its length in turns).
+    lane_batch: std::vec::IntoIter<Taken>,
+    turn: usize,
+}
+
+impl Intake {
+    /// A message ready now, from each source in turn.
+    fn try_next(&mut self) -> Option<Got> {
+        const ORDER: [From; 3] = [From::Pull, From::Router, From::Lanes];
+        self.turn = (self.turn + 1) % ORDER.len();
+        (0..ORDER.len()).find_map(|k| self.try_from(ORDER[(self.turn + k) % ORDER.len()]))
+    }
+
+    fn try_from(&mut self, from: From) -> Option<Got> {
+        match from {
+            From::Pull => self
+                .pull
+                .as_mut()?
+                .try_recv()
+                .map(|m| Got::Socket(Source::Pull, m)),
+            From::Router => self
+                .router
+                .as_mut()?
+                .try_recv()
+                .map(|m| Got::Socket(Source::Router, m)),
+            From::Lanes => {
+                if let Some(t) = self.lane_batch.next() {
+                    return Some(Got::Lane(t));
+                }
+                let lanes = self.lanes.as_mut()?;
+                match lanes.rx.as_mut()?.try_recv() {
+                    Ok(batch) => self.lane_from(Some(batch)),
+                    Err(futures::channel::mpsc::TryRecvError::Closed) => self.lane_from(None),
+                    Err(futures::channel::mpsc::TryRecvError::Empty) => None,
+                }
+            }
+        }
+    }
+
+    /// Starts on a batch the lanes handed over; `None`: every lane is gone.
+    fn lane_from(&mut self, batch: Option<Vec<Taken>>) -> Option<Got> {
+        match batch {
+            Some(b) => {
+                self.lane_batch = b.into_iter();
+                self.lane_batch.next().map(Got::Lane)
+            }
+            None => {
+                if let Some(l) = self.lanes.as_mut() {
+                    l.rx = None;
+                }
+                None
+            }
+        }
+    }
+}
+
+/// Binds the PULL socket on every input: TCP inputs shared with the lanes when there
+/// are several receive threads, the others on the socket alone.
+async fn bind_inputs(
+    socket: &mut PullSocket,
+    config: &Config,
+    options: impl FnMut() -> zeromq::SocketOptions,
+    examiner: Examiner,
+) -> Result<Option<Lanes>, CollectorError> {
+    if config.receive_threads <= 1 {
+        bind_all(socket, &config.inputs, "listening on").await?;
+        return Ok(None);
+    }
+    let mut shared = Vec::new();
+    for endpoint in &config.inputs {
+        match crate::lanes::bind_shared(endpoint, config.receive_threads)? {
+            Some(s) => shared.push(s),
+            None => bind_all(socket, std::slice::from_ref(endpoint), "listening on").await?,
+        }
+    }
+    if shared.is_empty() {
+        return Ok(None);
+    }
+    let (lanes, firsts) = Lanes::start(shared, options, examiner)?;
+    for (endpoint, streams) in firsts {
+        let shown = endpoint.to_string();
+        socket
+            .bind_listener(zeromq::Listener::TcpStreams { endpoint, streams })
+            .await
+            .map_err(|source| CollectorError::Bind {
+                endpoint: shown.clone(),
+                source,
+            })?;
+        eprintln!("distlogd: listening on {shown}");
+    }
+    eprintln!(
+        "distlogd: receiving TCP inputs on {} threads",
+        config.receive_threads
+    );
+    Ok(Some(lanes))
 }
 
 /// How the receive loop treats what it takes, decided from the sinks.
@@ -231,10 +331,18 @@ pub(crate) async fn receive<'a>(
     if let Some(c) = &curve {
         eprintln!("distlogd: {}", c.describe());
     }
-    let mut pull = None;
+    let examiner = Examiner {
+        limits: config.limits,
+        max_body_bytes: config.max_body_bytes,
+        check_only: options.check_only,
+        writes: tx.is_some(),
+        keep_bodies: options.keep_bodies,
+        copies_bodies: options.copies_bodies,
+    };
+    let (mut pull, mut lanes) = (None, None);
     if !config.inputs.is_empty() {
         let mut socket = PullSocket::with_options(input_options());
-        bind_all(&mut socket, &config.inputs, "listening on").await?;
+        lanes = bind_inputs(&mut socket, config, input_options, examiner).await?;
         pull = Some(socket);
     }
     let mut router = None;
@@ -289,9 +397,8 @@ pub(crate) async fn receive<'a>(
         pubs,
         curve,
         reload,
-        check_only: options.check_only,
+        examiner,
         keep_bodies: options.keep_bodies,
-        copies_bodies: options.copies_bodies,
         shutdown,
         stopping: options.stopping,
         #[cfg(feature = "nats")]
@@ -302,33 +409,30 @@ pub(crate) async fn receive<'a>(
         metrics,
     };
 
+    let mut intake = Intake {
+        pull,
+        router,
+        lanes,
+        lane_batch: Vec::new().into_iter(),
+        turn: 0,
+    };
     let mut drain_start: Option<Instant> = None;
     let mut last_message = Instant::now();
     let mut ready_in_a_row = 0usize;
     let mut failed_in_a_row = 0u32;
-    let mut pull_first = false;
     loop {
-        // Each socket in turn goes first, so that neither starves the other.
-        pull_first = !pull_first;
-        let (first, second) = if pull_first {
-            (Source::Pull, Source::Router)
-        } else {
-            (Source::Router, Source::Pull)
-        };
-        let ready = try_recv_from(first, &mut pull, &mut router)
-            .or_else(|| try_recv_from(second, &mut pull, &mut router));
-        let received = match ready {
-            Some(m) => {
+        let received = match intake.try_next() {
+            Some(got) => {
                 ready_in_a_row += 1;
                 if ready_in_a_row.is_multiple_of(BATCH) {
                     r.hand_over(drain_start.is_some())?;
-                    r.send_acks(router.as_mut()).await;
+                    r.send_acks(intake.router.as_mut()).await;
                     r.publish_metrics();
                     r.maybe_stats();
                     r.maybe_reload();
                     YieldNow(false).await;
                 }
-                Some(m)
+                Some(got)
             }
             None => {
                 if ready_in_a_row > 0 {
@@ -337,7 +441,7 @@ pub(crate) async fn receive<'a>(
                 }
                 ready_in_a_row = 0;
                 r.hand_over(drain_start.is_some())?;
-                r.send_acks(router.as_mut()).await;
+                r.send_acks(intake.router.as_mut()).await;
                 r.publish_metrics();
                 r.maybe_stats();
                 r.maybe_reload();
@@ -360,20 +464,33 @@ pub(crate) async fn receive<'a>(
                     None => TICK,
                 };
                 let commits = r.acked.as_mut().and_then(|a| a.commits.as_mut());
-                let got = match wait_any(pull.as_mut(), router.as_mut(), commits, wait).await {
-                    Woke::Pull(m) => Some((Source::Pull, m)),
-                    Woke::Router(m) => Some((Source::Router, m)),
+                let lane_rx = intake.lanes.as_mut().and_then(|l| l.rx.as_mut());
+                let woke = wait_any(
+                    intake.pull.as_mut(),
+                    intake.router.as_mut(),
+                    lane_rx,
+                    commits,
+                    wait,
+                )
+                .await;
+                let got = match woke {
+                    Woke::Pull(m) => Some(Got::Socket(Source::Pull, m)),
+                    Woke::Router(m) => Some(Got::Socket(Source::Router, m)),
+                    Woke::Lanes(batch) => intake.lane_from(batch),
                     Woke::Committed(report) => {
                         if let Some(a) = r.acked.as_mut() {
                             a.on_commit(report);
                         }
-                        r.send_acks(router.as_mut()).await;
+                        r.send_acks(intake.router.as_mut()).await;
                         r.publish_metrics();
                         None
                     }
                     Woke::Timeout => None,
                 };
-                if matches!(got, Some((_, Ok(_)))) {
+                if matches!(
+                    got,
+                    Some(Got::Socket(_, Ok(_)) | Got::Lane(Taken::Message(..)))
+                ) {
                     last_message = Instant::now();
                 }
                 got
@@ -381,20 +498,20 @@ pub(crate) async fn receive<'a>(
         };
         match received {
             None => {}
-            Some((source, Ok(message))) => {
+            Some(Got::Socket(Source::Pull, Ok(message))) => {
                 failed_in_a_row = 0;
-                match source {
-                    Source::Pull => {
-                        r.take(message, None).await;
-                    }
-                    Source::Router => r.take_acked(message).await,
-                }
+                r.take(message, None).await;
             }
-            Some((_, Err(e))) => {
-                r.stats.transport_errors += 1;
-                if let Some(held) = r.transport.check() {
-                    eprintln!("distlogd: transport error: {e}{}", held_note(held));
-                }
+            Some(Got::Socket(Source::Router, Ok(message))) => {
+                failed_in_a_row = 0;
+                r.take_acked(message).await;
+            }
+            Some(Got::Lane(Taken::Message(message, verdict))) => {
+                r.take_examined(message, verdict, None).await;
+            }
+            Some(Got::Lane(Taken::TransportError(e))) => r.transport_error(&e),
+            Some(Got::Socket(_, Err(e))) => {
+                r.transport_error(&e.to_string());
                 failed_in_a_row += 1;
                 if failed_in_a_row > 1 {
                     // Do not spin if the transport keeps failing.
@@ -406,6 +523,37 @@ pub(crate) async fn receive<'a>(
             break;
         }
     }
+    if let Some(lanes) = intake.lanes.as_mut() {
+        // What the lanes received before they saw the stop is taken as the loop's
+        // own is: they stop once nothing more is ready, or when drain_max is up.
+        lanes.stop_accepting();
+        let end = drain_start.unwrap_or_else(Instant::now) + config.drain_max;
+        while let Some(rx) = lanes.rx.as_mut() {
+            let left = end.saturating_duration_since(Instant::now());
+            match timeout(left, rx.next()).await {
+                Some(Some(batch)) => {
+                    for taken in batch {
+                        match taken {
+                            Taken::Message(message, verdict) => {
+                                r.take_examined(message, verdict, None).await;
+                            }
+                            Taken::TransportError(e) => r.transport_error(&e),
+                        }
+                    }
+                    r.hand_over(true)?;
+                }
+                Some(None) | None => lanes.rx = None,
+            }
+        }
+        lanes.join();
+    }
+    let Intake {
+        pull,
+        mut router,
+        lanes,
+        ..
+    } = intake;
+    drop(lanes);
     r.hand_over(true)?;
     r.tx = None;
     r.final_acks(router.as_mut()).await;
@@ -433,22 +581,22 @@ impl Receiving<'_> {
     /// Checks, decodes, re-publishes and batches one `[topic, body]` message; `true`
     /// when it went into the batch for the sink thread (which must then hold it).
     async fn take(&mut self, message: ZmqMessage, origin: Option<Origin>) -> bool {
+        let verdict = self.examiner.examine(&message);
+        self.take_examined(message, verdict, origin).await
+    }
+
+    /// [`Receiving::take`] of a message already examined (by a receive lane).
+    async fn take_examined(
+        &mut self,
+        message: ZmqMessage,
+        verdict: Result<(Topic, Examined), Rejection>,
+        origin: Option<Origin>,
+    ) -> bool {
         self.stats.received += 1;
-        if let (2, Some(body)) = (message.len(), message.get(1)) {
-            if body.len() > self.config.max_body_bytes {
-                let what = format!(
-                    "body of {} bytes exceeds max_body_bytes {}",
-                    body.len(),
-                    self.config.max_body_bytes
-                );
-                self.reject(crate::stats::OVERSIZE, &what);
-                return false;
-            }
-        }
-        let (topic, examined) = match self.examine(&message) {
+        let (topic, examined) = match verdict {
             Ok(ok) => ok,
-            Err(e) => {
-                self.reject(e.reason(), &e.to_string());
+            Err(rejected) => {
+                self.reject(rejected.reason, &rejected.what);
                 return false;
             }
         };
@@ -712,39 +860,12 @@ impl Receiving<'_> {
         self.send_acks(router).await;
     }
 
-    /// Validates a message: its topic, and its body checked (a canonical JSON body,
-    /// when nothing needs the record) or decoded.
-    fn examine(&self, message: &ZmqMessage) -> Result<(Topic, Examined), MessageError> {
-        let limits = &self.config.limits;
-        let (Some(topic), Some(body), 2) = (message.get(0), message.get(1), message.len()) else {
-            let frames: Vec<&[u8]> = message.iter().map(|f| f.as_ref()).collect();
-            return decode_message(&frames, limits).map(|(t, r)| (t, Examined::Record(r)));
-        };
-        let topic = Topic::parse(topic).map_err(MessageError::Topic)?;
-        if self.check_only && topic.encoding == Encoding::Json {
-            if self.tx.is_none() {
-                // Nothing is written: the verdict is all that is needed.
-                json::validate_record(body, limits).map_err(MessageError::Body)?;
-                return Ok((topic, Examined::Valid));
-            }
-            if self.keep_bodies && !self.copies_bodies {
-                // Only the nats sink takes the body, as it came: its subject needs the
-                // logger's name, not whether the body is canonical.
-                let named = json::validate_named(body, limits).map_err(MessageError::Body)?;
-                if named.plain_name(body).is_some() {
-                    return Ok((topic, Examined::Body(Verdict::Named(named))));
-                }
-            } else {
-                let checked = json::check_record(body, limits).map_err(MessageError::Body)?;
-                // The nats sink names the logger in the subject: a name that checking
-                // could not read (escaped, or not a string) takes decoding.
-                if checked.canonical && (!self.keep_bodies || checked.plain_name(body).is_some()) {
-                    return Ok((topic, Examined::Body(Verdict::Canonical(checked))));
-                }
-            }
+    /// Counts a socket's error and reports it (rate-limited).
+    fn transport_error(&mut self, e: &str) {
+        self.stats.transport_errors += 1;
+        if let Some(held) = self.transport.check() {
+            eprintln!("distlogd: transport error: {e}{}", held_note(held));
         }
-        let record = decode_with(body, topic.encoding, limits).map_err(MessageError::Body)?;
-        Ok((topic, Examined::Record(record)))
     }
 
     fn reject(&mut self, reason: &'static str, what: &str) {

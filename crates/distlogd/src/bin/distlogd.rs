@@ -128,6 +128,12 @@ struct Args {
     #[arg(long, value_name = "ADDR")]
     metrics_bind: Option<String>,
 
+    /// Threads receiving the TCP inputs, each input's connections dealt out in turn
+    /// among them; 1 receives on one thread. Replaces the --config file's
+    /// receive_threads [default: the cores there are, at most 4]
+    #[arg(long, value_name = "N")]
+    receive_threads: Option<usize>,
+
     /// On shutdown, stop once the input has been quiet this many seconds [default: 0.3]
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     drain_quiet: Option<f64>,
@@ -191,6 +197,9 @@ fn build_config(args: Args) -> Result<Config, distlogd::ConfigError> {
     }
     if let Some(addr) = args.metrics_bind {
         config.metrics_bind = Some(addr);
+    }
+    if let Some(n) = args.receive_threads {
+        config.receive_threads = n;
     }
     if let Some(secs) = args.drain_quiet {
         config.drain_quiet = Duration::from_secs_f64(secs);

@@ -27,6 +27,7 @@ struct File {
     max_depth: Option<Count>,
     stats_interval: Option<Seconds>,
     channel_batches: Option<Count>,
+    receive_threads: Option<Count>,
     drain_quiet: Option<Seconds>,
     drain_max: Option<Seconds>,
     metrics_bind: Option<String>,
@@ -107,6 +108,9 @@ pub(super) fn parse_with_binds(
     }
     if let Some(Count(n)) = file.channel_batches {
         config.channel_batches = n;
+    }
+    if let Some(Count(n)) = file.receive_threads {
+        config.receive_threads = n;
     }
     if let Some(Seconds(secs)) = file.drain_quiet {
         config.drain_quiet = Duration::from_secs_f64(secs);
@@ -907,6 +911,10 @@ mod tests {
         assert_eq!(
             e("channel_batches = 0"),
             "bad channel_batches \"0\": expected at least 1"
+        );
+        assert_eq!(
+            e("receive_threads = 0"),
+            "bad receive_threads \"0\": expected at least 1"
         );
     }
 

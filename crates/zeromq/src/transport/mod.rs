@@ -20,6 +20,16 @@ pub enum Listener {
     /// A Unix-domain listener bound by the caller.
     #[cfg(all(feature = "ipc-transport", target_family = "unix"))]
     Ipc(std::os::unix::net::UnixListener),
+    /// TCP connections accepted by the caller and handed over one by one, for
+    /// sockets that share one listener: the caller accepts and chooses which socket
+    /// takes each connection, and each socket runs its peers on its own runtime.
+    /// `endpoint` is what the socket reports as bound; the socket stops taking
+    /// connections when every sender of `streams` is gone.
+    #[cfg(feature = "tcp-transport")]
+    TcpStreams {
+        endpoint: Endpoint,
+        streams: futures::channel::mpsc::UnboundedReceiver<std::net::TcpStream>,
+    },
 }
 
 #[cfg(feature = "tcp-transport")]
@@ -132,6 +142,10 @@ where
     match listener {
         #[cfg(feature = "tcp-transport")]
         Listener::Tcp(listener) => tcp::begin_accept_listener(listener, options, cback).await,
+        #[cfg(feature = "tcp-transport")]
+        Listener::TcpStreams { endpoint, streams } => {
+            tcp::begin_accept_streams(endpoint, streams, options, cback).await
+        }
         #[cfg(all(feature = "ipc-transport", target_family = "unix"))]
         Listener::Ipc(listener) => ipc::begin_accept_listener(listener, options, cback).await,
     }

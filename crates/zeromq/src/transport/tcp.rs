@@ -125,6 +125,59 @@ where
     ))
 }
 
+/// Takes connections accepted elsewhere from `streams`, as [`begin_accept_bound`]
+/// takes them from a listener.
+pub(crate) async fn begin_accept_streams<T>(
+    endpoint: Endpoint,
+    mut streams: futures::channel::mpsc::UnboundedReceiver<std::net::TcpStream>,
+    options: Arc<crate::SocketOptions>,
+    cback: impl Fn(ZmqResult<(FramedIo, Endpoint)>) -> T + Send + 'static,
+) -> ZmqResult<(Endpoint, AcceptStopHandle)>
+where
+    T: std::future::Future<Output = ()> + Send + 'static,
+{
+    use futures::StreamExt;
+    let (stop_channel, stop_callback) = futures::channel::oneshot::channel::<()>();
+    let task_handle = async_rt::task::spawn(async move {
+        let mut stop_callback = stop_callback.fuse();
+        loop {
+            select! {
+                incoming = streams.next() => {
+                    let Some(stream) = incoming else { break };
+                    let adopted = adopt_stream(stream).map(|(raw_socket, remote_addr)| {
+                        (
+                            make_framed(raw_socket, Arc::clone(&options)),
+                            Endpoint::from_tcp_addr(remote_addr),
+                        )
+                    });
+                    async_rt::task::spawn(cback(adopted));
+                }
+                _ = stop_callback => {
+                    break
+                }
+            }
+        }
+        Ok(())
+    });
+    Ok((
+        endpoint,
+        AcceptStopHandle(TaskHandle::new(stop_channel, task_handle)),
+    ))
+}
+
+/// A connection accepted elsewhere, on this runtime and tuned as an accepted one.
+fn adopt_stream(stream: std::net::TcpStream) -> ZmqResult<(TcpStream, std::net::SocketAddr)> {
+    let remote_addr = stream.peer_addr()?;
+    stream.set_nonblocking(true)?;
+    #[cfg(feature = "tokio-runtime")]
+    let raw_socket = TcpStream::from_std(stream)?;
+    #[cfg(any(feature = "async-std-runtime", feature = "async-dispatcher-runtime"))]
+    let raw_socket = TcpStream::from(stream);
+    raw_socket.set_nodelay(true)?;
+    tune_socket_buffers(&raw_socket);
+    Ok((raw_socket, remote_addr))
+}
+
 #[cfg(feature = "tokio-runtime")]
 fn tune_socket_buffers(raw_socket: &TcpStream) {
     let socket = socket2::SockRef::from(raw_socket);
