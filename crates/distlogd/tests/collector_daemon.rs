@@ -324,6 +324,76 @@ fn sigterm_drains_and_flushes() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// With three receive threads, connections are dealt out to the receive loop and two
+/// lanes: every record of six producers is written, each producer's in its order, and
+/// those still arriving at SIGTERM are drained.
+#[test]
+fn tcp_inputs_are_received_on_several_threads() {
+    let dir = temp_dir("lanes");
+    let path = dir.join("all.jsonl");
+    let path_s = path.to_string_lossy().into_owned();
+    let mut d = Daemon::start(&[
+        "--output",
+        "none",
+        "--file",
+        &path_s,
+        "--stats-interval",
+        "0",
+        "--receive-threads",
+        "3",
+        "--drain-quiet",
+        "2",
+    ]);
+    d.wait_stderr("receiving TCP inputs on 3 threads");
+    // A thread takes its name once it runs, a moment after it is started.
+    let threads = || -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{}/task", d.pid()))
+            .expect("list distlogd's threads")
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|c| c.trim().to_string())
+            .collect()
+    };
+    let lanes = ["distlogd-lane-1", "distlogd-lane-2"];
+    let named = wait_until(LONG, || {
+        let now = threads();
+        lanes.iter().all(|l| now.iter().any(|t| t == l))
+    });
+    assert!(named, "no lanes {lanes:?} in {:?}", threads());
+    let (producers, each) = (6, 300);
+    let mut pushes: Vec<Pusher> = (0..producers).map(|_| Pusher::connect(&d.pull)).collect();
+    for i in 0..each {
+        for (p, push) in pushes.iter_mut().enumerate() {
+            let mut r = simple("app", "dealt");
+            r.insert("producer", p as i64);
+            r.insert("seq", i);
+            push.send(&[b"TLJ", &json_body(&r)]);
+        }
+    }
+    let status = d.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    let text = std::fs::read_to_string(&path).expect("read output");
+    let mut seqs = vec![Vec::new(); producers];
+    for line in text.lines() {
+        let record = parse_line(line).1;
+        let field = |k: &str| record.get(k).and_then(Value::as_i64).expect(k);
+        seqs[field("producer") as usize].push(field("seq"));
+    }
+    for (p, got) in seqs.iter().enumerate() {
+        assert_eq!(
+            got,
+            &(0..each).collect::<Vec<_>>(),
+            "producer {p}: {}",
+            d.stderr()
+        );
+    }
+    assert_eq!(
+        final_stat(&d.stderr(), "accepted"),
+        (producers as i64 * each) as u64
+    );
+    drop(pushes);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// A `--config` file with per-sink filters: stdout takes errors only, one file takes the
 /// `shop` loggers of the test system, another everything.
 #[test]

@@ -88,3 +88,61 @@ async fn regular_bind_preserves_domain_name() {
     ));
     assert!(router.close().await.is_empty());
 }
+
+// distlog patch: connections accepted by the caller and handed to two sockets in turn.
+#[async_rt::test]
+async fn sockets_take_the_connections_dealt_to_them() {
+    use zeromq::{Listener, PullSocket, PushSocket};
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let endpoint = Endpoint::from_tcp_addr(listener.local_addr().unwrap());
+    let (to_a, from_a) = futures::channel::mpsc::unbounded();
+    let (to_b, from_b) = futures::channel::mpsc::unbounded();
+    let mut a = PullSocket::new();
+    let mut b = PullSocket::new();
+    for (socket, streams) in [(&mut a, from_a), (&mut b, from_b)] {
+        let bound = socket
+            .bind_listener(Listener::TcpStreams {
+                endpoint: endpoint.clone(),
+                streams,
+            })
+            .await
+            .unwrap();
+        assert_eq!(bound, endpoint);
+    }
+    let dealer = std::thread::spawn(move || {
+        for (i, stream) in listener.incoming().take(2).enumerate() {
+            let to = if i == 0 { &to_a } else { &to_b };
+            to.unbounded_send(stream.unwrap()).unwrap();
+        }
+    });
+    let mut pushes = Vec::new();
+    for name in ["first", "second"] {
+        let mut push = PushSocket::new();
+        push.connect(&endpoint.to_string()).await.unwrap();
+        push.send(ZmqMessage::from(name)).await.unwrap();
+        // The second connects only once the first is dealt, so each goes where meant.
+        let socket = if name == "first" { &mut a } else { &mut b };
+        let got = async_rt::task::timeout(Duration::from_secs(2), socket.recv())
+            .await
+            .expect("timeout waiting for a dealt connection")
+            .unwrap();
+        assert_eq!(got.get(0).unwrap().as_ref(), name.as_bytes());
+        pushes.push(push);
+    }
+    dealer.join().unwrap();
+    // The senders are gone: each socket keeps the peers it has.
+    pushes[1]
+        .send(ZmqMessage::from("still here"))
+        .await
+        .unwrap();
+    let got = async_rt::task::timeout(Duration::from_secs(2), b.recv())
+        .await
+        .expect("timeout after the dealer ended")
+        .unwrap();
+    assert_eq!(got.get(0).unwrap().as_ref(), b"still here");
+    for push in pushes {
+        let _ = push.close().await;
+    }
+    assert!(a.close().await.is_empty());
+    assert!(b.close().await.is_empty());
+}
