@@ -17,7 +17,10 @@
 //!
 //! # Threads and memory
 //! The calling thread runs the sockets: it receives, checks and decodes each message,
-//! and re-publishes it. Decoded records go in batches over a bounded channel to one
+//! and re-publishes it. With [`Config::receive_threads`] above one, the TCP inputs'
+//! connections are dealt out in turn to it and to receive lanes, threads of their
+//! own that check or decode what their peers send and hand it to the calling thread
+//! over a bounded channel. Decoded records go in batches over a bounded channel to one
 //! sink thread that filters, formats and writes them through large buffers, flushed
 //! whenever the input goes idle. When the sinks fall behind, the channel fills and the
 //! receive loop waits, so the PULL socket stops reading and TCP pushes back on the
