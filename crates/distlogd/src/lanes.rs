@@ -47,6 +47,12 @@ pub(crate) enum Taken {
 /// A shared input's endpoint and the connections dealt to one socket on it.
 pub(crate) type Dealt = (Endpoint, UnboundedReceiver<TcpStream>);
 
+/// A batch a lane hands over, and which lane it was.
+pub(crate) struct Handed {
+    pub(crate) lane: usize,
+    pub(crate) taken: Vec<Taken>,
+}
+
 /// A TCP input bound here, whose connections its dealer deals out.
 pub(crate) struct Shared {
     /// The endpoint with its port resolved, as announced.
@@ -195,7 +201,9 @@ fn deal(listener: TcpListener, to: Vec<UnboundedSender<TcpStream>>, stop: &Atomi
 /// The lanes and the dealers of the shared TCP inputs.
 pub(crate) struct Lanes {
     /// What every lane hands over; ends when every lane is gone.
-    pub(crate) rx: Option<Receiver<Vec<Taken>>>,
+    pub(crate) rx: Option<Receiver<Handed>>,
+    /// Messages taken and not kept, back to the lane that allocated them.
+    back: Vec<crossbeam_channel::Sender<Vec<ZmqMessage>>>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     dealers: Vec<Dealer>,
@@ -226,19 +234,30 @@ impl Lanes {
         }
         let mut lanes = Lanes {
             rx: Some(rx),
+            back: Vec::new(),
             stop: stop.clone(),
             threads: Vec::new(),
             dealers,
         };
         for (i, binds) in per_lane.into_iter().enumerate() {
             let (tx, stop, options) = (tx.clone(), stop.clone(), options());
+            let (back, spent) = crossbeam_channel::bounded(LANE_CHANNEL);
+            lanes.back.push(back);
             let thread = std::thread::Builder::new()
                 .name(format!("distlogd-lane-{}", i + 1))
-                .spawn(move || lane(binds, options, examiner, tx, &stop))
+                .spawn(move || lane(i, binds, options, examiner, (tx, spent), &stop))
                 .map_err(CollectorError::LaneStart)?;
             lanes.threads.push(thread);
         }
         Ok((lanes, firsts))
+    }
+
+    /// Hands messages back to lane `lane` to free; freed here if it has enough
+    /// waiting already.
+    pub(crate) fn give_back(&self, lane: usize, spent: Vec<ZmqMessage>) {
+        if let Some(back) = self.back.get(lane) {
+            let _ = back.try_send(spent);
+        }
     }
 
     /// Stops accepting on the shared inputs and tells the lanes to stop once nothing
@@ -268,10 +287,11 @@ impl Drop for Lanes {
 
 /// One lane: its PULL socket takes the connections dealt to it on each shared input.
 fn lane(
+    index: usize,
     binds: Vec<Dealt>,
     options: SocketOptions,
     examiner: Examiner,
-    mut tx: Sender<Vec<Taken>>,
+    (mut tx, spent): (Sender<Handed>, crossbeam_channel::Receiver<Vec<ZmqMessage>>),
     stop: &AtomicBool,
 ) {
     let run = async move {
@@ -281,7 +301,8 @@ fn lane(
                 .bind_listener(Listener::TcpStreams { endpoint, streams })
                 .await
             {
-                let _ = tx.send(vec![Taken::TransportError(e.to_string())]).await;
+                let taken = vec![Taken::TransportError(e.to_string())];
+                let _ = tx.send(Handed { lane: index, taken }).await;
                 return;
             }
         }
@@ -295,6 +316,8 @@ fn lane(
         let mut taken = Vec::with_capacity(LANE_BATCH);
         let mut failed_at: Option<Instant> = None;
         loop {
+            // What the receive loop is done with is freed here, where it was allocated.
+            while spent.try_recv().is_ok() {}
             while taken.len() < LANE_BATCH {
                 match socket.try_recv() {
                     Some(m) => taken.push(take(m)),
@@ -304,7 +327,14 @@ fn lane(
             if !taken.is_empty() {
                 let failing = matches!(taken.last(), Some(Taken::TransportError(_)));
                 let batch = std::mem::replace(&mut taken, Vec::with_capacity(LANE_BATCH));
-                if tx.send(batch).await.is_err() {
+                if tx
+                    .send(Handed {
+                        lane: index,
+                        taken: batch,
+                    })
+                    .await
+                    .is_err()
+                {
                     // The receive loop is gone.
                     break;
                 }

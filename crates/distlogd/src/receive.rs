@@ -8,7 +8,7 @@ use crate::batch::{Batch, Channels, Committed, Entry};
 use crate::config::SinkKind;
 use crate::error::CollectorError;
 use crate::examine::{Examined, Examiner, Rejection};
-use crate::lanes::{Lanes, Taken};
+use crate::lanes::{Handed, Lanes, Taken};
 use crate::metrics::Metrics;
 use crate::runtime::{sleep, timeout};
 use crate::stats::{held_note, AckCounts, RateLimit};
@@ -107,7 +107,7 @@ enum Woke {
     Pull(ZmqResult<ZmqMessage>),
     Router(ZmqResult<ZmqMessage>),
     /// A batch from the receive lanes, or `None` when every lane is gone.
-    Lanes(Option<Vec<Taken>>),
+    Lanes(Option<Handed>),
     Committed(Committed),
     Timeout,
 }
@@ -117,7 +117,7 @@ enum Woke {
 async fn wait_any(
     pull: Option<&mut PullSocket>,
     router: Option<&mut RouterSocket>,
-    mut lanes: Option<&mut futures::channel::mpsc::Receiver<Vec<Taken>>>,
+    mut lanes: Option<&mut futures::channel::mpsc::Receiver<Handed>>,
     commits: Option<&mut UnboundedReceiver<Committed>>,
     wait: Duration,
 ) -> Woke {
@@ -198,6 +198,10 @@ struct Intake {
     /// A batch from the lanes, taken one message at a time, in turn with the sockets
     /// (a whole batch at once would give a lane's producers its length in turns).
     lane_batch: std::vec::IntoIter<Taken>,
+    /// The lane that handed `lane_batch` over, and what of it was taken and not
+    /// kept, to go back there to be freed.
+    lane: usize,
+    spent: Vec<ZmqMessage>,
     turn: usize,
 }
 
@@ -225,6 +229,7 @@ impl Intake {
                 if let Some(t) = self.lane_batch.next() {
                     return Some(Got::Lane(t));
                 }
+                self.give_back();
                 let lanes = self.lanes.as_mut()?;
                 match lanes.rx.as_mut()?.try_recv() {
                     Ok(batch) => self.lane_from(Some(batch)),
@@ -235,11 +240,24 @@ impl Intake {
         }
     }
 
+    /// Sends what was taken of the last batch and not kept back to its lane.
+    fn give_back(&mut self) {
+        if self.spent.is_empty() {
+            return;
+        }
+        let spent = std::mem::take(&mut self.spent);
+        if let Some(l) = self.lanes.as_ref() {
+            l.give_back(self.lane, spent);
+        }
+    }
+
     /// Starts on a batch the lanes handed over; `None`: every lane is gone.
-    fn lane_from(&mut self, batch: Option<Vec<Taken>>) -> Option<Got> {
+    fn lane_from(&mut self, batch: Option<Handed>) -> Option<Got> {
         match batch {
             Some(b) => {
-                self.lane_batch = b.into_iter();
+                self.give_back();
+                self.lane = b.lane;
+                self.lane_batch = b.taken.into_iter();
                 self.lane_batch.next().map(Got::Lane)
             }
             None => {
@@ -414,6 +432,8 @@ pub(crate) async fn receive<'a>(
         router,
         lanes,
         lane_batch: Vec::new().into_iter(),
+        lane: 0,
+        spent: Vec::new(),
         turn: 0,
     };
     let mut drain_start: Option<Instant> = None;
@@ -507,7 +527,9 @@ pub(crate) async fn receive<'a>(
                 r.take_acked(message).await;
             }
             Some(Got::Lane(Taken::Message(message, verdict))) => {
-                r.take_examined(message, verdict, None).await;
+                if let (_, Some(spent)) = r.take_examined(message, verdict, None).await {
+                    intake.spent.push(spent);
+                }
             }
             Some(Got::Lane(Taken::TransportError(e))) => r.transport_error(&e),
             Some(Got::Socket(_, Err(e))) => {
@@ -531,7 +553,7 @@ pub(crate) async fn receive<'a>(
         while let Some(rx) = lanes.rx.as_mut() {
             let left = end.saturating_duration_since(Instant::now());
             match timeout(left, rx.next()).await {
-                Some(Some(batch)) => {
+                Some(Some(Handed { taken: batch, .. })) => {
                     for taken in batch {
                         match taken {
                             Taken::Message(message, verdict) => {
@@ -582,22 +604,24 @@ impl Receiving<'_> {
     /// when it went into the batch for the sink thread (which must then hold it).
     async fn take(&mut self, message: ZmqMessage, origin: Option<Origin>) -> bool {
         let verdict = self.examiner.examine(&message);
-        self.take_examined(message, verdict, origin).await
+        self.take_examined(message, verdict, origin).await.0
     }
 
-    /// [`Receiving::take`] of a message already examined (by a receive lane).
+    /// [`Receiving::take`] of a message already examined (by a receive lane); also
+    /// gives the message back when nothing kept it, for the lane that allocated it to
+    /// free (freeing on another thread contends on the allocator's locks).
     async fn take_examined(
         &mut self,
         message: ZmqMessage,
         verdict: Result<(Topic, Examined), Rejection>,
         origin: Option<Origin>,
-    ) -> bool {
+    ) -> (bool, Option<ZmqMessage>) {
         self.stats.received += 1;
         let (topic, examined) = match verdict {
             Ok(ok) => ok,
             Err(rejected) => {
                 self.reject(rejected.reason, &rejected.what);
-                return false;
+                return (false, Some(message));
             }
         };
         self.stats.accepted += 1;
@@ -632,16 +656,16 @@ impl Receiving<'_> {
             }
         }
         if self.tx.is_none() {
-            return false;
+            return (false, message);
         }
         let entry = match (examined, body) {
             (Examined::Record(record), body) => Entry::Record(topic, record, origin, body),
             (Examined::Body(checked), Some(body)) => Entry::Body(topic, body, origin, checked),
-            _ => return false,
+            _ => return (false, message),
         };
         self.batch.entries.push(entry);
         self.batch.acked |= origin.is_some();
-        true
+        (true, message)
     }
 
     /// Takes one message from the ROUTER: `[identity, header, topic, body]`.
