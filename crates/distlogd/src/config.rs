@@ -366,7 +366,7 @@ pub struct Config {
     /// on stderr as `distlogd: metrics on http://ADDR/metrics`.
     pub metrics_bind: Option<String>,
     /// Threads that receive the TCP inputs: with more than one, each input's
-    /// connections are dealt out in turn to as many PULL sockets, each examined on a
+    /// connections are dealt out among as many PULL sockets, each examined on a
     /// thread of its own, so that many producers are received on several cores. One
     /// receives on the calling thread alone. Defaults to the cores there are, at most
     /// 4. ipc inputs and the acknowledged inputs are received on the calling thread.

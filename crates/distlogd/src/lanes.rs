@@ -2,8 +2,8 @@
 //!
 //! With [`Config::receive_threads`](crate::Config::receive_threads) above one, each TCP
 //! input is bound once, here, and a dealer thread accepts its connections and deals
-//! them out in turn: the first to the receive loop's own PULL socket, the next to the
-//! first lane, and so on. A lane is a PULL socket on a thread and runtime of its own:
+//! them out: each to the socket with the fewest peers, the receive loop's own PULL
+//! socket first among equals. A lane is a PULL socket on a thread and runtime of its own:
 //! it reads and examines (checks or decodes) what its peers send and hands the results
 //! to the receive loop in batches, which counts, publishes and writes them as it does
 //! its own. Examining is most of the work per record, so many producers are received
@@ -11,8 +11,8 @@
 //!
 //! The channel from the lanes is bounded: when the receive loop falls behind, the
 //! lanes stop reading and TCP pushes back on their senders, as for the loop's own
-//! socket. Dealing in turn keeps the lanes' shares of the producers equal, which the
-//! receive loop's fair turns between its sources then keep for every producer.
+//! socket. Dealing to the fewest keeps the lanes' shares of the producers equal, which
+//! the receive loop's fair turns between its sources then keep for every producer.
 
 use crate::error::CollectorError;
 use crate::examine::{Examined, Examiner, Rejection};
@@ -26,17 +26,21 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use zeromq::{
-    Endpoint, Listener, PullSocket, Socket, SocketOptions, SocketRecv, TryIntoEndpoint, ZmqMessage,
+    Endpoint, Listener, PeerCount, PullSocket, Socket, SocketRecv, TryIntoEndpoint, ZmqMessage,
 };
 
 /// Messages a lane hands over at once, at most.
-const LANE_BATCH: usize = 64;
+const LANE_BATCH: usize = 256;
 /// Batches in flight from all lanes to the receive loop.
-const LANE_CHANNEL: usize = 8;
+const LANE_CHANNEL: usize = 4;
 /// How long a lane waits for a message before looking at the stop flag.
 const LANE_TICK: Duration = Duration::from_millis(50);
 /// Connections waiting to be accepted on a shared listener.
 const BACKLOG: i32 = 1024;
+/// How long a connection dealt to a socket counts as its peer before its handshake
+/// is done: a burst of connections is spread before any has finished, and one that
+/// never does (a port probe) stops counting soon after.
+const HANDSHAKE_GRACE: Duration = Duration::from_millis(5);
 
 /// A message a lane received and examined, or its socket's error.
 pub(crate) enum Taken {
@@ -64,11 +68,11 @@ pub(crate) struct Shared {
     dealer: Dealer,
 }
 
-/// Binds `endpoint` for `threads` sockets when it is a TCP endpoint; `Ok(None)` for
-/// any other (ipc), which the receive loop binds itself.
+/// Binds `endpoint` for the sockets whose peers `counts` counts when it is a TCP
+/// endpoint; `Ok(None)` for any other (ipc), which the receive loop binds itself.
 pub(crate) fn bind_shared(
     endpoint: &str,
-    threads: usize,
+    counts: &[PeerCount],
 ) -> Result<Option<Shared>, CollectorError> {
     let bind_error = |source: zeromq::ZmqError| CollectorError::Bind {
         endpoint: endpoint.to_string(),
@@ -81,9 +85,9 @@ pub(crate) fn bind_shared(
     let listener = listen(&host.to_string(), port).map_err(|e| bind_error(e.into()))?;
     let resolved = listener.local_addr().map_err(|e| bind_error(e.into()))?;
     let (mut senders, mut receivers) = (Vec::new(), Vec::new());
-    for _ in 0..threads {
+    for count in counts {
         let (tx, rx) = mpsc::unbounded();
-        senders.push(tx);
+        senders.push((tx, count.clone()));
         receivers.push(rx);
     }
     let first = receivers.remove(0);
@@ -134,7 +138,7 @@ struct Dealer {
 impl Dealer {
     fn start(
         listener: TcpListener,
-        to: Vec<UnboundedSender<TcpStream>>,
+        to: Vec<(UnboundedSender<TcpStream>, PeerCount)>,
     ) -> std::io::Result<Dealer> {
         let stop = Arc::new(AtomicBool::new(false));
         let accepting = listener.try_clone()?;
@@ -166,24 +170,37 @@ impl Drop for Dealer {
     }
 }
 
-/// Accepts connections and hands each to the next socket in turn that still takes
-/// them, until stopped or none does.
-fn deal(listener: TcpListener, to: Vec<UnboundedSender<TcpStream>>, stop: &AtomicBool) {
-    let mut next = 0usize;
+/// Accepts connections and hands each to the socket with the fewest peers (those
+/// dealt to it in the last [`HANDSHAKE_GRACE`] included; the receive loop's own
+/// socket first among equals, so that a lone producer is received on one thread),
+/// until stopped or no socket takes them.
+fn deal(
+    listener: TcpListener,
+    to: Vec<(UnboundedSender<TcpStream>, PeerCount)>,
+    stop: &AtomicBool,
+) {
+    let mut recent: Vec<Vec<Instant>> = vec![Vec::new(); to.len()];
+    let mut gone = vec![false; to.len()];
     loop {
         match listener.accept() {
             Ok((stream, _)) => {
+                let now = Instant::now();
                 let mut stream = Some(stream);
-                for _ in 0..to.len() {
-                    let Some(s) = stream.take() else { break };
-                    let i = next % to.len();
-                    next = next.wrapping_add(1);
-                    if let Err(refused) = to[i].unbounded_send(s) {
-                        stream = Some(refused.into_inner());
+                while let Some(s) = stream.take() {
+                    let fewest = (0..to.len()).filter(|&i| !gone[i]).min_by_key(|&i| {
+                        recent[i].retain(|t| now.saturating_duration_since(*t) < HANDSHAKE_GRACE);
+                        to[i].1.get() + recent[i].len()
+                    });
+                    let Some(i) = fewest else {
+                        return;
+                    };
+                    match to[i].0.unbounded_send(s) {
+                        Ok(()) => recent[i].push(now),
+                        Err(refused) => {
+                            gone[i] = true;
+                            stream = Some(refused.into_inner());
+                        }
                     }
-                }
-                if stream.is_some() {
-                    return;
                 }
             }
             Err(_) if stop.load(Ordering::Relaxed) => return,
@@ -210,11 +227,11 @@ pub(crate) struct Lanes {
 }
 
 impl Lanes {
-    /// Starts one lane per receiver of each shared input beyond the first: lane `i`
-    /// takes the `i`-th of each input's receivers, with `options` made for it.
+    /// Starts one lane per socket of `sockets`: lane `i` takes the `i`-th of each
+    /// input's receivers beyond the first.
     pub(crate) fn start(
         shared: Vec<Shared>,
-        mut options: impl FnMut() -> SocketOptions,
+        sockets: Vec<PullSocket>,
         examiner: Examiner,
     ) -> Result<(Lanes, Vec<Dealt>), CollectorError> {
         let stop = Arc::new(AtomicBool::new(false));
@@ -239,13 +256,13 @@ impl Lanes {
             threads: Vec::new(),
             dealers,
         };
-        for (i, binds) in per_lane.into_iter().enumerate() {
-            let (tx, stop, options) = (tx.clone(), stop.clone(), options());
+        for (i, (binds, socket)) in per_lane.into_iter().zip(sockets).enumerate() {
+            let (tx, stop) = (tx.clone(), stop.clone());
             let (back, spent) = crossbeam_channel::bounded(LANE_CHANNEL);
             lanes.back.push(back);
             let thread = std::thread::Builder::new()
                 .name(format!("distlogd-lane-{}", i + 1))
-                .spawn(move || lane(i, binds, options, examiner, (tx, spent), &stop))
+                .spawn(move || lane(i, binds, socket, examiner, (tx, spent), &stop))
                 .map_err(CollectorError::LaneStart)?;
             lanes.threads.push(thread);
         }
@@ -289,13 +306,12 @@ impl Drop for Lanes {
 fn lane(
     index: usize,
     binds: Vec<Dealt>,
-    options: SocketOptions,
+    mut socket: PullSocket,
     examiner: Examiner,
     (mut tx, spent): (Sender<Handed>, crossbeam_channel::Receiver<Vec<ZmqMessage>>),
     stop: &AtomicBool,
 ) {
     let run = async move {
-        let mut socket = PullSocket::with_options(options);
         for (endpoint, streams) in binds {
             if let Err(e) = socket
                 .bind_listener(Listener::TcpStreams { endpoint, streams })

@@ -18,7 +18,7 @@
 //! # Threads and memory
 //! The calling thread runs the sockets: it receives, checks and decodes each message,
 //! and re-publishes it. With [`Config::receive_threads`] above one, the TCP inputs'
-//! connections are dealt out in turn to it and to receive lanes, threads of their
+//! connections are dealt out among it and receive lanes, threads of their
 //! own that check or decode what their peers send and hand it to the calling thread
 //! over a bounded channel. Decoded records go in batches over a bounded channel to one
 //! sink thread that filters, formats and writes them through large buffers, flushed

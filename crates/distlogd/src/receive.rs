@@ -282,9 +282,16 @@ async fn bind_inputs(
         bind_all(socket, &config.inputs, "listening on").await?;
         return Ok(None);
     }
+    let mut options = options;
+    let lane_sockets: Vec<PullSocket> = (1..config.receive_threads)
+        .map(|_| PullSocket::with_options(options()))
+        .collect();
+    let counts: Vec<_> = std::iter::once(socket.peer_count())
+        .chain(lane_sockets.iter().map(PullSocket::peer_count))
+        .collect();
     let mut shared = Vec::new();
     for endpoint in &config.inputs {
-        match crate::lanes::bind_shared(endpoint, config.receive_threads)? {
+        match crate::lanes::bind_shared(endpoint, &counts)? {
             Some(s) => shared.push(s),
             None => bind_all(socket, std::slice::from_ref(endpoint), "listening on").await?,
         }
@@ -292,7 +299,7 @@ async fn bind_inputs(
     if shared.is_empty() {
         return Ok(None);
     }
-    let (lanes, firsts) = Lanes::start(shared, options, examiner)?;
+    let (lanes, firsts) = Lanes::start(shared, lane_sockets, examiner)?;
     for (endpoint, streams) in firsts {
         let shown = endpoint.to_string();
         socket

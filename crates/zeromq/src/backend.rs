@@ -64,6 +64,13 @@ pub(crate) struct GenericSocketBackend {
 }
 
 impl GenericSocketBackend {
+    /// Peers connected now (handshaken, not yet gone).
+    pub(crate) fn peer_count(&self) -> usize {
+        self.peer_count.load(Ordering::Acquire)
+    }
+}
+
+impl GenericSocketBackend {
     pub(crate) fn with_options(
         fair_queue_inner: Option<Arc<Mutex<QueueInner<ZmqFramedRead, PeerIdentity>>>>,
         socket_type: SocketType,

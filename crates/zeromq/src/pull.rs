@@ -61,7 +61,25 @@ impl Socket for PullSocket {
     }
 }
 
+/// How many peers a socket has now, readable from any thread (distlog patch: a
+/// caller dealing connections out to several sockets gives each to the one with the
+/// fewest). Reads 0 once the socket is gone.
+#[derive(Debug, Clone)]
+pub struct PeerCount(std::sync::Weak<GenericSocketBackend>);
+
+impl PeerCount {
+    /// Peers that finished their handshake and have not disconnected.
+    pub fn get(&self) -> usize {
+        self.0.upgrade().map_or(0, |b| b.peer_count())
+    }
+}
+
 impl PullSocket {
+    /// A handle on this socket's number of peers, for another thread to read.
+    pub fn peer_count(&self) -> PeerCount {
+        PeerCount(Arc::downgrade(&self.backend))
+    }
+
     /// A message that is ready now, without waiting: `None` when none is. (distlog
     /// patch: `recv` is an `async_trait` method, which boxes a future per call; a
     /// collector taking hundreds of thousands of messages a second out of the fair

@@ -128,7 +128,7 @@ struct Args {
     #[arg(long, value_name = "ADDR")]
     metrics_bind: Option<String>,
 
-    /// Threads receiving the TCP inputs, each input's connections dealt out in turn
+    /// Threads receiving the TCP inputs, each input's connections dealt out
     /// among them; 1 receives on one thread. Replaces the --config file's
     /// receive_threads [default: the cores there are, at most 4]
     #[arg(long, value_name = "N")]
