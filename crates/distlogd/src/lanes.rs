@@ -21,7 +21,7 @@ use distlog::topic::Topic;
 use futures::channel::mpsc::{self, Receiver, Sender, UnboundedReceiver, UnboundedSender};
 use futures::SinkExt;
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -219,6 +219,9 @@ fn deal(
 pub(crate) struct Lanes {
     /// What every lane hands over; ends when every lane is gone.
     pub(crate) rx: Option<Receiver<Handed>>,
+    /// Batches sent on `rx` and not yet taken: a load the receive loop can afford
+    /// per message, where looking at the channel itself costs more.
+    queued: Arc<AtomicUsize>,
     /// Messages taken and not kept, back to the lane that allocated them.
     back: Vec<crossbeam_channel::Sender<Vec<ZmqMessage>>>,
     stop: Arc<AtomicBool>,
@@ -251,22 +254,38 @@ impl Lanes {
         }
         let mut lanes = Lanes {
             rx: Some(rx),
+            queued: Arc::new(AtomicUsize::new(0)),
             back: Vec::new(),
             stop: stop.clone(),
             threads: Vec::new(),
             dealers,
         };
         for (i, (binds, socket)) in per_lane.into_iter().zip(sockets).enumerate() {
-            let (tx, stop) = (tx.clone(), stop.clone());
+            let (tx, stop, queued) = (tx.clone(), stop.clone(), lanes.queued.clone());
             let (back, spent) = crossbeam_channel::bounded(LANE_CHANNEL);
             lanes.back.push(back);
             let thread = std::thread::Builder::new()
                 .name(format!("distlogd-lane-{}", i + 1))
-                .spawn(move || lane(i, binds, socket, examiner, (tx, spent), &stop))
+                .spawn(move || lane(i, binds, socket, examiner, (tx, spent, queued), &stop))
                 .map_err(CollectorError::LaneStart)?;
             lanes.threads.push(thread);
         }
         Ok((lanes, firsts))
+    }
+
+    /// Whether a batch may be waiting on `rx` (one just sent may not show yet; the
+    /// receive loop's wait looks at the channel itself).
+    pub(crate) fn may_have_batch(&self) -> bool {
+        self.queued.load(Ordering::Acquire) > 0
+    }
+
+    /// Notes that a batch was taken from `rx`.
+    pub(crate) fn took_batch(&self) {
+        // Taken before its lane counted it, the count is one short for a moment:
+        // saturate rather than wrap, and the next batch's count makes up for it.
+        let _ = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 
     /// Hands messages back to lane `lane` to free; freed here if it has enough
@@ -308,7 +327,11 @@ fn lane(
     binds: Vec<Dealt>,
     mut socket: PullSocket,
     examiner: Examiner,
-    (mut tx, spent): (Sender<Handed>, crossbeam_channel::Receiver<Vec<ZmqMessage>>),
+    (mut tx, spent, queued): (
+        Sender<Handed>,
+        crossbeam_channel::Receiver<Vec<ZmqMessage>>,
+        Arc<AtomicUsize>,
+    ),
     stop: &AtomicBool,
 ) {
     let run = async move {
@@ -354,6 +377,7 @@ fn lane(
                     // The receive loop is gone.
                     break;
                 }
+                queued.fetch_add(1, Ordering::Release);
                 if failing {
                     // Do not spin if the transport keeps failing.
                     if failed_at.is_some_and(|t| t.elapsed() < Duration::from_millis(10)) {

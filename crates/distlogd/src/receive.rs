@@ -231,6 +231,9 @@ impl Intake {
                 }
                 self.give_back();
                 let lanes = self.lanes.as_mut()?;
+                if !lanes.may_have_batch() {
+                    return None;
+                }
                 match lanes.rx.as_mut()?.try_recv() {
                     Ok(batch) => self.lane_from(Some(batch)),
                     Err(futures::channel::mpsc::TryRecvError::Closed) => self.lane_from(None),
@@ -255,6 +258,9 @@ impl Intake {
     fn lane_from(&mut self, batch: Option<Handed>) -> Option<Got> {
         match batch {
             Some(b) => {
+                if let Some(l) = self.lanes.as_ref() {
+                    l.took_batch();
+                }
                 self.give_back();
                 self.lane = b.lane;
                 self.lane_batch = b.taken.into_iter();
