@@ -75,8 +75,6 @@ struct Receiving<'a> {
     reload: &'a AtomicBool,
     /// How messages are examined (the receive lanes examine theirs the same way).
     examiner: Examiner,
-    /// Keep each body as received beside its record, for the nats sink.
-    keep_bodies: bool,
     /// The process's shutdown flag: a wait on full sinks gives up after drain_max.
     shutdown: &'a AtomicBool,
     /// Set when shutdown begins, for the nats sink.
@@ -429,7 +427,6 @@ pub(crate) async fn receive<'a>(
         curve,
         reload,
         examiner,
-        keep_bodies: options.keep_bodies,
         shutdown,
         stopping: options.stopping,
         #[cfg(feature = "nats")]
@@ -643,7 +640,7 @@ impl Receiving<'_> {
         // beside the record for a sink that publishes it as it came.
         let body = match (&self.tx, &examined) {
             (Some(_), Examined::Body(_)) => message.get(1).cloned(),
-            (Some(_), Examined::Record(_)) if self.keep_bodies => message.get(1).cloned(),
+            (Some(_), Examined::Record(_)) if self.examiner.keep_bodies => message.get(1).cloned(),
             _ => None,
         };
         let mut message = Some(message);
