@@ -46,6 +46,16 @@ pub enum CollectorError {
     },
 }
 
+impl CollectorError {
+    /// What binding `endpoint` failed with, for `map_err` wherever an input is bound.
+    pub(crate) fn binding(endpoint: &str) -> impl Fn(zeromq::ZmqError) -> Self + '_ {
+        move |source| CollectorError::Bind {
+            endpoint: endpoint.to_string(),
+            source,
+        }
+    }
+}
+
 impl fmt::Display for CollectorError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

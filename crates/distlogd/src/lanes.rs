@@ -74,10 +74,7 @@ pub(crate) fn bind_shared(
     endpoint: &str,
     counts: &[PeerCount],
 ) -> Result<Option<Shared>, CollectorError> {
-    let bind_error = |source: zeromq::ZmqError| CollectorError::Bind {
-        endpoint: endpoint.to_string(),
-        source,
-    };
+    let bind_error = CollectorError::binding(endpoint);
     let parsed = TryIntoEndpoint::try_into(endpoint).map_err(|e| bind_error(e.into()))?;
     let Endpoint::Tcp(host, port) = parsed else {
         return Ok(None);

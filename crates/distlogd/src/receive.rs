@@ -157,10 +157,7 @@ async fn bind_all<S: Socket>(
         let bound = socket
             .bind(endpoint)
             .await
-            .map_err(|source| CollectorError::Bind {
-                endpoint: endpoint.clone(),
-                source,
-            })?;
+            .map_err(CollectorError::binding(endpoint))?;
         eprintln!("distlogd: {what} {bound}");
     }
     Ok(())
@@ -309,10 +306,7 @@ async fn bind_inputs(
         socket
             .bind_listener(zeromq::Listener::TcpStreams { endpoint, streams })
             .await
-            .map_err(|source| CollectorError::Bind {
-                endpoint: shown.clone(),
-                source,
-            })?;
+            .map_err(CollectorError::binding(&shown))?;
         eprintln!("distlogd: listening on {shown}");
     }
     eprintln!(

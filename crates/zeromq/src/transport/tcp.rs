@@ -14,7 +14,7 @@ use crate::endpoint::{Endpoint, Host, Port};
 use crate::task_handle::TaskHandle;
 use crate::ZmqResult;
 
-use futures::{select, FutureExt};
+use futures::{select, FutureExt, StreamExt};
 
 #[cfg(feature = "tokio-runtime")]
 const TCP_SOCKET_BUFFER_SIZE: usize = 4 * 1024 * 1024;
@@ -88,69 +88,61 @@ async fn begin_accept_bound<T>(
 where
     T: std::future::Future<Output = ()> + Send + 'static,
 {
-    let (stop_channel, stop_callback) = futures::channel::oneshot::channel::<()>();
-    let task_handle = async_rt::task::spawn(async move {
-        let mut stop_callback = stop_callback.fuse();
-        loop {
-            select! {
-                incoming = listener.accept().fuse() => {
-                    let maybe_accepted: Result<_, _> = incoming
-                        .and_then(|(raw_socket, remote_addr)| {
-                            raw_socket
-                                .set_nodelay(true)
-                                .map(|_| {
-                                    tune_socket_buffers(&raw_socket);
-                                    (raw_socket, remote_addr)
-                                })
-                        })
-                        .map(|(raw_socket, remote_addr)| {
-                            (
-                                make_framed(raw_socket, Arc::clone(&options)),
-                                Endpoint::from_tcp_addr(remote_addr),
-                            )
-                        })
-                        .map_err(|err| err.into());
-                    async_rt::task::spawn(cback(maybe_accepted));
-                }
-                _ = stop_callback => {
-                    break
-                }
-            }
-        }
-        Ok(())
+    let connections = futures::stream::unfold(listener, |listener| async move {
+        let accepted = listener.accept().await;
+        Some((accepted, listener))
     });
-    Ok((
-        endpoint,
-        AcceptStopHandle(TaskHandle::new(stop_channel, task_handle)),
-    ))
+    Ok(accept_loop(endpoint, connections, options, cback))
 }
 
 /// Takes connections accepted elsewhere from `streams`, as [`begin_accept_bound`]
 /// takes them from a listener.
 pub(crate) async fn begin_accept_streams<T>(
     endpoint: Endpoint,
-    mut streams: futures::channel::mpsc::UnboundedReceiver<std::net::TcpStream>,
+    streams: futures::channel::mpsc::UnboundedReceiver<std::net::TcpStream>,
     options: Arc<crate::SocketOptions>,
     cback: impl Fn(ZmqResult<(FramedIo, Endpoint)>) -> T + Send + 'static,
 ) -> ZmqResult<(Endpoint, AcceptStopHandle)>
 where
     T: std::future::Future<Output = ()> + Send + 'static,
 {
-    use futures::StreamExt;
+    let connections = streams.map(adopt_stream);
+    Ok(accept_loop(endpoint, connections, options, cback))
+}
+
+/// The one accept loop of every TCP bind, so that a connection is tuned and framed
+/// the same way whether this socket's listener accepted it or another thread did.
+/// It ends when stopped or when `connections` ends.
+fn accept_loop<S, T>(
+    endpoint: Endpoint,
+    connections: S,
+    options: Arc<crate::SocketOptions>,
+    cback: impl Fn(ZmqResult<(FramedIo, Endpoint)>) -> T + Send + 'static,
+) -> (Endpoint, AcceptStopHandle)
+where
+    S: futures::Stream<Item = std::io::Result<(TcpStream, std::net::SocketAddr)>> + Send + 'static,
+    T: std::future::Future<Output = ()> + Send + 'static,
+{
     let (stop_channel, stop_callback) = futures::channel::oneshot::channel::<()>();
     let task_handle = async_rt::task::spawn(async move {
         let mut stop_callback = stop_callback.fuse();
+        let connections = connections.fuse();
+        futures::pin_mut!(connections);
         loop {
             select! {
-                incoming = streams.next() => {
-                    let Some(stream) = incoming else { break };
-                    let adopted = adopt_stream(stream).map(|(raw_socket, remote_addr)| {
-                        (
-                            make_framed(raw_socket, Arc::clone(&options)),
-                            Endpoint::from_tcp_addr(remote_addr),
-                        )
-                    });
-                    async_rt::task::spawn(cback(adopted));
+                incoming = connections.next() => {
+                    let Some(incoming) = incoming else { break };
+                    let framed = incoming
+                        .and_then(|(raw_socket, remote_addr)| {
+                            raw_socket.set_nodelay(true)?;
+                            tune_socket_buffers(&raw_socket);
+                            Ok((
+                                make_framed(raw_socket, Arc::clone(&options)),
+                                Endpoint::from_tcp_addr(remote_addr),
+                            ))
+                        })
+                        .map_err(Into::into);
+                    async_rt::task::spawn(cback(framed));
                 }
                 _ = stop_callback => {
                     break
@@ -159,22 +151,20 @@ where
         }
         Ok(())
     });
-    Ok((
+    (
         endpoint,
         AcceptStopHandle(TaskHandle::new(stop_channel, task_handle)),
-    ))
+    )
 }
 
-/// A connection accepted elsewhere, on this runtime and tuned as an accepted one.
-fn adopt_stream(stream: std::net::TcpStream) -> ZmqResult<(TcpStream, std::net::SocketAddr)> {
+/// A connection accepted elsewhere, moved onto this runtime.
+fn adopt_stream(stream: std::net::TcpStream) -> std::io::Result<(TcpStream, std::net::SocketAddr)> {
     let remote_addr = stream.peer_addr()?;
     stream.set_nonblocking(true)?;
     #[cfg(feature = "tokio-runtime")]
     let raw_socket = TcpStream::from_std(stream)?;
     #[cfg(any(feature = "async-std-runtime", feature = "async-dispatcher-runtime"))]
     let raw_socket = TcpStream::from(stream);
-    raw_socket.set_nodelay(true)?;
-    tune_socket_buffers(&raw_socket);
     Ok((raw_socket, remote_addr))
 }
 
