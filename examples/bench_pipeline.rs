@@ -477,37 +477,25 @@ fn jetstream(dir: &Path, records: u64, row: &mut impl FnMut(&str, String)) {
     };
     // Two references: async-nats's JetStream publish (a future per PubAck), and the
     // way distlogd's sink publishes (every PubAck on one subscription).
-    let mut alone = |mode: &str| {
-        median3(|| {
-            let (stream, _) = next_stream();
-            let out = Command::new(&tool)
-                .args([mode, &url, &stream, &n, &body().len().to_string()])
-                .output();
-            out.ok()
-                .and_then(|o| metric(&String::from_utf8_lossy(&o.stdout), "publish_per_s"))
-                .unwrap_or(f64::NAN)
-        })
+    let alone = |mode: &str, stream: &str| {
+        let out = Command::new(&tool)
+            .args([mode, &url, stream, &n, &body().len().to_string()])
+            .output();
+        out.ok()
+            .and_then(|o| metric(&String::from_utf8_lossy(&o.stdout), "publish_per_s"))
+            .unwrap_or(f64::NAN)
     };
-    let futures = alone("publish");
-    let inbox = alone("publish-inbox");
-    row(
-        &format!(
-            "async-nats alone -> JetStream (file), {}-byte bodies (records/s)",
-            body().len()
-        ),
-        format!("{futures:.0}"),
-    );
-    row(
-        "async-nats alone, PubAcks on one subscription (records/s)",
-        format!("{inbox:.0}"),
-    );
-    let alone = futures.max(inbox);
-    let mut received = Vec::new();
-    let via = median3(|| {
+    // Each run of distlogd follows a run of each reference, so that every ratio
+    // compares runs that saw the same load on this shared machine.
+    let (mut futures, mut inbox, mut via, mut received) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..3 {
+        futures.push(alone("publish", &next_stream().0));
+        inbox.push(alone("publish-inbox", &next_stream().0));
         let (stream, flags) = next_stream();
         let nats = flags.each_ref().map(String::as_str);
         let (daemon, endpoint) = distlogd(dir, &nats);
-        let rate = child_metric(
+        via.push(child_metric(
             &[
                 "--section",
                 "ingest",
@@ -520,18 +508,39 @@ fn jetstream(dir: &Path, records: u64, row: &mut impl FnMut(&str, String)) {
                 &stream,
             ],
             "ingest_per_s",
-        );
+        ));
         received.push(stop(daemon));
-        rate
-    });
+    }
+    let runs = |rates: &[f64], digits: usize| {
+        let shown: Vec<_> = rates.iter().map(|r| format!("{r:.digits$}")).collect();
+        format!(
+            "{} / {:.digits$}",
+            shown.join(" / "),
+            median(rates.to_vec())
+        )
+    };
     row(
-        "distlogd --nats, fed pre-encoded records (records/s)",
-        format!("{via:.0}"),
+        &format!(
+            "async-nats alone -> JetStream (file), {}-byte bodies (records/s): runs / median",
+            body().len()
+        ),
+        runs(&futures, 0),
+    );
+    row(
+        "async-nats alone, PubAcks on one subscription (records/s): runs / median",
+        runs(&inbox, 0),
+    );
+    row(
+        "distlogd --nats, fed pre-encoded records (records/s): runs / median",
+        runs(&via, 0),
     );
     row("  distlogd received, each run", format!("{received:?}"));
+    let ratios: Vec<f64> = (0..via.len())
+        .map(|i| via[i] / futures[i].max(inbox[i]))
+        .collect();
     row(
-        "  ratio to the faster async-nats alone (target >= 0.8)",
-        format!("{:.2}", via / alone),
+        "  ratio to the faster async-nats alone of the same round (target >= 0.8): runs / median",
+        runs(&ratios, 2),
     );
     let mut received = Vec::new();
     let acked = median3(|| {
