@@ -271,13 +271,16 @@ pub fn event_from(record: &log::Record<'_>) -> Event {
 /// [`event_from`], packed: written over a sent event when one is at hand, whose
 /// buffer is then reused, and the box is the one that goes on the queue.
 fn capture(record: &log::Record<'_>, spent: Option<Spent>) -> Spent {
-    let head = head_of(record);
     let mut packed = match spent {
         Some(mut packed) => {
-            packed.reset(head);
+            write_head(packed.reuse(), record);
             packed
         }
-        None => Box::new(PackedEvent::new(head)),
+        None => {
+            let mut head = Event::new(record.level(), "", String::new());
+            write_head(&mut head, record);
+            Box::new(PackedEvent::new(head))
+        }
     };
     packed.message(*record.args());
     let _ = record.key_values().visit(&mut Pack(&mut packed));
@@ -285,13 +288,15 @@ fn capture(record: &log::Record<'_>, spent: Option<Spent>) -> Spent {
     packed
 }
 
-/// All of the event of `record` but its message and key-values.
-fn head_of(record: &log::Record<'_>) -> Event {
-    let mut event = Event::new(
-        record.level(),
-        crate::intern::intern(record.target()),
-        String::new(),
-    );
+/// Writes all of `record` but its message and key-values over `event`, field by
+/// field. A sent event is written over in place: building a new head and moving it
+/// in cost a copy of it and a drop of the old one, a sixth of a call's instructions
+/// (callgrind). What the sender leaves in a sent event needs no drop: it takes its
+/// buffers back from the message and key-values, and lets the context and the
+/// exception text go.
+fn write_head(event: &mut Event, record: &log::Record<'_>) {
+    (event.levelno, event.levelname) = crate::level::of(record.level());
+    event.target = crate::intern::intern(record.target());
     event.file = record
         .file_static()
         .map(Cow::Borrowed)
@@ -301,8 +306,19 @@ fn head_of(record: &log::Record<'_>) -> Event {
         .module_path_static()
         .map(Cow::Borrowed)
         .or_else(|| record.module_path().map(|m| Cow::Owned(m.to_string())));
-    event.context = crate::context::current_context();
-    event
+    event.time = std::time::SystemTime::now();
+    event.thread = crate::record::ThreadInfo::current();
+    // As `current_context`, but outside a task (the common case) with nothing to drop.
+    match crate::context::current_task() {
+        Some(task) => event.context = task.next_context(),
+        None if !matches!(event.context, crate::Value::None) => event.context = crate::Value::None,
+        None => {}
+    }
+    if event.exc_text.is_some() {
+        event.exc_text = None;
+    }
+    event.message.clear();
+    event.extra.clear();
 }
 
 /// Packs key-values. A `log` key-value keeps its type: bools, integers, floats and
@@ -405,7 +421,11 @@ mod tests {
                 .line(Some(99))
                 .key_values(&old_kvs)
                 .build();
+            // Logged in a task, so the spent event holds a context the new one must not.
+            let task = crate::context::task("old", ()).enter();
             let mut spent = capture(&old, None);
+            drop(task);
+            assert_ne!(spent.head.context, crate::Value::None);
             spent.head.exc_text = Some("old traceback".into());
             let args = format_args!("new {}", 5);
             let record = log::Record::builder()
@@ -420,7 +440,19 @@ mod tests {
             assert_eq!(reused.message, "new 5");
             assert_eq!(reused.exc_text, None);
             assert_eq!(reused.extra.len(), kvs.len());
+            assert_eq!(reused.context, crate::Value::None);
         }
+    }
+
+    #[test]
+    fn a_reused_event_takes_the_context_of_the_task_it_is_logged_in() {
+        let args = format_args!("in a task");
+        let record = log::Record::builder().args(args).target("shop").build();
+        let spent = capture(&record, None);
+        let task = crate::context::task("t", ()).enter();
+        let reused = capture(&record, Some(spent)).into_event();
+        let key = reused.context.get("key").and_then(|k| k.as_str());
+        assert_eq!(key, Some(format!("0@{}", task.id()).as_str()));
     }
 
     #[test]

@@ -69,10 +69,11 @@ impl PackedEvent {
         let _ = LAST_LEN.try_with(|last| last.set(self.bytes.len()));
     }
 
-    /// Makes this a new event with `head`, keeping the buffer for its bytes.
-    pub(crate) fn reset(&mut self, head: Event) {
-        self.head = head;
+    /// Makes this a new event, keeping the buffer for its bytes: the head is the
+    /// caller's to write over, field by field.
+    pub(crate) fn reuse(&mut self) -> &mut Event {
         self.bytes.clear();
+        &mut self.head
     }
 
     /// The buffer's capacity, so that a sender can let a huge one go rather than
@@ -404,7 +405,7 @@ mod tests {
             p.key("k");
             p.bool(false);
         });
-        p.reset(Event::new(log::Level::Warn, "u", String::new()));
+        *p.reuse() = Event::new(log::Level::Warn, "u", String::new());
         p.message(format_args!("second {}", 2));
         let event = p.into_event();
         assert_eq!((event.message.as_str(), event.extra.len()), ("second 2", 0));
