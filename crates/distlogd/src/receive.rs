@@ -530,12 +530,11 @@ pub(crate) async fn receive<'a>(
                 failed_in_a_row = 0;
                 r.take_acked(message).await;
             }
-            Some(Got::Lane(Taken::Message(message, verdict))) => {
-                if let (_, Some(spent)) = r.take_examined(message, verdict, None).await {
+            Some(Got::Lane(taken)) => {
+                if let Some(spent) = r.take_from_lane(taken).await {
                     intake.spent.push(spent);
                 }
             }
-            Some(Got::Lane(Taken::TransportError(e))) => r.transport_error(&e),
             Some(Got::Socket(_, Err(e))) => {
                 r.transport_error(&e.to_string());
                 failed_in_a_row += 1;
@@ -559,12 +558,7 @@ pub(crate) async fn receive<'a>(
             match timeout(left, rx.next()).await {
                 Some(Some(Handed { taken: batch, .. })) => {
                     for taken in batch {
-                        match taken {
-                            Taken::Message(message, verdict) => {
-                                r.take_examined(message, verdict, None).await;
-                            }
-                            Taken::TransportError(e) => r.transport_error(&e),
-                        }
+                        r.take_from_lane(taken).await;
                     }
                     r.hand_over(true)?;
                 }
@@ -886,6 +880,17 @@ impl Receiving<'_> {
             }
         }
         self.send_acks(router).await;
+    }
+
+    /// Takes what a receive lane handed over: the message back when nothing kept it.
+    async fn take_from_lane(&mut self, taken: Taken) -> Option<ZmqMessage> {
+        match taken {
+            Taken::Message(message, verdict) => self.take_examined(message, verdict, None).await.1,
+            Taken::TransportError(e) => {
+                self.transport_error(&e);
+                None
+            }
+        }
     }
 
     /// Counts a socket's error and reports it (rate-limited).
